@@ -1,0 +1,154 @@
+//! Tar archives for layers, built in memory from plan entries.
+//!
+//! Timestamps and ownership are fixed so the same inputs give the same bytes; contents are
+//! re-hashed as they are read, so a file edited after planning cannot slip in under a stale
+//! cache key.
+
+use std::path::{Path, PathBuf};
+
+use crate::plan::canonical::sha256_hex;
+use crate::plan::{FileEntry, FileSource};
+
+/// 2000-01-01T00:00:00Z: not zero, because wheel builds reject timestamps before 1980.
+pub const FIXED_MTIME: u64 = 946_684_800;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} changed while the build was running; run the build again")]
+    Changed { path: PathBuf },
+    #[error("cannot add {path} to the layer archive")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct TarBuilder {
+    inner: tar::Builder<Vec<u8>>,
+}
+
+impl Default for TarBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TarBuilder {
+    pub fn new() -> Self {
+        let mut inner = tar::Builder::new(Vec::new());
+        inner.mode(tar::HeaderMode::Deterministic);
+        TarBuilder { inner }
+    }
+
+    fn header(size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(FIXED_MTIME);
+        h
+    }
+
+    pub fn add_bytes(&mut self, path: &str, bytes: &[u8], mode: u32) -> Result<(), ArchiveError> {
+        let mut h = Self::header(bytes.len() as u64, mode, tar::EntryType::Regular);
+        self.inner
+            .append_data(&mut h, path, bytes)
+            .map_err(|source| ArchiveError::Write {
+                path: path.into(),
+                source,
+            })
+    }
+
+    fn add_symlink(&mut self, path: &str, target: &str) -> Result<(), ArchiveError> {
+        let mut h = Self::header(0, 0o777, tar::EntryType::Symlink);
+        self.inner
+            .append_link(&mut h, path, target)
+            .map_err(|source| ArchiveError::Write {
+                path: path.into(),
+                source,
+            })
+    }
+
+    /// Adds plan entries under `dest` (an absolute path in the image).
+    pub fn add_entries(
+        &mut self,
+        context_dir: &Path,
+        dest: &str,
+        files: &[FileEntry],
+    ) -> Result<(), ArchiveError> {
+        let dest = dest.trim_matches('/');
+        for f in files {
+            let path = if dest.is_empty() {
+                f.path.clone()
+            } else {
+                format!("{dest}/{}", f.path)
+            };
+            match &f.source {
+                FileSource::Context(rel) => {
+                    let src = context_dir.join(rel);
+                    let bytes = std::fs::read(&src).map_err(|source| ArchiveError::Read {
+                        path: src.clone(),
+                        source,
+                    })?;
+                    if sha256_hex(&bytes) != f.sha256 {
+                        return Err(ArchiveError::Changed { path: src });
+                    }
+                    self.add_bytes(&path, &bytes, f.mode)?;
+                }
+                FileSource::Inline(text) => self.add_bytes(&path, text.as_bytes(), f.mode)?,
+                FileSource::Symlink(target) => self.add_symlink(&path, target)?,
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Vec<u8>, ArchiveError> {
+        self.inner
+            .into_inner()
+            .map_err(|source| ArchiveError::Write {
+                path: "<archive>".into(),
+                source,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_inputs_same_bytes_and_changes_are_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.py"), "print(1)\n").unwrap();
+        let entry = crate::plan::context::file_entry(dir.path(), "main.py", "main.py").unwrap();
+        let build = || {
+            let mut t = TarBuilder::new();
+            t.add_entries(
+                dir.path(),
+                "/airbyte/integration_code",
+                std::slice::from_ref(&entry),
+            )?;
+            t.finish()
+        };
+        let a = build().unwrap();
+        assert_eq!(a, build().unwrap());
+        let mut archive = tar::Archive::new(a.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["airbyte/integration_code/main.py"]);
+        std::fs::write(dir.path().join("main.py"), "print(2)\n").unwrap();
+        assert!(matches!(build(), Err(ArchiveError::Changed { .. })));
+    }
+}

@@ -1,0 +1,702 @@
+//! Runs a build plan on an engine, with content-addressed caching.
+//!
+//! The plan's steps are grouped into layers: each layer is the config changes and files
+//! leading up to (and including) one command, or, at the end, the remaining files and
+//! config. A layer's result is tagged `connector-build-cache:<key>` only once it is complete,
+//! so an entry exists only for finished work and survives restarts of the tool. The finished
+//! image is tagged with the plan's final key only after its smoke test passed: a rebuild with
+//! nothing changed is one engine query and a tag, with no container.
+
+pub mod archive;
+pub mod network;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::models::ContainerConfig;
+use serde::Serialize;
+
+use self::archive::{ArchiveError, TarBuilder};
+use self::network::NetworkSettings;
+use crate::engine::{ContainerSpec, Engine, EngineError, ImageInfo};
+use crate::plan::{
+    Action, Base, BuildPlan, CacheKey, FileEntry, ImageConfig, Run, SmokeTest, Step, SCRATCH_DIR,
+};
+use crate::report::{Event, Reporter};
+
+pub const CACHE_REPOSITORY: &str = "connector-build-cache";
+
+pub fn cache_ref(key: &CacheKey) -> String {
+    format!("{CACHE_REPOSITORY}:{}", key.0)
+}
+
+/// How many output lines an error shows.
+const TAIL_LINES: usize = 20;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub name: String,
+    pub cached: bool,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildOutcome {
+    pub connector: String,
+    pub tag: String,
+    pub image_id: String,
+    pub size: i64,
+    pub base_digest: Option<String>,
+    pub cache_key: String,
+    pub steps: Vec<StepReport>,
+    /// Containers started for this build (0 when everything came from cache).
+    pub containers_started: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error("step `{step}` failed: `{command}` exited with code {exit_code}{}", tail(.output))]
+    StepFailed {
+        step: String,
+        command: String,
+        exit_code: i64,
+        output: Vec<String>,
+    },
+    #[error("smoke test failed: `{command}` {reason}; the image was not tagged{}", tail(.output))]
+    SmokeTest {
+        command: String,
+        reason: String,
+        output: Vec<String>,
+    },
+}
+
+fn tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\n  last lines of output:");
+    for l in lines {
+        s.push_str("\n    ");
+        s.push_str(l);
+    }
+    s
+}
+
+fn last_lines(output: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = output.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A run of steps committed as one image.
+struct Layer<'p> {
+    steps: &'p [Step],
+    /// Index of the last step, whose key names the layer's cache entry.
+    last: usize,
+}
+
+fn layers(steps: &[Step]) -> Vec<Layer<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, s) in steps.iter().enumerate() {
+        if matches!(s.action, Action::Run(_)) {
+            out.push(Layer {
+                steps: &steps[start..=i],
+                last: i,
+            });
+            start = i + 1;
+        }
+    }
+    if start < steps.len() {
+        out.push(Layer {
+            steps: &steps[start..],
+            last: steps.len() - 1,
+        });
+    }
+    out
+}
+
+impl Layer<'_> {
+    /// The name shown for the layer: its command's, else its first files step's.
+    fn name(&self) -> String {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| !matches!(s.action, Action::Config(_)))
+            .or(self.steps.last())
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The step names a plan's progress goes through, in order.
+pub fn progress_steps(plan: &BuildPlan) -> Vec<String> {
+    let mut names = vec!["base image".to_string()];
+    names.extend(layers(&plan.steps).iter().map(Layer::name));
+    if plan.smoke_test.is_some() {
+        names.push("smoke test".into());
+    }
+    names
+}
+
+pub struct Builder<'a> {
+    pub engine: &'a Engine,
+    pub network: &'a NetworkSettings,
+    pub reporter: &'a dyn Reporter,
+}
+
+struct Progress<'a> {
+    connector: &'a str,
+    reporter: &'a dyn Reporter,
+    steps: Vec<StepReport>,
+}
+
+impl Progress<'_> {
+    fn start(&self, step: &str) -> Instant {
+        self.reporter.report(Event::StepStarted {
+            connector: self.connector.into(),
+            step: step.into(),
+        });
+        Instant::now()
+    }
+
+    fn finish(&mut self, step: &str, started: Instant, cached: bool) {
+        let duration = started.elapsed();
+        self.reporter.report(Event::StepFinished {
+            connector: self.connector.into(),
+            step: step.into(),
+            cached,
+            duration,
+        });
+        self.steps.push(StepReport {
+            name: step.into(),
+            cached,
+            seconds: round_ms(duration),
+        });
+    }
+}
+
+fn round_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+impl Builder<'_> {
+    pub async fn build(&self, plan: &BuildPlan) -> Result<BuildOutcome, BuildError> {
+        let started = Instant::now();
+        let keys = plan.keys();
+        let mut progress = Progress {
+            connector: &plan.connector,
+            reporter: self.reporter,
+            steps: Vec::new(),
+        };
+        let base_digest = match &plan.base {
+            Base::Image { digest, .. } => digest.clone(),
+            Base::Dockerfile { .. } => None,
+        };
+
+        // The no-op path: one query, one tag, no container.
+        if let Some(done) = self.engine.inspect_image(&cache_ref(&keys.image)).await? {
+            for name in progress_steps(plan) {
+                let t = progress.start(&name);
+                progress.finish(&name, t, true);
+            }
+            self.engine.tag(&done.id, &plan.output_tag).await?;
+            return Ok(BuildOutcome {
+                connector: plan.connector.clone(),
+                tag: plan.output_tag.clone(),
+                image_id: done.id,
+                size: done.size,
+                base_digest,
+                cache_key: keys.image.0.clone(),
+                steps: progress.steps,
+                containers_started: 0,
+                seconds: round_ms(started.elapsed()),
+            });
+        }
+
+        let mut containers_started = 0;
+        let t = progress.start("base image");
+        let (mut image, base_cached) = match &plan.base {
+            Base::Image {
+                reference,
+                pull,
+                digest,
+            } => {
+                self.resolve_base(plan, reference, pull, digest.as_deref())
+                    .await?
+            }
+            Base::Dockerfile {
+                dockerfile,
+                context,
+            } => (
+                self.build_dockerfile(plan, dockerfile, context).await?,
+                false,
+            ),
+        };
+        progress.finish("base image", t, base_cached);
+
+        // Resume after the last layer already in the cache.
+        let layers = layers(&plan.steps);
+        let mut first_missing = 0;
+        for (i, layer) in layers.iter().enumerate().rev() {
+            if let Some(hit) = self
+                .engine
+                .inspect_image(&cache_ref(&keys.steps[layer.last]))
+                .await?
+            {
+                image = hit;
+                first_missing = i + 1;
+                break;
+            }
+        }
+        for layer in &layers[..first_missing] {
+            let name = layer.name();
+            let t = progress.start(&name);
+            progress.finish(&name, t, true);
+        }
+        // The last layer's cache entry waits for the smoke test, so a candidate that fails it
+        // is neither reused nor kept.
+        let mut unverified: Option<String> = None;
+        for (i, layer) in layers.iter().enumerate().skip(first_missing) {
+            let name = layer.name();
+            let t = progress.start(&name);
+            let (id, ran) = self.build_layer(plan, &image, layer).await?;
+            containers_started += usize::from(ran);
+            let entry = cache_ref(&keys.steps[layer.last]);
+            if i + 1 == layers.len() && plan.smoke_test.is_some() {
+                unverified = Some(entry);
+            } else {
+                self.engine.tag(&id, &entry).await?;
+            }
+            image = self
+                .engine
+                .inspect_image(&id)
+                .await?
+                .ok_or_else(|| EngineError::Refused {
+                    host: self.engine.host().into(),
+                    action: "read back a committed layer".into(),
+                    status: 404,
+                    message: format!("image {id} vanished"),
+                })?;
+            progress.finish(&name, t, false);
+        }
+
+        if let Some(test) = &plan.smoke_test {
+            let t = progress.start("smoke test");
+            containers_started += 1;
+            if let Err(e) = self.smoke_test(&image, test).await {
+                if unverified.is_some() || matches!(plan.base, Base::Dockerfile { .. }) {
+                    let _ = self.engine.remove_image(&image.id).await;
+                }
+                return Err(e);
+            }
+            progress.finish("smoke test", t, false);
+        }
+        if let Some(entry) = unverified {
+            self.engine.tag(&image.id, &entry).await?;
+        }
+        self.engine.tag(&image.id, &cache_ref(&keys.image)).await?;
+        self.engine.tag(&image.id, &plan.output_tag).await?;
+        Ok(BuildOutcome {
+            connector: plan.connector.clone(),
+            tag: plan.output_tag.clone(),
+            image_id: image.id,
+            size: image.size,
+            base_digest,
+            cache_key: keys.image.0.clone(),
+            steps: progress.steps,
+            containers_started,
+            seconds: round_ms(started.elapsed()),
+        })
+    }
+
+    /// The base image by digest: used as is when the engine has it (offline builds work),
+    /// pulled otherwise, and checked against the digest either way.
+    async fn resolve_base(
+        &self,
+        plan: &BuildPlan,
+        reference: &str,
+        pull: &str,
+        digest: Option<&str>,
+    ) -> Result<(ImageInfo, bool), BuildError> {
+        let (info, cached) =
+            match self.engine.inspect_image(pull).await? {
+                Some(info) => (info, true),
+                None => {
+                    let connector = plan.connector.clone();
+                    let reporter = self.reporter;
+                    self.engine
+                        .pull(pull, |line| {
+                            reporter.report(Event::Output {
+                                connector: connector.clone(),
+                                line: line.to_string(),
+                            })
+                        })
+                        .await?;
+                    let info = self.engine.inspect_image(pull).await?.ok_or_else(|| {
+                        EngineError::Pull {
+                            reference: pull.into(),
+                            message: "the engine does not have the image after pulling it".into(),
+                        }
+                    })?;
+                    (info, false)
+                }
+            };
+        if let Some(digest) = digest {
+            let matches = info
+                .repo_digests
+                .iter()
+                .any(|d| d.rsplit_once('@').is_some_and(|(_, x)| x == digest));
+            if !matches {
+                return Err(EngineError::DigestMismatch {
+                    reference: reference.into(),
+                    expected: digest.into(),
+                    actual: if info.repo_digests.is_empty() {
+                        "none".into()
+                    } else {
+                        info.repo_digests.join(", ")
+                    },
+                }
+                .into());
+            }
+        }
+        Ok((info, cached))
+    }
+
+    async fn build_dockerfile(
+        &self,
+        plan: &BuildPlan,
+        dockerfile: &str,
+        context: &[FileEntry],
+    ) -> Result<ImageInfo, BuildError> {
+        let mut tar = TarBuilder::new();
+        tar.add_entries(&plan.context_dir, "", context)?;
+        let connector = plan.connector.clone();
+        let reporter = self.reporter;
+        let id = self
+            .engine
+            .build_dockerfile(tar.finish()?, dockerfile, |line| {
+                reporter.report(Event::Output {
+                    connector: connector.clone(),
+                    line: line.to_string(),
+                })
+            })
+            .await?;
+        Ok(self
+            .engine
+            .inspect_image(&id)
+            .await?
+            .ok_or_else(|| EngineError::DockerfileBuild {
+                message: format!("built image {id} is missing"),
+                log: vec![],
+            })?)
+    }
+
+    /// Builds one layer on `parent`; returns the new image id and whether a container ran.
+    async fn build_layer(
+        &self,
+        plan: &BuildPlan,
+        parent: &ImageInfo,
+        layer: &Layer<'_>,
+    ) -> Result<(String, bool), BuildError> {
+        let mut config = config_of(parent);
+        let mut files = TarBuilder::new();
+        let mut has_files = false;
+        let mut run: Option<(&Step, &Run)> = None;
+        for step in layer.steps {
+            match &step.action {
+                Action::Config(op) => config.apply(op),
+                Action::Files {
+                    dest,
+                    files: entries,
+                } => {
+                    files.add_entries(&plan.context_dir, dest, entries)?;
+                    has_files = true;
+                }
+                Action::Run(r) => run = Some((step, r)),
+            }
+        }
+        let files = files.finish()?;
+
+        let mut spec = ContainerSpec {
+            image: parent.id.clone(),
+            env: env_list(&config.env),
+            workdir: config.workdir.clone(),
+            user: config.user.clone(),
+            labels: config.labels.clone().into_iter().collect(),
+            exposed_ports: config.exposed_ports.clone(),
+            ..Default::default()
+        };
+        let scratch = match run {
+            Some((_, r)) => {
+                // The command replaces the image's entrypoint for this step only; the commit
+                // below restores the configured one.
+                spec.entrypoint = Some(vec![]);
+                spec.cmd = Some(wrap_command(r));
+                if needs_scratch(r) {
+                    spec.volumes.push((String::new(), SCRATCH_DIR.to_string()));
+                }
+                for c in &r.caches {
+                    self.engine.ensure_volume(&c.volume).await?;
+                    spec.volumes.push((c.volume.clone(), c.target.clone()));
+                }
+                Some(self.scratch_archive(r)?)
+            }
+            None => {
+                spec.entrypoint = config.entrypoint.clone();
+                spec.cmd = config.cmd.clone();
+                None
+            }
+        };
+
+        let container = self.engine.create_container(&spec).await?;
+        let result = self
+            .fill_run_commit(
+                &container,
+                has_files.then_some(files),
+                scratch,
+                run,
+                &config,
+            )
+            .await;
+        // Removed whatever happened, so failed steps leave nothing behind.
+        let removed = self.engine.remove_container(&container).await;
+        let id = result?;
+        removed?;
+        Ok((id, run.is_some()))
+    }
+
+    fn scratch_archive(&self, run: &Run) -> Result<Option<Vec<u8>>, BuildError> {
+        if !needs_scratch(run) {
+            return Ok(None);
+        }
+        let mut tar = TarBuilder::new();
+        let mut files = if run.network.is_some() {
+            self.network.files(&run.build_env)
+        } else {
+            network::NetworkSettings::default().files(&run.build_env)
+        };
+        files.extend(
+            run.scratch_files
+                .iter()
+                .map(|f| (f.name.clone(), f.contents.clone().into_bytes())),
+        );
+        for (name, bytes) in files {
+            tar.add_bytes(&name, &bytes, 0o600)?;
+        }
+        Ok(Some(tar.finish()?))
+    }
+
+    async fn fill_run_commit(
+        &self,
+        container: &str,
+        files: Option<Vec<u8>>,
+        scratch: Option<Option<Vec<u8>>>,
+        run: Option<(&Step, &Run)>,
+        config: &ImageConfig,
+    ) -> Result<String, BuildError> {
+        if let Some(tar) = files {
+            self.engine.upload(container, tar).await?;
+        }
+        if let Some(Some(tar)) = scratch {
+            self.engine.upload_to(container, SCRATCH_DIR, tar).await?;
+        }
+        if let Some((step, r)) = run {
+            let out = self.engine.run(container).await?;
+            if out.exit_code != 0 {
+                let mut combined = out.stdout.clone();
+                combined.push_str(&out.stderr);
+                return Err(BuildError::StepFailed {
+                    step: step.name.clone(),
+                    command: r.args.join(" "),
+                    exit_code: out.exit_code,
+                    output: last_lines(&combined, TAIL_LINES),
+                });
+            }
+        }
+        Ok(self.engine.commit(container, commit_config(config)).await?)
+    }
+
+    async fn smoke_test(&self, image: &ImageInfo, test: &SmokeTest) -> Result<(), BuildError> {
+        let command = format!(
+            "{} {}",
+            image.entrypoint.clone().unwrap_or_default().join(" "),
+            test.args.join(" ")
+        )
+        .trim()
+        .to_string();
+        let spec = ContainerSpec {
+            image: image.id.clone(),
+            cmd: Some(test.args.clone()),
+            entrypoint: image.entrypoint.clone(),
+            env: image.env.clone(),
+            workdir: image.workdir.clone(),
+            user: image.user.clone(),
+            // `spec` needs no network; cutting it makes the check hermetic.
+            network_disabled: true,
+            ..Default::default()
+        };
+        let container = self.engine.create_container(&spec).await?;
+        let result = self.engine.run(&container).await;
+        let removed = self.engine.remove_container(&container).await;
+        let out = result?;
+        removed?;
+        let found = out.stdout.lines().any(|line| {
+            serde_json::from_str::<serde_json::Value>(line.trim())
+                .ok()
+                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
+                .is_some_and(|t| t == test.expect_message_type)
+        });
+        let mut combined = out.stdout.clone();
+        combined.push_str(&out.stderr);
+        if out.exit_code != 0 {
+            return Err(BuildError::SmokeTest {
+                command,
+                reason: format!("exited with code {}", out.exit_code),
+                output: last_lines(&combined, TAIL_LINES),
+            });
+        }
+        if !found {
+            return Err(BuildError::SmokeTest {
+                command,
+                reason: format!(
+                    "printed no JSON line with \"type\": \"{}\"",
+                    test.expect_message_type
+                ),
+                output: last_lines(&combined, TAIL_LINES),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn needs_scratch(run: &Run) -> bool {
+    run.network.is_some() || !run.build_env.is_empty() || !run.scratch_files.is_empty()
+}
+
+/// Commands that get build-only settings source them from the scratch volume first.
+fn wrap_command(run: &Run) -> Vec<String> {
+    if !needs_scratch(run) {
+        return run.args.clone();
+    }
+    let mut cmd = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        format!(". {SCRATCH_DIR}/{} && exec \"$@\"", network::ENV_FILE),
+        "sh".to_string(),
+    ];
+    cmd.extend(run.args.iter().cloned());
+    cmd
+}
+
+fn config_of(image: &ImageInfo) -> ImageConfig {
+    ImageConfig {
+        env: image
+            .env
+            .iter()
+            .map(|e| match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (e.clone(), String::new()),
+            })
+            .collect(),
+        workdir: image.workdir.clone(),
+        user: image.user.clone(),
+        entrypoint: image.entrypoint.clone(),
+        cmd: image.cmd.clone(),
+        labels: image.labels.clone().into_iter().collect(),
+        exposed_ports: image.exposed_ports.clone(),
+    }
+}
+
+fn env_list(env: &[(String, String)]) -> Vec<String> {
+    env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn commit_config(config: &ImageConfig) -> ContainerConfig {
+    ContainerConfig {
+        env: Some(env_list(&config.env)),
+        entrypoint: config.entrypoint.clone(),
+        cmd: config.cmd.clone(),
+        working_dir: config.workdir.clone(),
+        user: config.user.clone(),
+        labels: Some(config.labels.clone().into_iter().collect::<HashMap<_, _>>()),
+        exposed_ports: (!config.exposed_ports.is_empty()).then(|| config.exposed_ports.clone()),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{CacheMount, ConfigOp, ScratchFile};
+
+    fn run_step(name: &str) -> Step {
+        Step {
+            name: name.into(),
+            action: Action::Run(Run {
+                args: vec!["true".into()],
+                scratch_files: vec![],
+                network: None,
+                caches: vec![],
+                build_env: vec![],
+            }),
+        }
+    }
+
+    fn config_step(name: &str) -> Step {
+        Step {
+            name: name.into(),
+            action: Action::Config(ConfigOp::Workdir("/x".into())),
+        }
+    }
+
+    #[test]
+    fn layers_end_at_each_command() {
+        let steps = vec![
+            config_step("workdir"),
+            run_step("install"),
+            config_step("env"),
+            run_step("hook"),
+            config_step("labels"),
+        ];
+        let l = layers(&steps);
+        assert_eq!(l.iter().map(|l| l.last).collect::<Vec<_>>(), [1, 3, 4]);
+        assert_eq!(
+            l.iter().map(Layer::name).collect::<Vec<_>>(),
+            ["install", "hook", "labels"]
+        );
+    }
+
+    #[test]
+    fn build_only_settings_are_sourced_not_passed() {
+        let r = Run {
+            args: vec!["python".into(), "-m".into(), "pip".into()],
+            scratch_files: vec![ScratchFile {
+                name: "requirements.txt".into(),
+                contents: "six\n".into(),
+            }],
+            network: Some("index:x".into()),
+            caches: vec![CacheMount {
+                target: "/c".into(),
+                volume: "v".into(),
+            }],
+            build_env: vec![],
+        };
+        let cmd = wrap_command(&r);
+        assert_eq!(cmd[..2], ["/bin/sh", "-c"]);
+        assert_eq!(cmd[4..], ["python", "-m", "pip"]);
+        assert!(!cmd.join(" ").contains("PIP_INDEX_URL"));
+    }
+
+    #[test]
+    fn output_tail_skips_blank_lines() {
+        assert_eq!(last_lines("a\n\nb\nc\n", 2), ["b", "c"]);
+    }
+}

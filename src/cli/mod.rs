@@ -1,0 +1,3 @@
+//! The binary's own parts: drawing progress and rendering results. Not in the library.
+
+pub mod progress;

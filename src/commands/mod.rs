@@ -1,0 +1,232 @@
+//! The operations behind the command line, independent of how they are shown.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::build::network::NetworkSettings;
+use crate::build::{BuildError, BuildOutcome, Builder};
+use crate::edit::{self, Change, EditError};
+use crate::engine::Engine;
+use crate::model::{
+    Connector, ConnectorLocator, DiscoveryError, ImageRef, ImageRefError, MetadataError,
+};
+use crate::plan::python::PlanError;
+use crate::plan::{plan_connector, BuildPlan, PlanOptions};
+use crate::report::{Event, Reporter};
+
+/// Why one connector could not be built. Each connector fails on its own; a bulk run goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Loads and plans one connector given by name or path.
+pub fn plan_one(
+    locator: &ConnectorLocator,
+    name_or_path: &str,
+    options: &PlanOptions,
+) -> Result<(Connector, BuildPlan), ConnectorError> {
+    let dir = locator.locate(name_or_path)?;
+    let connector = Connector::load(&dir)?;
+    let plan = plan_connector(&connector, options)?;
+    Ok((connector, plan))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectorResult {
+    pub connector: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Built(BuildOutcome),
+    Failed {
+        error: String,
+        #[serde(skip)]
+        cause: Box<ConnectorError>,
+    },
+}
+
+impl ConnectorResult {
+    pub fn ok(&self) -> bool {
+        matches!(self.outcome, Outcome::Built(_))
+    }
+}
+
+/// Full error text with its causes, one per line; for reports and `--json`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str("\n  caused by: ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+pub struct BuildRequest<'a> {
+    pub locator: &'a ConnectorLocator,
+    pub names: &'a [String],
+    pub plan: PlanOptions,
+    pub concurrency: usize,
+}
+
+/// Builds each named connector, `concurrency` at a time; results in the order asked.
+pub async fn build_all(
+    engine: &Engine,
+    network: &NetworkSettings,
+    reporter: &dyn Reporter,
+    request: BuildRequest<'_>,
+) -> Vec<ConnectorResult> {
+    let builder = Builder {
+        engine,
+        network,
+        reporter,
+    };
+    let builder = &builder;
+    let plan_options = &request.plan;
+    let locator = request.locator;
+    let mut results: Vec<(usize, ConnectorResult)> = stream::iter(request.names.iter().enumerate())
+        .map(|(i, name)| async move {
+            let result = async {
+                let (connector, plan) = plan_one(locator, name, plan_options)?;
+                reporter.report(Event::Started {
+                    connector: plan.connector.clone(),
+                    steps: crate::build::progress_steps(&plan),
+                });
+                if connector.metadata.base_image().is_none() {
+                    reporter.report(Event::Warning {
+                        connector: plan.connector.clone(),
+                        message: "no connectorBuildOptions.baseImage: building from the Dockerfile, a deprecated path; migrate to a base image".into(),
+                    });
+                }
+                Ok::<_, ConnectorError>(builder.build(&plan).await?)
+            }
+            .await;
+            let connector = match &result {
+                Ok(o) => o.connector.clone(),
+                Err(_) => display_name(name),
+            };
+            reporter.report(Event::Finished {
+                connector: connector.clone(),
+                ok: result.is_ok(),
+            });
+            let outcome = match result {
+                Ok(o) => Outcome::Built(o),
+                Err(e) => Outcome::Failed {
+                    error: error_chain(&e),
+                    cause: Box::new(e),
+                },
+            };
+            (i, ConnectorResult { connector, outcome })
+        })
+        .buffer_unordered(request.concurrency.max(1))
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+fn display_name(name_or_path: &str) -> String {
+    Path::new(name_or_path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name_or_path.to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("`{reference}` cannot be used as a base image: {reason}")]
+    NotPinned { reference: String, reason: String },
+    #[error(transparent)]
+    BadReference(#[from] ImageRefError),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpgradeResult {
+    pub connector: String,
+    pub path: PathBuf,
+    pub old: Option<String>,
+    pub new: String,
+    pub changed: bool,
+}
+
+/// Points connectors' `baseImage` at `reference` (digest-pinned). Connectors already on a
+/// base image of the same repository are updated; others only with `insert`, and connectors
+/// on another image family are left alone.
+pub fn upgrade_base_image(
+    locator: &ConnectorLocator,
+    names: &[String],
+    reference: &str,
+    insert: bool,
+    dry_run: bool,
+) -> Result<Vec<UpgradeResult>, UpgradeError> {
+    let target = ImageRef::parse(reference)?;
+    if target.digest.is_none() {
+        return Err(UpgradeError::NotPinned {
+            reference: reference.into(),
+            reason: "it has no @sha256: digest".into(),
+        });
+    }
+    let dirs = if names.is_empty() {
+        locator.all()
+    } else {
+        names
+            .iter()
+            .map(|n| locator.locate(n))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let mut results = Vec::new();
+    for dir in dirs {
+        let path = dir.join(crate::model::connector::METADATA_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| EditError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        // A file that does not parse is reported by the edit below; one whose current base
+        // belongs to another family is not ours to move.
+        if let Ok(meta) = crate::model::metadata::parse(&path, &text) {
+            match meta.base_image() {
+                Some(current) if current.value.repository != target.repository => continue,
+                None if !insert => continue,
+                _ => {}
+            }
+        } else if names.is_empty() {
+            continue;
+        }
+        let (new_text, change) = edit::set_base_image(&path, &text, reference, insert)?;
+        if change != Change::Unchanged && !dry_run {
+            edit::write_atomic(&path, new_text.as_bytes())?;
+        }
+        results.push(UpgradeResult {
+            connector: display_name(&dir.to_string_lossy()),
+            path,
+            old: match &change {
+                Change::Replaced { old } => Some(old.clone()),
+                _ => None,
+            },
+            new: reference.to_string(),
+            changed: change != Change::Unchanged,
+        });
+    }
+    Ok(results)
+}

@@ -1,0 +1,568 @@
+//! The Docker engine, through its HTTP API (bollard).
+//!
+//! Only the calls the builder needs, with errors that say which engine and what was being
+//! done. Every container the tool creates is tracked so that it can be removed when a step
+//! fails or the user interrupts the run.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerConfig, ContainerCreateBody, HostConfig, ImageInspect, Mount, MountType,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CommitContainerOptionsBuilder, CreateImageOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+/// Every container the tool creates is named with this prefix.
+pub const CONTAINER_PREFIX: &str = "connector-build-step-";
+
+static NEXT_CONTAINER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Docker's own default when DOCKER_HOST is unset.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("engine unreachable: cannot talk to the Docker engine at {host} while trying to {action}; is dockerd running (the README set-up command starts it) and is DOCKER_HOST right?")]
+    Unreachable {
+        host: String,
+        action: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("the Docker engine at {host} refused to {action}: {message}")]
+    Refused {
+        host: String,
+        action: String,
+        status: u16,
+        message: String,
+    },
+    #[error("pulling {reference} failed: {message}; check that the registry is reachable (or configure a mirror) and that the digest exists there")]
+    Pull { reference: String, message: String },
+    #[error("{reference}: the engine holds digest(s) {actual}, not {expected}; the image was altered or the mirror serves something else")]
+    DigestMismatch {
+        reference: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("building the Dockerfile failed: {message}")]
+    DockerfileBuild { message: String, log: Vec<String> },
+}
+
+impl EngineError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, EngineError::Unreachable { .. })
+    }
+}
+
+/// One engine endpoint.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    host: String,
+    containers: Arc<Mutex<HashSet<String>>>,
+}
+
+/// What a finished container run produced.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The parts of an image's configuration the builder reads back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub id: String,
+    pub size: i64,
+    pub repo_digests: Vec<String>,
+    pub env: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub labels: HashMap<String, String>,
+    pub exposed_ports: Vec<String>,
+    pub layers: Vec<String>,
+}
+
+impl From<ImageInspect> for ImageInfo {
+    fn from(i: ImageInspect) -> Self {
+        let config = i.config.unwrap_or_default();
+        ImageInfo {
+            id: i.id.unwrap_or_default(),
+            size: i.size.unwrap_or_default(),
+            repo_digests: i.repo_digests.unwrap_or_default(),
+            env: config.env.unwrap_or_default(),
+            entrypoint: config.entrypoint,
+            cmd: config.cmd,
+            workdir: config.working_dir.filter(|w| !w.is_empty()),
+            user: config.user.filter(|u| !u.is_empty()),
+            labels: config.labels.unwrap_or_default(),
+            exposed_ports: config.exposed_ports.unwrap_or_default(),
+            layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+        }
+    }
+}
+
+/// How a container for a step is set up.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub labels: HashMap<String, String>,
+    pub exposed_ports: Vec<String>,
+    /// Named volumes: (volume, target). An empty volume name makes an anonymous volume,
+    /// removed with the container.
+    pub volumes: Vec<(String, String)>,
+    pub network_disabled: bool,
+}
+
+impl Engine {
+    /// Connects to `host` (`unix://`, `tcp://`, `http://`), or DOCKER_HOST, or the default
+    /// socket, and negotiates the API version so old and new engines both work.
+    pub async fn connect(host: Option<&str>) -> Result<Engine, EngineError> {
+        let host = host
+            .map(str::to_string)
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        let docker =
+            Docker::connect_with_host(&host).map_err(|source| EngineError::Unreachable {
+                host: host.clone(),
+                action: "connect".into(),
+                source,
+            })?;
+        // Image builds and installs can be slow; the default 2 minutes would cut them off.
+        let docker = docker.with_timeout(Duration::from_secs(3600));
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| classify(&host, "negotiate the API version", e))?;
+        Ok(Engine {
+            docker,
+            host,
+            containers: Arc::new(Mutex::new(HashSet::new())),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn err(&self, action: &str) -> impl FnOnce(bollard::errors::Error) -> EngineError + '_ {
+        let action = action.to_string();
+        move |e| classify(&self.host, &action, e)
+    }
+
+    /// The image, if the engine has it; `None` only for "no such image".
+    pub async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(i) => Ok(Some(i.into())),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(classify(
+                &self.host,
+                &format!("inspect image {reference}"),
+                e,
+            )),
+        }
+    }
+
+    /// Pulls `reference` (digest-pinned where possible); progress lines go to `on_line`.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<(), EngineError> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(reference)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(EngineError::Pull {
+                            reference: reference.into(),
+                            message: e,
+                        });
+                    }
+                    if let Some(status) = info.status {
+                        on_line(&status);
+                    }
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
+                    return Err(EngineError::Pull {
+                        reference: reference.into(),
+                        message,
+                    })
+                }
+                Err(e) => return Err(classify(&self.host, &format!("pull {reference}"), e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let mounts: Vec<Mount> = spec
+            .volumes
+            .iter()
+            .map(|(volume, target)| Mount {
+                target: Some(target.clone()),
+                source: (!volume.is_empty()).then(|| volume.clone()),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            })
+            .collect();
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: spec.cmd.clone(),
+            entrypoint: spec.entrypoint.clone(),
+            env: Some(spec.env.clone()),
+            working_dir: spec.workdir.clone(),
+            user: spec.user.clone(),
+            // Labels on the container become the image's labels at commit: only the image's own.
+            labels: Some(spec.labels.clone()),
+            exposed_ports: (!spec.exposed_ports.is_empty()).then(|| spec.exposed_ports.clone()),
+            network_disabled: spec.network_disabled.then_some(true),
+            host_config: Some(HostConfig {
+                mounts: (!mounts.is_empty()).then_some(mounts),
+                network_mode: spec.network_disabled.then(|| "none".to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // Named, not labelled, so leftovers of a killed run can be found without touching
+        // what gets committed.
+        let name = format!(
+            "{CONTAINER_PREFIX}{}-{}",
+            std::process::id(),
+            NEXT_CONTAINER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+            .name(&name)
+            .build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(self.err(&format!("create a container from {}", spec.image)))?;
+        if let Ok(mut set) = self.containers.lock() {
+            set.insert(created.id.clone());
+        }
+        Ok(created.id)
+    }
+
+    /// Extracts a tar archive at `/` in the container.
+    pub async fn upload(&self, container: &str, tar: Vec<u8>) -> Result<(), EngineError> {
+        self.upload_to(container, "/", tar).await
+    }
+
+    pub async fn upload_to(
+        &self,
+        container: &str,
+        path: &str,
+        tar: Vec<u8>,
+    ) -> Result<(), EngineError> {
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        self.docker
+            .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(self.err("copy files into a build container"))
+    }
+
+    /// Starts the container and waits for it, collecting its output.
+    pub async fn run(&self, container: &str) -> Result<RunOutput, EngineError> {
+        self.docker
+            .start_container(container, None)
+            .await
+            .map_err(self.err("start a build container"))?;
+        let mut wait = self.docker.wait_container(
+            container,
+            Some(
+                WaitContainerOptionsBuilder::default()
+                    .condition("not-running")
+                    .build(),
+            ),
+        );
+        let mut exit_code = 0;
+        while let Some(item) = wait.next().await {
+            match item {
+                Ok(r) => exit_code = r.status_code,
+                // bollard reports a non-zero exit as an error; it is a result here.
+                Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => {
+                    exit_code = code
+                }
+                Err(e) => return Err(classify(&self.host, "wait for a build container", e)),
+            }
+        }
+        let (stdout, stderr) = self.logs(container).await?;
+        Ok(RunOutput {
+            exit_code,
+            stdout,
+            stderr,
+        })
+    }
+
+    async fn logs(&self, container: &str) -> Result<(String, String), EngineError> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        while let Some(item) = stream.next().await {
+            match item.map_err(self.err("read a build container's output"))? {
+                bollard::container::LogOutput::StdOut { message } => {
+                    out.extend_from_slice(&message)
+                }
+                bollard::container::LogOutput::StdErr { message } => {
+                    err.extend_from_slice(&message)
+                }
+                bollard::container::LogOutput::Console { message } => {
+                    out.extend_from_slice(&message)
+                }
+                bollard::container::LogOutput::StdIn { .. } => {}
+            }
+        }
+        Ok((
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        ))
+    }
+
+    /// Commits the container's filesystem as a new image with exactly `config`.
+    pub async fn commit(
+        &self,
+        container: &str,
+        config: ContainerConfig,
+    ) -> Result<String, EngineError> {
+        let options = CommitContainerOptionsBuilder::default()
+            .container(container)
+            .pause(false)
+            .build();
+        let id = self
+            .docker
+            .commit_container(options, config)
+            .await
+            .map_err(self.err("commit a build step"))?;
+        Ok(id.id)
+    }
+
+    /// Removes a container and its anonymous volumes; a container already gone is fine.
+    pub async fn remove_container(&self, container: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        let result = self.docker.remove_container(container, Some(options)).await;
+        if let Ok(mut set) = self.containers.lock() {
+            set.remove(container);
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(classify(&self.host, "remove a build container", e)),
+        }
+    }
+
+    /// Removes every container this process created and still holds; for interrupts.
+    pub async fn remove_all_containers(&self) -> usize {
+        let ids: Vec<String> = self
+            .containers
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        let mut removed = 0;
+        for id in ids {
+            if self.remove_container(&id).await.is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    pub fn live_containers(&self) -> usize {
+        self.containers.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Points `name:tag` at `image`.
+    pub async fn tag(&self, image: &str, reference: &str) -> Result<(), EngineError> {
+        let (repo, tag) = split_tag(reference);
+        let options = TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag)
+            .build();
+        self.docker
+            .tag_image(image, Some(options))
+            .await
+            .map_err(self.err(&format!("tag {reference}")))
+    }
+
+    /// Removes an image we made that must not survive (e.g. one whose smoke test failed).
+    pub async fn remove_image(&self, image: &str) -> Result<(), EngineError> {
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        match self.docker.remove_image(image, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(classify(&self.host, &format!("remove image {image}"), e)),
+        }
+    }
+
+    /// `docker build` of a tar context; returns the image id. Used only for the deprecated
+    /// Dockerfile path, so the engine's own builder and cache apply.
+    pub async fn build_dockerfile(
+        &self,
+        context_tar: Vec<u8>,
+        dockerfile: &str,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<String, EngineError> {
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile(dockerfile)
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let mut stream =
+            self.docker
+                .build_image(options, None, Some(bollard::body_full(context_tar.into())));
+        let mut id = None;
+        let mut log = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                        return Err(EngineError::DockerfileBuild { message, log });
+                    }
+                    if let Some(s) = info.stream {
+                        for line in s.lines().filter(|l| !l.trim().is_empty()) {
+                            on_line(line);
+                            log.push(line.to_string());
+                            if let Some(rest) = line.strip_prefix("Successfully built ") {
+                                id = Some(rest.trim().to_string());
+                            }
+                        }
+                    }
+                    if let Some(aux) = info.aux.and_then(|a| a.id) {
+                        id = Some(aux);
+                    }
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
+                    return Err(EngineError::DockerfileBuild { message, log })
+                }
+                Err(e) => return Err(classify(&self.host, "build the Dockerfile", e)),
+            }
+        }
+        id.ok_or_else(|| EngineError::DockerfileBuild {
+            message: "the engine did not report an image id".into(),
+            log,
+        })
+    }
+
+    pub async fn ensure_volume(&self, name: &str) -> Result<(), EngineError> {
+        if self.docker.inspect_volume(name).await.is_ok() {
+            return Ok(());
+        }
+        let options = bollard::models::VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(HashMap::from([(
+                "io.connector-build.cache".to_string(),
+                "1".to_string(),
+            )])),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(options)
+            .await
+            .map(|_| ())
+            .map_err(self.err(&format!("create volume {name}")))
+    }
+
+    /// `docker history`: each entry's `created_by` and size, newest first.
+    pub async fn history(&self, image: &str) -> Result<Vec<(String, String, i64)>, EngineError> {
+        let h = self
+            .docker
+            .image_history(image)
+            .await
+            .map_err(self.err(&format!("read the history of {image}")))?;
+        Ok(h.into_iter()
+            .map(|i| (i.id, i.created_by, i.size))
+            .collect())
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+}
+
+/// `repo:tag` -> (`repo`, `tag`), where a `:` in a registry port is not a tag separator.
+pub fn split_tag(reference: &str) -> (&str, &str) {
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => (
+            &reference[..last_slash + i],
+            &reference[last_slash + i + 1..],
+        ),
+        None => (reference, "latest"),
+    }
+}
+
+fn classify(host: &str, action: &str, e: bollard::errors::Error) -> EngineError {
+    use bollard::errors::Error as B;
+    match e {
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => EngineError::Refused {
+            host: host.into(),
+            action: action.into(),
+            status: status_code,
+            message,
+        },
+        other => EngineError::Unreachable {
+            host: host.into(),
+            action: action.into(),
+            source: other,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_tag_ignores_registry_port() {
+        assert_eq!(
+            split_tag("127.0.0.1:5000/a/b:dev"),
+            ("127.0.0.1:5000/a/b", "dev")
+        );
+        assert_eq!(
+            split_tag("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", "latest")
+        );
+        assert_eq!(
+            split_tag("airbyte/source-foo:dev"),
+            ("airbyte/source-foo", "dev")
+        );
+    }
+}

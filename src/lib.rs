@@ -1,0 +1,20 @@
+//! connector-build: builds container images for Airbyte-style Python connectors from their
+//! `metadata.yaml`, without a Dockerfile per connector.
+//!
+//! - [`model`]: what is read from a repository (metadata, image references, connector folders)
+//! - [`python`]: how a Python project's dependencies are installed
+//! - [`plan`]: the build plan, a plain value, and its cache keys
+//! - [`engine`]: the Docker engine API
+//! - [`build`]: runs a plan on an engine with caching
+//! - [`edit`]: layout-preserving edits of users' files
+//! - [`report`]: progress events for whoever draws them
+//! - [`commands`]: the operations the command line offers
+
+pub mod build;
+pub mod commands;
+pub mod edit;
+pub mod engine;
+pub mod model;
+pub mod plan;
+pub mod python;
+pub mod report;

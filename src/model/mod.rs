@@ -1,0 +1,11 @@
+//! What the tool reads from a connectors repository: connector folders, their
+//! `metadata.yaml`, and the image references inside.
+
+pub mod connector;
+pub mod image_ref;
+pub mod metadata;
+pub mod yaml;
+
+pub use connector::{Connector, ConnectorLocator, DiscoveryError};
+pub use image_ref::{Digest, ImageRef, ImageRefError};
+pub use metadata::{Located, Metadata, MetadataError};

@@ -1,0 +1,197 @@
+//! The build plan: a plain value describing an image build step by step.
+//!
+//! It can be printed (`--plan`), snapshot-tested and hashed without an engine. Cache keys are
+//! chained sha256 digests over a canonical JSON encoding of each step, so a step's key covers
+//! the base image digest and everything before it, and nothing else: not the host paths, not the
+//! output tag, not the step's display name.
+
+pub mod canonical;
+pub mod context;
+pub mod python;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use canonical::{CacheKey, KeyChain};
+pub use python::{plan_connector, PlanOptions};
+
+/// Bumped when the meaning of a plan changes, so old cache entries stop matching.
+pub const PLAN_FORMAT: &str = "connector-build/plan/v1";
+
+/// Where the integration code lives in every connector image.
+pub const CODE_DIR: &str = "/airbyte/integration_code";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildPlan {
+    pub connector: String,
+    /// The connector folder files are read from; never part of a cache key.
+    pub context_dir: PathBuf,
+    /// The tag given to the image once the smoke test passed.
+    pub output_tag: String,
+    pub base: Base,
+    pub steps: Vec<Step>,
+    pub smoke_test: Option<SmokeTest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Base {
+    /// A registry image used by content: `pull` is the digest-pinned address to fetch
+    /// (after mirror rewriting), `digest` what the engine must hold.
+    Image {
+        reference: String,
+        pull: String,
+        digest: Option<String>,
+    },
+    /// The deprecated path: the connector's own Dockerfile, with the files it may see.
+    Dockerfile {
+        dockerfile: String,
+        context: Vec<FileEntry>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Short name shown in progress and reports, e.g. `install dependencies`.
+    pub name: String,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Image configuration only; folded into the next layer, no container runs for it.
+    Config(ConfigOp),
+    /// Files written under `dest` as one layer, without running anything.
+    Files { dest: String, files: Vec<FileEntry> },
+    /// A command run in a container; its filesystem changes become one layer.
+    Run(Run),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigOp {
+    Env { name: String, value: String },
+    Workdir(String),
+    User(String),
+    Entrypoint(Vec<String>),
+    Cmd(Vec<String>),
+    Label { name: String, value: String },
+    ExposePort { port: u16, protocol: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub args: Vec<String>,
+    /// Files the command reads that must not stay in the image (e.g. computed requirements).
+    /// They are placed in `SCRATCH_DIR`, which is a volume and never committed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scratch_files: Vec<ScratchFile>,
+    /// Install steps get the host's package index, proxy and CA settings; this fingerprint of
+    /// the index settings makes them part of the key without putting credentials in the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Persistent cache volumes (e.g. the pip cache) mounted for this command only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<CacheMount>,
+    /// Environment for this command only (e.g. where the pip cache is); never in the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_env: Vec<(String, String)>,
+}
+
+/// Where scratch files and build-only settings appear inside a running step.
+pub const SCRATCH_DIR: &str = "/run/connector-build";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScratchFile {
+    pub name: String,
+    pub contents: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CacheMount {
+    pub target: String,
+    pub volume: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path under the step's `dest`, `/`-separated.
+    pub path: String,
+    pub source: FileSource,
+    pub mode: u32,
+    /// sha256 of the contents (or of the link target for symlinks).
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileSource {
+    /// A file in the connector folder, path relative to it.
+    Context(String),
+    /// A symbolic link with this target.
+    Symlink(String),
+    /// Contents given in the plan itself.
+    Inline(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmokeTest {
+    pub args: Vec<String>,
+    /// The Airbyte message type a line of stdout must carry, e.g. `SPEC`.
+    pub expect_message_type: String,
+}
+
+/// The image configuration a plan produces, folded from its config steps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImageConfig {
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub exposed_ports: Vec<String>,
+}
+
+impl ImageConfig {
+    pub fn apply(&mut self, op: &ConfigOp) {
+        match op {
+            ConfigOp::Env { name, value } => match self.env.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => self.env.push((name.clone(), value.clone())),
+            },
+            ConfigOp::Workdir(w) => self.workdir = Some(w.clone()),
+            ConfigOp::User(u) => self.user = Some(u.clone()),
+            ConfigOp::Entrypoint(e) => {
+                // As in a Dockerfile: a new entrypoint drops default arguments.
+                self.entrypoint = Some(e.clone());
+                self.cmd = None;
+            }
+            ConfigOp::Cmd(c) => self.cmd = Some(c.clone()),
+            ConfigOp::Label { name, value } => {
+                self.labels.insert(name.clone(), value.clone());
+            }
+            ConfigOp::ExposePort { port, protocol } => {
+                let p = format!("{port}/{protocol}");
+                if !self.exposed_ports.contains(&p) {
+                    self.exposed_ports.push(p);
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == ImageConfig::default()
+    }
+}
+
+impl BuildPlan {
+    /// Each step's cache key, in order; the last entry is the key of the finished image
+    /// (it also covers the smoke test, so an image is only reused once it passed).
+    pub fn keys(&self) -> KeyChain {
+        KeyChain::for_plan(self)
+    }
+}

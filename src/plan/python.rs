@@ -1,0 +1,252 @@
+//! The reference build procedure for Python connectors, as a plan.
+//!
+//! base image -> workdir -> dependency manifests + install (one layer, keyed only on the
+//! manifests) -> main file and package (one layer) -> entrypoint and `AIRBYTE_ENTRYPOINT` ->
+//! labels -> `spec` smoke test.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::context::{self, ContextError};
+use super::{Action, Base, BuildPlan, CacheMount, ConfigOp, Run, SmokeTest, Step, CODE_DIR};
+use crate::model::Connector;
+use crate::python::{dependency_install, InstallError, DEPENDENCY_FILES};
+
+pub const DEFAULT_MAIN_FILE: &str = "main.py";
+pub const PIP_CACHE_VOLUME: &str = "connector-build-pip-cache";
+/// Outside any home directory, so the cache works whatever user the base image runs as.
+pub const PIP_CACHE_DIR: &str = "/var/cache/connector-build/pip";
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--tag`: a full `name:tag`, or a tag for the connector's own repository.
+    pub tag: Option<String>,
+    pub allow_unpinned: bool,
+    /// Registry host -> mirror host.
+    pub mirrors: BTreeMap<String, String>,
+    /// Fingerprint of the package index settings given to install steps.
+    pub network_fingerprint: String,
+    /// `MAIN_FILE_NAME` from a build customisation, if any.
+    pub main_file: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{path}:{line}: `data.connectorBuildOptions.baseImage` is `{reference}`, which has no `@sha256:` digest, so the same commit could build on a different base; pin it (`connector-build upgrade-base-image` does) or pass --allow-unpinned")]
+    Unpinned {
+        path: PathBuf,
+        line: usize,
+        reference: String,
+    },
+    #[error("{dir}: no `data.connectorBuildOptions.baseImage` in metadata.yaml and no Dockerfile; declare a base image (`connector-build upgrade-base-image --set-if-not-exists`)")]
+    NoBase { dir: PathBuf },
+    #[error("{dir}: the main file `{file}` is missing; the image's entrypoint runs it (set MAIN_FILE_NAME in build_customization.py if it has another name)")]
+    MissingMainFile { dir: PathBuf, file: String },
+    #[error("{dir}: the package folder `{package}/` is missing; a connector named `{connector}` keeps its code in `{package}/`")]
+    MissingPackage {
+        dir: PathBuf,
+        package: String,
+        connector: String,
+    },
+    #[error("{dir}: cannot plan the dependency install")]
+    Install {
+        dir: PathBuf,
+        #[source]
+        source: InstallError,
+    },
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error("`--tag {tag}` is not a valid image name: {reason}")]
+    BadTag { tag: String, reason: String },
+}
+
+pub fn output_tag(connector: &Connector, tag: Option<&str>) -> Result<String, PlanError> {
+    let repo = &connector.metadata.docker_repository.value;
+    let full = match tag {
+        None => format!("{repo}:dev"),
+        Some(t) if t.contains(':') || t.contains('/') => t.to_string(),
+        Some(t) => format!("{repo}:{t}"),
+    };
+    crate::model::ImageRef::parse(&full).map_err(|e| PlanError::BadTag {
+        tag: tag.unwrap_or_default().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(full)
+}
+
+fn step(name: &str, action: Action) -> Step {
+    Step {
+        name: name.to_string(),
+        action,
+    }
+}
+
+fn config(name: &str, op: ConfigOp) -> Step {
+    step(name, Action::Config(op))
+}
+
+pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<BuildPlan, PlanError> {
+    let output_tag = output_tag(connector, opts.tag.as_deref())?;
+    let smoke_test = Some(SmokeTest {
+        args: vec!["spec".into()],
+        expect_message_type: "SPEC".into(),
+    });
+    let dir = &connector.dir;
+
+    let Some(base_image) = connector.metadata.base_image() else {
+        if connector.dockerfile().is_none() {
+            return Err(PlanError::NoBase { dir: dir.clone() });
+        }
+        let mut context = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|source| ContextError::Io {
+            path: dir.clone(),
+            source,
+        })? {
+            let entry = entry.map_err(|source| ContextError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if context::is_excluded(&name) {
+                continue;
+            }
+            if entry.path().is_dir() && !entry.path().is_symlink() {
+                context.extend(context::tree_entries(dir, &name)?);
+            } else {
+                context.push(context::file_entry(dir, &name, &name)?);
+            }
+        }
+        context.sort_by(|a, b| a.path.cmp(&b.path));
+        return Ok(BuildPlan {
+            connector: connector.name.clone(),
+            context_dir: dir.clone(),
+            output_tag,
+            base: Base::Dockerfile {
+                dockerfile: "Dockerfile".into(),
+                context,
+            },
+            steps: vec![],
+            smoke_test,
+        });
+    };
+
+    let image = &base_image.value;
+    if image.digest.is_none() && !opts.allow_unpinned {
+        return Err(PlanError::Unpinned {
+            path: connector.metadata.path.clone(),
+            line: base_image.loc.line,
+            reference: image.to_string(),
+        });
+    }
+    let source = match opts.mirrors.get(&image.registry) {
+        Some(mirror) => image.with_registry(mirror),
+        None => image.clone(),
+    };
+    let base = Base::Image {
+        reference: image.to_string(),
+        pull: source.pinned().unwrap_or_else(|| source.to_string()),
+        digest: image.digest.as_ref().map(|d| d.to_string()),
+    };
+
+    // Check the code is there before planning anything that takes time.
+    let main_file = opts.main_file.as_deref().unwrap_or(DEFAULT_MAIN_FILE);
+    if !dir.join(main_file).is_file() {
+        return Err(PlanError::MissingMainFile {
+            dir: dir.clone(),
+            file: main_file.to_string(),
+        });
+    }
+    let package = connector.package_name();
+    if !dir.join(&package).is_dir() {
+        return Err(PlanError::MissingPackage {
+            dir: dir.clone(),
+            package,
+            connector: connector.name.clone(),
+        });
+    }
+
+    let install = dependency_install(dir).map_err(|source| PlanError::Install {
+        dir: dir.clone(),
+        source,
+    })?;
+    let manifests = DEPENDENCY_FILES
+        .iter()
+        .filter(|f| dir.join(f).is_file())
+        .map(|f| context::file_entry(dir, f, f))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut code = vec![context::file_entry(dir, main_file, main_file)?];
+    code.extend(context::tree_entries(dir, &package)?);
+
+    let entrypoint = vec!["python".to_string(), format!("{CODE_DIR}/{main_file}")];
+    let steps = vec![
+        config("workdir", ConfigOp::Workdir(CODE_DIR.into())),
+        step(
+            "copy dependency manifests",
+            Action::Files {
+                dest: CODE_DIR.into(),
+                files: manifests,
+            },
+        ),
+        step(
+            "install dependencies",
+            Action::Run(Run {
+                args: install.args,
+                scratch_files: install.scratch_files,
+                network: Some(opts.network_fingerprint.clone()),
+                caches: vec![CacheMount {
+                    target: PIP_CACHE_DIR.into(),
+                    volume: PIP_CACHE_VOLUME.into(),
+                }],
+                build_env: [
+                    ("PIP_CACHE_DIR", PIP_CACHE_DIR),
+                    ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+                    ("PIP_NO_INPUT", "1"),
+                    ("PIP_PROGRESS_BAR", "off"),
+                    ("PIP_ROOT_USER_ACTION", "ignore"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            }),
+        ),
+        step(
+            "copy connector code",
+            Action::Files {
+                dest: CODE_DIR.into(),
+                files: code,
+            },
+        ),
+        config(
+            "entrypoint",
+            ConfigOp::Env {
+                name: "AIRBYTE_ENTRYPOINT".into(),
+                value: entrypoint.join(" "),
+            },
+        ),
+        config("entrypoint", ConfigOp::Entrypoint(entrypoint)),
+        config(
+            "labels",
+            ConfigOp::Label {
+                name: "io.airbyte.version".into(),
+                value: connector.metadata.docker_image_tag.value.clone(),
+            },
+        ),
+        config(
+            "labels",
+            ConfigOp::Label {
+                name: "io.airbyte.name".into(),
+                value: connector.metadata.docker_repository.value.clone(),
+            },
+        ),
+    ];
+
+    Ok(BuildPlan {
+        connector: connector.name.clone(),
+        context_dir: dir.clone(),
+        output_tag,
+        base,
+        steps,
+        smoke_test,
+    })
+}

@@ -1,0 +1,199 @@
+//! Choosing the dependency install command from the files a connector has.
+//!
+//! The install step sees only the dependency manifests, so that editing code never
+//! invalidates it. Poetry projects are installed with pip from requirements computed from
+//! `poetry.lock` (or the Poetry constraints), which is what `poetry install --no-root --only
+//! main` would install, without needing Poetry's resolver.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::poetry::{self, PoetryError};
+use crate::plan::{ScratchFile, SCRATCH_DIR};
+
+/// The only files the dependency layer may see, in the order they are copied.
+pub const DEPENDENCY_FILES: [&str; 6] = [
+    "pyproject.toml",
+    "poetry.lock",
+    "poetry.toml",
+    "setup.py",
+    "requirements.txt",
+    "README.md",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallMethod {
+    /// Poetry project: main group only, not the project itself.
+    Poetry { locked: bool },
+    /// `pip install -r requirements.txt`, plus `.` when a project file exists and the
+    /// requirements do not already install it.
+    Requirements { with_project: bool },
+    /// `pip install .` from `setup.py` or a PEP 517 `pyproject.toml`.
+    Project,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencyInstall {
+    pub method: InstallMethod,
+    pub args: Vec<String>,
+    pub scratch_files: Vec<ScratchFile>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("{dir}: no dependency manifest; a Python connector needs one of pyproject.toml, setup.py or requirements.txt")]
+    NoManifest { dir: String },
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Poetry(#[from] PoetryError),
+}
+
+fn pip_install() -> Vec<String> {
+    ["python", "-m", "pip", "install"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn read(dir: &Path, name: &str) -> Result<Option<String>, InstallError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(InstallError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Whether a requirements file already installs the project in the current folder.
+fn installs_project(requirements: &str) -> bool {
+    requirements.lines().any(|line| {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let target = line
+            .strip_prefix("-e")
+            .or_else(|| line.strip_prefix("--editable"))
+            .map_or(line, str::trim);
+        matches!(target, "." | "./" | "file:." | "file:./") || target.starts_with(".[")
+    })
+}
+
+pub fn dependency_install(dir: &Path) -> Result<DependencyInstall, InstallError> {
+    let pyproject = read(dir, "pyproject.toml")?;
+    let has_setup = dir.join("setup.py").is_file();
+
+    if let Some(text) = pyproject
+        .as_deref()
+        .filter(|t| poetry::is_poetry_project(t))
+    {
+        let lock = read(dir, "poetry.lock")?;
+        let computed = poetry::poetry_requirements(
+            &dir.join("pyproject.toml"),
+            text,
+            &dir.join("poetry.lock"),
+            lock.as_deref(),
+        )?;
+        let mut contents = computed.requirements.join("\n");
+        contents.push('\n');
+        let mut args = pip_install();
+        if computed.fully_pinned {
+            // The lock is the whole closure: install exactly it, as Poetry would.
+            args.push("--no-deps".into());
+        }
+        args.push("-r".into());
+        args.push(format!("{SCRATCH_DIR}/requirements.txt"));
+        return Ok(DependencyInstall {
+            method: InstallMethod::Poetry {
+                locked: lock.is_some(),
+            },
+            args,
+            scratch_files: vec![ScratchFile {
+                name: "requirements.txt".into(),
+                contents,
+            }],
+        });
+    }
+
+    let has_project = has_setup || pyproject.is_some();
+    if let Some(reqs) = read(dir, "requirements.txt")? {
+        let with_project = has_project && !installs_project(&reqs);
+        let mut args = pip_install();
+        args.extend(["-r".to_string(), "requirements.txt".to_string()]);
+        if with_project {
+            args.push(".".into());
+        }
+        return Ok(DependencyInstall {
+            method: InstallMethod::Requirements { with_project },
+            args,
+            scratch_files: vec![],
+        });
+    }
+    if has_project {
+        let mut args = pip_install();
+        args.push(".".into());
+        return Ok(DependencyInstall {
+            method: InstallMethod::Project,
+            args,
+            scratch_files: vec![],
+        });
+    }
+    Err(InstallError::NoManifest {
+        dir: dir.display().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_local_project_in_requirements() {
+        assert!(installs_project("-e .\n"));
+        assert!(installs_project("requests==2\n--editable ./  # local\n"));
+        assert!(installs_project(".[tests]\n"));
+        assert!(!installs_project("requests==2\n# -e .\n"));
+    }
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn chooses_the_install_method() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), &[("setup.py", "")]);
+        let i = dependency_install(d.path()).unwrap();
+        assert_eq!(i.method, InstallMethod::Project);
+        assert_eq!(i.args.join(" "), "python -m pip install .");
+
+        write(d.path(), &[("requirements.txt", "six==1.16.0\n")]);
+        let i = dependency_install(d.path()).unwrap();
+        assert_eq!(
+            i.args.join(" "),
+            "python -m pip install -r requirements.txt ."
+        );
+
+        write(d.path(), &[("requirements.txt", "-e .\n")]);
+        let i = dependency_install(d.path()).unwrap();
+        assert_eq!(
+            i.method,
+            InstallMethod::Requirements {
+                with_project: false
+            }
+        );
+
+        let e = tempfile::tempdir().unwrap();
+        let err = dependency_install(e.path()).unwrap_err().to_string();
+        assert!(err.contains("no dependency manifest"), "{err}");
+    }
+}

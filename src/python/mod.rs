@@ -1,0 +1,8 @@
+//! Python packaging: how a connector's dependencies are installed, decided from its manifests.
+
+pub mod install;
+pub mod poetry;
+
+pub use install::{
+    dependency_install, DependencyInstall, InstallError, InstallMethod, DEPENDENCY_FILES,
+};

@@ -1,0 +1,59 @@
+//! Progress reporting. The library emits events; the binary decides how to draw them
+//! (bars on a terminal, plain lines in CI logs, nothing for `--json`).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A connector's build began; `steps` are the step names it will go through.
+    Started {
+        connector: String,
+        steps: Vec<String>,
+    },
+    StepStarted {
+        connector: String,
+        step: String,
+    },
+    StepFinished {
+        connector: String,
+        step: String,
+        cached: bool,
+        #[serde(with = "secs")]
+        duration: Duration,
+    },
+    /// A line of output from the current step (install logs, pull progress).
+    Output {
+        connector: String,
+        line: String,
+    },
+    Warning {
+        connector: String,
+        message: String,
+    },
+    Finished {
+        connector: String,
+        ok: bool,
+    },
+}
+
+pub trait Reporter: Send + Sync {
+    fn report(&self, event: Event);
+}
+
+/// Reports nothing; for tests and `--json` runs.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn report(&self, _event: Event) {}
+}
+
+mod secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}

@@ -1,0 +1,175 @@
+//! Helpers for tests that build on the real Docker engine.
+//!
+//! They need what the README set-up command provides: a running engine and the root image in
+//! the local registry. Without them they fail with a message saying so, never pass silently.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const REF_FILE: &str = "/var/lib/connector-build/root-image.ref";
+
+/// The digest-pinned base image the set-up produced.
+pub fn base_ref() -> String {
+    if let Ok(r) = std::env::var("CONNECTOR_BUILD_BASE_IMAGE") {
+        return r;
+    }
+    match std::fs::read_to_string(REF_FILE) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => panic!(
+            "no base image: {REF_FILE} is missing; run `bash scripts/setup.sh` first (the README test command does)"
+        ),
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    repo_root().join("connectors-fixtures")
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        let ty = entry.file_type().unwrap();
+        if ty.is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if ty.is_symlink() {
+            let link = std::fs::read_link(entry.path()).unwrap();
+            std::os::unix::fs::symlink(link, &target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A private copy of a fixture (under `connectors-fixtures/<rel>`), pointed at the real base
+/// image, so tests can edit it and run in parallel.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Workspace {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn add_fixture(&self, rel: &str) -> PathBuf {
+        let from = fixtures().join(rel);
+        let name = Path::new(rel).file_name().unwrap();
+        let to = self.dir.path().join(name);
+        copy_dir(&from, &to);
+        let meta = to.join("metadata.yaml");
+        if let Ok(text) = std::fs::read_to_string(&meta) {
+            // The fixtures carry an all-zero placeholder digest the set-up fills in.
+            let placeholder = format!(
+                "127.0.0.1:5000/connector-build/debian-python:3.11-bookworm@sha256:{}",
+                "0".repeat(64)
+            );
+            std::fs::write(&meta, text.replace(&placeholder, &base_ref())).unwrap();
+        }
+        to
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run connector-build")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker")
+}
+
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+pub fn image_exists(reference: &str) -> bool {
+    docker(&["image", "inspect", reference]).status.success()
+}
+
+/// `connector-build build --json ...`: the parsed results and the process output.
+pub fn build_json(args: &[&str]) -> (serde_json::Value, Output) {
+    let mut full = vec!["build", "--json"];
+    full.extend_from_slice(args);
+    let out = cli(&full);
+    let value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (value, out)
+}
+
+/// The image's `config` as JSON.
+pub fn image_config(reference: &str) -> serde_json::Value {
+    let out = docker_ok(&[
+        "image",
+        "inspect",
+        reference,
+        "--format",
+        "{{json .Config}}",
+    ]);
+    serde_json::from_str(&out).unwrap()
+}
+
+pub fn image_layers(reference: &str) -> Vec<String> {
+    let out = docker_ok(&[
+        "image",
+        "inspect",
+        reference,
+        "--format",
+        "{{json .RootFS.Layers}}",
+    ]);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Runs the image with `spec` and returns the first SPEC message.
+pub fn run_spec(reference: &str) -> serde_json::Value {
+    let out = docker_ok(&["run", "--rm", "--network", "none", reference, "spec"]);
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "SPEC")
+        .unwrap_or_else(|| panic!("no SPEC message from {reference}: {out}"))
+}
+
+/// A tag private to one test, removed when dropped.
+pub struct TestTag(pub String);
+
+impl TestTag {
+    pub fn new(test: &str) -> Self {
+        TestTag(format!(
+            "connector-build-test/{test}:{}",
+            std::process::id()
+        ))
+    }
+}
+
+impl Drop for TestTag {
+    fn drop(&mut self) {
+        let _ = docker(&["image", "rm", &self.0]);
+    }
+}

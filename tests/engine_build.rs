@@ -1,0 +1,319 @@
+//! End-to-end builds on the real Docker engine: each test builds a fixture, runs the image
+//! and inspects what the engine holds.
+
+mod common;
+
+use common::*;
+
+fn built(results: &serde_json::Value, out: &std::process::Output) -> serde_json::Value {
+    let first = results.get(0).cloned().unwrap_or_default();
+    assert_eq!(
+        first["status"],
+        "built",
+        "build failed\nstdout: {results}\nstderr: {}",
+        text(&out.stderr)
+    );
+    first
+}
+
+fn step<'a>(result: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {result}"))
+}
+
+#[test]
+fn requirements_connector_builds_with_the_reference_layout() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-requirements");
+    let tag = TestTag::new("requirements");
+    let (results, out) = build_json(&[dir.to_str().unwrap(), "--tag", &tag.0]);
+    let result = built(&results, &out);
+
+    let spec = run_spec(&tag.0);
+    assert!(
+        spec["spec"]["connectionSpecification"].is_object(),
+        "{spec}"
+    );
+
+    let config = image_config(&tag.0);
+    assert_eq!(
+        config["Entrypoint"],
+        serde_json::json!(["python", "/airbyte/integration_code/main.py"])
+    );
+    assert_eq!(config["WorkingDir"], "/airbyte/integration_code");
+    let env: Vec<String> = serde_json::from_value(config["Env"].clone()).unwrap();
+    assert!(env.contains(&"AIRBYTE_ENTRYPOINT=python /airbyte/integration_code/main.py".into()));
+    // Install-only settings never reach the image.
+    for var in [
+        "PIP_CERT",
+        "SSL_CERT_FILE",
+        "PIP_CACHE_DIR",
+        "PIP_INDEX_URL",
+        "HTTPS_PROXY",
+    ] {
+        assert!(
+            !env.iter().any(|e| e.starts_with(var)),
+            "{var} leaked: {env:?}"
+        );
+    }
+    assert_eq!(config["Labels"]["io.airbyte.version"], "0.1.0");
+    assert_eq!(
+        config["Labels"]["io.airbyte.name"],
+        "airbyte/source-fixture-requirements"
+    );
+    assert!(config["Cmd"].is_null(), "{config}");
+
+    // Only the main file and the package are in the code directory, beside the manifests.
+    let listing = docker_ok(&[
+        "run", "--rm", "--entrypoint", "sh", &tag.0, "-c",
+        "ls -A /airbyte/integration_code; ls -A /run/connector-build; python -m pip list 2>/dev/null",
+    ]);
+    for want in [
+        "main.py",
+        "requirements.txt",
+        "source_fixture_requirements",
+        "six",
+        "idna",
+    ] {
+        assert!(listing.contains(want), "{want} missing: {listing}");
+    }
+    assert!(
+        !listing.contains("env\n") && !listing.contains("ca-bundle.pem"),
+        "{listing}"
+    );
+    assert!(result["image_id"].as_str().unwrap().starts_with("sha256:"));
+}
+
+#[test]
+fn setup_py_connector_rebuilds_from_cache_and_reuses_dependencies_after_a_code_edit() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-setup");
+    let tag = TestTag::new("setup");
+    let path = dir.to_str().unwrap();
+    let (results, out) = build_json(&[path, "--tag", &tag.0]);
+    let first = built(&results, &out);
+    run_spec(&tag.0);
+    let layers_before = image_layers(&tag.0);
+
+    // Nothing changed: no container at all, same image.
+    let (results, out) = build_json(&[path, "--tag", &tag.0]);
+    let again = built(&results, &out);
+    assert_eq!(again["containers_started"], 0, "{again}");
+    assert_eq!(again["image_id"], first["image_id"]);
+
+    // A code-only edit: the dependency layer is reused, only the code layer is new.
+    let init = dir.join("source_fixture_setup/__init__.py");
+    let mut code = std::fs::read_to_string(&init).unwrap();
+    code.push_str("\n# edited by the test\n");
+    std::fs::write(&init, code).unwrap();
+    let (results, out) = build_json(&[path, "--tag", &tag.0]);
+    let edited = built(&results, &out);
+    assert_eq!(
+        step(&edited, "install dependencies")["cached"],
+        true,
+        "{edited}"
+    );
+    assert_eq!(
+        step(&edited, "copy connector code")["cached"],
+        false,
+        "{edited}"
+    );
+    assert_ne!(edited["image_id"], first["image_id"]);
+    let layers_after = image_layers(&tag.0);
+    assert_eq!(layers_after.len(), layers_before.len());
+    assert_eq!(
+        layers_after[..layers_after.len() - 1],
+        layers_before[..layers_before.len() - 1],
+        "only the code layer may differ"
+    );
+    assert_ne!(layers_after.last(), layers_before.last());
+    let history = docker_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        &tag.0,
+    ]);
+    assert_eq!(history.matches("pip install").count(), 1, "{history}");
+    run_spec(&tag.0);
+}
+
+#[test]
+fn poetry_connector_installs_the_main_group_only_and_ships_no_secrets() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-poetry");
+    let tag = TestTag::new("poetry");
+    let (results, out) = build_json(&[dir.to_str().unwrap(), "--tag", &tag.0]);
+    built(&results, &out);
+    run_spec(&tag.0);
+    let listing = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        &tag.0,
+        "-c",
+        "python -m pip list 2>/dev/null; ls -A /airbyte/integration_code",
+    ]);
+    for want in [
+        "python-dateutil",
+        "attrs",
+        "six",
+        "pyproject.toml",
+        "poetry.lock",
+    ] {
+        assert!(listing.contains(want), "{want} missing: {listing}");
+    }
+    for unwanted in [
+        "pytest",
+        "pluggy",
+        "secrets",
+        "unit_tests",
+        "airbyte-source-fixture-poetry",
+    ] {
+        assert!(!listing.contains(unwanted), "{unwanted} present: {listing}");
+    }
+    // No layer carries the fixture's fake secret.
+    let saved = std::process::Command::new("docker")
+        .args(["save", &tag.0])
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    let needle = b"FIXTURE-SECRET-DO-NOT-SHIP";
+    assert!(
+        !saved.stdout.windows(needle.len()).any(|w| w == needle),
+        "the secret reached the image"
+    );
+}
+
+#[test]
+fn dockerfile_connector_builds_with_a_deprecation_warning() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-dockerfile");
+    let tag = TestTag::new("dockerfile");
+    let out = cli(&["build", dir.to_str().unwrap(), "--tag", &tag.0]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("deprecated"),
+        "{}",
+        text(&out.stderr)
+    );
+    run_spec(&tag.0);
+}
+
+#[test]
+fn a_failing_spec_fails_the_build_and_tags_nothing() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("broken/source-spec-fails");
+    let tag = TestTag::new("spec-fails");
+    let out = cli(&["build", dir.to_str().unwrap(), "--tag", &tag.0]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("smoke test failed"), "{stderr}");
+    assert!(stderr.contains("exited with code 1"), "{stderr}");
+    assert!(
+        stderr.contains("RuntimeError") || stderr.contains("Traceback"),
+        "{stderr}"
+    );
+    assert!(!image_exists(&tag.0));
+    // Still failing, still nothing tagged, on a rebuild that reuses the layers.
+    let out = cli(&["build", dir.to_str().unwrap(), "--tag", &tag.0]);
+    assert!(!out.status.success());
+    assert!(!image_exists(&tag.0));
+}
+
+#[test]
+fn broken_connectors_fail_with_a_clear_message_and_tag_nothing() {
+    let ws = Workspace::new();
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "broken/source-broken-yaml",
+            &["metadata.yaml:6:", "invalid YAML"],
+        ),
+        (
+            "broken/source-missing-fields",
+            &["metadata.yaml:", "`data.dockerRepository` is missing"],
+        ),
+        (
+            "broken/source-tag-only",
+            &["metadata.yaml:", "no `@sha256:` digest", "--allow-unpinned"],
+        ),
+        (
+            "broken/source-missing-package",
+            &["source_missing_package/", "is missing"],
+        ),
+        (
+            "broken/source-bad-connector-build-options",
+            &["metadata.yaml:", "unknown key `baseImageTypo`"],
+        ),
+    ];
+    for (fixture, needles) in cases {
+        let dir = ws.add_fixture(fixture);
+        let tag = TestTag::new("broken");
+        let out = cli(&["build", dir.to_str().unwrap(), "--tag", &tag.0]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{fixture}: {stderr}");
+        for n in *needles {
+            assert!(stderr.contains(n), "{fixture}: want `{n}` in\n{stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{fixture}: {stderr}");
+        assert!(!image_exists(&tag.0), "{fixture} tagged an image");
+    }
+}
+
+#[test]
+fn a_wrong_digest_is_refused_and_an_unpinned_base_needs_a_flag() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-requirements");
+    let meta = dir.join("metadata.yaml");
+    let good = std::fs::read_to_string(&meta).unwrap();
+    let base = base_ref();
+    let (name, _) = base.split_once('@').unwrap();
+    let wrong = format!("{name}@sha256:{}", "1".repeat(64));
+    std::fs::write(&meta, good.replace(&base, &wrong)).unwrap();
+    let tag = TestTag::new("wrong-digest");
+    let out = cli(&["build", dir.to_str().unwrap(), "--tag", &tag.0]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&"1".repeat(64)), "{stderr}");
+    assert!(!image_exists(&tag.0));
+
+    std::fs::write(&meta, good.replace(&base, name)).unwrap();
+    let out = cli(&["build", dir.to_str().unwrap(), "--tag", &tag.0]);
+    assert!(!out.status.success());
+    let out = cli(&[
+        "build",
+        dir.to_str().unwrap(),
+        "--tag",
+        &tag.0,
+        "--allow-unpinned",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    run_spec(&tag.0);
+}
+
+#[test]
+fn a_real_connector_from_pypi_builds_and_answers_spec() {
+    let ws = Workspace::new();
+    let out = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/fetch-pypi-connector.sh"))
+        .args(["airbyte-source-faker", "7.2.1"])
+        .arg(ws.path())
+        .arg(base_ref())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "fetch failed: {}", text(&out.stderr));
+    let dir = ws.path().join("source-faker");
+    let tag = TestTag::new("faker");
+    let (results, out) = build_json(&[dir.to_str().unwrap(), "--tag", &tag.0]);
+    built(&results, &out);
+    let spec = run_spec(&tag.0);
+    assert!(
+        spec["spec"]["connectionSpecification"]["properties"]["count"].is_object(),
+        "{spec}"
+    );
+}
