@@ -9,9 +9,13 @@
 //! - [`edit`]: layout-preserving edits of users' files
 //! - [`report`]: progress events for whoever draws them
 //! - [`commands`]: the operations the command line offers
+//! - [`config`]: per-repository defaults from `connector-build.toml`
+//!
+//! The binary (`src/main.rs`, `src/cli/`) parses arguments and draws progress.
 
 pub mod build;
 pub mod commands;
+pub mod config;
 pub mod edit;
 pub mod engine;
 pub mod model;

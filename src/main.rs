@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use connector_build::build::network::NetworkSettings;
 use connector_build::commands::{self, error_chain, BuildRequest, Outcome};
+use connector_build::config::Config;
 use connector_build::engine::Engine;
 use connector_build::model::ConnectorLocator;
 use connector_build::plan::PlanOptions;
@@ -172,13 +173,17 @@ fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-fn locator(global: &Global) -> ConnectorLocator {
-    if global.connectors_dir.is_empty() {
-        ConnectorLocator::for_repository(&std::env::current_dir().unwrap_or_default())
-    } else {
+fn locator(global: &Global, config: &Config) -> ConnectorLocator {
+    if !global.connectors_dir.is_empty() {
         ConnectorLocator {
             dirs: global.connectors_dir.clone(),
         }
+    } else if !config.connectors_dirs.is_empty() {
+        ConnectorLocator {
+            dirs: config.connectors_dirs.clone(),
+        }
+    } else {
+        ConnectorLocator::for_repository(&config.root)
     }
 }
 
@@ -187,34 +192,48 @@ fn fail(e: &dyn std::error::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn plan_options(args: &PlanArgs, network: &NetworkSettings) -> PlanOptions {
+fn plan_options(args: &PlanArgs, config: &Config, network: &NetworkSettings) -> PlanOptions {
+    let mut mirrors = config.mirrors.clone();
+    mirrors.extend(args.mirror.iter().cloned());
     PlanOptions {
         tag: args.tag.clone(),
         allow_unpinned: args.allow_unpinned,
-        mirrors: args.mirror.iter().cloned().collect::<BTreeMap<_, _>>(),
+        mirrors: mirrors.into_iter().collect::<BTreeMap<_, _>>(),
         network_fingerprint: network.fingerprint(),
         main_file: None,
     }
 }
 
-fn network_settings(args: &PlanArgs) -> Result<NetworkSettings, ExitCode> {
-    let ca = args.ca_bundle.clone().or_else(|| {
-        std::env::var_os("SSL_CERT_FILE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
+fn network_settings(args: &PlanArgs, config: &Config) -> Result<NetworkSettings, ExitCode> {
+    let ca = args
+        .ca_bundle
+        .clone()
+        .or_else(|| config.ca_bundle.clone())
+        .or_else(|| {
+            std::env::var_os("SSL_CERT_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
     NetworkSettings::from_env(ca.as_deref()).map_err(|e| fail(&e))
 }
 
 async fn run(cli: Cli) -> ExitCode {
-    let locator = locator(&cli.global);
+    let config = match Config::discover(&std::env::current_dir().unwrap_or_default()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let locator = locator(&cli.global, &config);
     match cli.command {
         Command::Plan { connector, plan } => {
-            let network = match network_settings(&plan) {
+            let network = match network_settings(&plan, &config) {
                 Ok(n) => n,
                 Err(code) => return code,
             };
-            match commands::plan_one(&locator, &connector, &plan_options(&plan, &network)) {
+            match commands::plan_one(
+                &locator,
+                &connector,
+                &plan_options(&plan, &config, &network),
+            ) {
                 Ok((_, plan)) => {
                     let out = serde_json::json!({ "plan": plan, "keys": plan.keys() });
                     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
@@ -253,16 +272,22 @@ async fn run(cli: Cli) -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::Build(args) => build(&cli.global, &locator, args).await,
+        Command::Build(args) => build(&cli.global, &config, &locator, args).await,
     }
 }
 
-async fn build(global: &Global, locator: &ConnectorLocator, args: BuildArgs) -> ExitCode {
-    let network = match network_settings(&args.plan) {
+async fn build(
+    global: &Global,
+    config: &Config,
+    locator: &ConnectorLocator,
+    args: BuildArgs,
+) -> ExitCode {
+    let network = match network_settings(&args.plan, config) {
         Ok(n) => n,
         Err(code) => return code,
     };
-    let engine = match Engine::connect(global.engine.as_deref()).await {
+    let engine = match Engine::connect(global.engine.as_deref().or(config.engine.as_deref())).await
+    {
         Ok(e) => e,
         Err(e) => return fail(&e),
     };
@@ -280,7 +305,7 @@ async fn build(global: &Global, locator: &ConnectorLocator, args: BuildArgs) -> 
     let request = BuildRequest {
         locator,
         names: &args.connectors,
-        plan: plan_options(&args.plan, &network),
+        plan: plan_options(&args.plan, config, &network),
         concurrency: args.concurrency,
     };
     let work = commands::build_all(&engine, &network, reporter.as_ref(), request);

@@ -108,7 +108,11 @@ fn setup_py_connector_rebuilds_from_cache_and_reuses_dependencies_after_a_code_e
     // A code-only edit: the dependency layer is reused, only the code layer is new.
     let init = dir.join("source_fixture_setup/__init__.py");
     let mut code = std::fs::read_to_string(&init).unwrap();
-    code.push_str("\n# edited by the test\n");
+    // Unique per run: the same edit made by an earlier run would rightly be a cache hit.
+    code.push_str(&format!(
+        "\n# edited by the test at {:?}\n",
+        std::time::SystemTime::now()
+    ));
     std::fs::write(&init, code).unwrap();
     let (results, out) = build_json(&[path, "--tag", &tag.0]);
     let edited = built(&results, &out);
@@ -316,4 +320,65 @@ fn a_real_connector_from_pypi_builds_and_answers_spec() {
         spec["spec"]["connectionSpecification"]["properties"]["count"].is_object(),
         "{spec}"
     );
+}
+
+#[test]
+fn an_interrupted_build_removes_its_containers_and_tags_nothing() {
+    use std::time::{Duration, Instant};
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-setup");
+    // A slow install, unique to this run so that no cache entry can skip it.
+    let setup = dir.join("setup.py");
+    let original = std::fs::read_to_string(&setup).unwrap();
+    let slow = format!(
+        "import time; time.sleep(300)  # {:?}\n{original}",
+        Instant::now()
+    );
+    std::fs::write(&setup, slow).unwrap();
+    let tag = TestTag::new("interrupted");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .args(["build", dir.to_str().unwrap(), "--tag", &tag.0])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let prefix = format!("connector-build-step-{}-", child.id());
+    let running = || {
+        docker_ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={prefix}"),
+            "--format",
+            "{{.Names}}",
+        ])
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while running().trim().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the install container never started"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let interrupted_at = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            interrupted_at.elapsed() < Duration::from_secs(30),
+            "did not stop within 30 s of SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(running().trim(), "", "build containers left behind");
+    assert!(!image_exists(&tag.0));
 }

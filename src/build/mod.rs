@@ -203,6 +203,7 @@ impl Builder<'_> {
 
         // The no-op path: one query, one tag, no container.
         if let Some(done) = self.engine.inspect_image(&cache_ref(&keys.image)).await? {
+            tracing::debug!(connector = %plan.connector, key = %keys.image, "finished image in cache");
             for name in progress_steps(plan) {
                 let t = progress.start(&name);
                 progress.finish(&name, t, true);
@@ -251,6 +252,7 @@ impl Builder<'_> {
                 .inspect_image(&cache_ref(&keys.steps[layer.last]))
                 .await?
             {
+                tracing::debug!(connector = %plan.connector, layer = %layer.name(), key = %keys.steps[layer.last], "resuming after cached layer");
                 image = hit;
                 first_missing = i + 1;
                 break;
@@ -267,6 +269,7 @@ impl Builder<'_> {
         for (i, layer) in layers.iter().enumerate().skip(first_missing) {
             let name = layer.name();
             let t = progress.start(&name);
+            tracing::debug!(connector = %plan.connector, layer = %name, key = %keys.steps[layer.last], "building layer");
             let (id, ran) = self.build_layer(plan, &image, layer).await?;
             containers_started += usize::from(ran);
             let entry = cache_ref(&keys.steps[layer.last]);

@@ -189,6 +189,7 @@ impl Engine {
         let options = CreateImageOptionsBuilder::default()
             .from_image(reference)
             .build();
+        tracing::info!(reference, "pulling");
         let mut stream = self.docker.create_image(Some(options), None, None);
         while let Some(item) = stream.next().await {
             match item {
@@ -263,6 +264,7 @@ impl Engine {
         if let Ok(mut set) = self.containers.lock() {
             set.insert(created.id.clone());
         }
+        tracing::debug!(container = %name, image = %spec.image, "created container");
         Ok(created.id)
     }
 
@@ -361,6 +363,7 @@ impl Engine {
             .commit_container(options, config)
             .await
             .map_err(self.err("commit a build step"))?;
+        tracing::debug!(container, image = %id.id, "committed");
         Ok(id.id)
     }
 

@@ -1,0 +1,108 @@
+//! `connector-build.toml`: per-repository defaults, found in the working directory or a
+//! parent. Command-line flags override it.
+//!
+//! ```toml
+//! connectors_dirs = ["airbyte-integrations/connectors"]   # relative to this file
+//! engine = "unix:///var/run/docker.sock"
+//! ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+//! [mirrors]
+//! "docker.io" = "127.0.0.1:5000"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const CONFIG_FILE: &str = "connector-build.toml";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub connectors_dirs: Vec<PathBuf>,
+    pub engine: Option<String>,
+    pub ca_bundle: Option<PathBuf>,
+    #[serde(default)]
+    pub mirrors: BTreeMap<String, String>,
+    /// The folder the file was found in; relative paths are taken from there.
+    #[serde(skip)]
+    pub root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// The nearest `connector-build.toml` from `start` upwards, or defaults rooted at `start`.
+    pub fn discover(start: &Path) -> Result<Config, ConfigError> {
+        for dir in start.ancestors() {
+            let path = dir.join(CONFIG_FILE);
+            if path.is_file() {
+                return Self::load(&path);
+            }
+        }
+        Ok(Config {
+            root: start.to_path_buf(),
+            ..Default::default()
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // toml's messages carry the line and column.
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.root = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        config.connectors_dirs = config
+            .connectors_dirs
+            .iter()
+            .map(|d| config.root.join(d))
+            .collect();
+        config.ca_bundle = config.ca_bundle.as_ref().map(|p| config.root.join(p));
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn found_upwards_with_paths_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "connectors_dirs = [\"conns\"]\n[mirrors]\n\"docker.io\" = \"127.0.0.1:5000\"\n",
+        )
+        .unwrap();
+        let nested = dir.path().join("a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        let c = Config::discover(&nested).unwrap();
+        assert_eq!(c.connectors_dirs, [dir.path().join("conns")]);
+        assert_eq!(c.mirrors["docker.io"], "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(&p, "engine = \"unix:///x\"\nconnector_dirs = []\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("connector_dirs") && e.contains("line 2"), "{e}");
+    }
+}
