@@ -37,6 +37,9 @@ const TAIL_LINES: usize = 20;
 pub struct StepReport {
     pub name: String,
     pub cached: bool,
+    /// Wall-clock start, seconds since the Unix epoch, so steps of different connectors can
+    /// be drawn on one time axis.
+    pub started_at: f64,
     pub seconds: f64,
 }
 
@@ -159,15 +162,15 @@ struct Progress<'a> {
 }
 
 impl Progress<'_> {
-    fn start(&self, step: &str) -> Instant {
+    fn start(&self, step: &str) -> (Instant, f64) {
         self.reporter.report(Event::StepStarted {
             connector: self.connector.into(),
             step: step.into(),
         });
-        Instant::now()
+        (Instant::now(), unix_now())
     }
 
-    fn finish(&mut self, step: &str, started: Instant, cached: bool) {
+    fn finish(&mut self, step: &str, (started, started_at): (Instant, f64), cached: bool) {
         let duration = started.elapsed();
         self.reporter.report(Event::StepFinished {
             connector: self.connector.into(),
@@ -178,9 +181,16 @@ impl Progress<'_> {
         self.steps.push(StepReport {
             name: step.into(),
             cached,
+            started_at: (started_at * 1000.0).round() / 1000.0,
             seconds: round_ms(duration),
         });
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn round_ms(d: Duration) -> f64 {
