@@ -102,19 +102,36 @@ install_packages() {
     log "installed ${missing[*]} ($(elapsed))"
 }
 
+# Live (non-zombie) PIDs among those given. PID 1 on this kind of VM reaps
+# orphans only lazily, so a stopped daemon can linger as a zombie for a while.
+live_pids() {
+    local pid state
+    for pid in "$@"; do
+        state="$(sed -n 's/^.*) \(.\) .*$/\1/p' "/proc/$pid/stat" 2>/dev/null || true)"
+        case "$state" in ''|Z|X) ;; *) echo "$pid" ;; esac
+    done
+}
+
 # ------------------------------------------------------------ 2. dockerd --
 ensure_dockerd() {
     if docker info >/dev/null 2>&1; then
         log "docker engine is up ($(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'))"
         return
     fi
-    if pgrep -x dockerd >/dev/null; then
+    # shellcheck disable=SC2046
+    if [ -n "$(live_pids $(pgrep -x dockerd || true))" ]; then
         log "dockerd process exists but does not answer yet; waiting"
     else
         log "starting dockerd (log: $DOCKERD_LOG)"
         # setsid: survive the caller's process group being killed (CI step end,
-        # timeout). All fds redirected so $(setup.sh) does not hang on them.
-        setsid nohup dockerd </dev/null >>"$DOCKERD_LOG" 2>&1 &
+        # timeout). All fds redirected (and the lock fd closed) so that
+        # $(setup.sh) and the next run's flock do not hang on them.
+        # tini -s (docker.io depends on tini) is a child subreaper: it reaps the
+        # exited containerd-shims, which PID 1 on this kind of VM never reaps
+        # (one zombie per container otherwise).
+        local init=()
+        if command -v tini >/dev/null; then init=(tini -s --); fi
+        setsid nohup "${init[@]}" dockerd </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
     fi
     local i
     for ((i = 0; i < WAIT_DOCKERD_S; i++)); do
@@ -138,7 +155,8 @@ registry_status() {  # prints the HTTP code of /v2/ ("000" = nothing answers)
 # `docker-registry serve /etc/docker/registry/config.yml`).
 debian_registry_pids() {
     local pid
-    for pid in $(pgrep -x docker-registry || true); do
+    # shellcheck disable=SC2046
+    for pid in $(live_pids $(pgrep -x docker-registry || true)); do
         if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '/etc/docker/registry/config.yml'; then
             echo "$pid"
         fi
@@ -167,11 +185,12 @@ ensure_registry() {
         done
         [ "$(registry_status)" = 000 ] || die "port 5000 still answers after stopping Debian's registry"
     fi
-    if pgrep -f "docker-registry serve $REGISTRY_CONFIG" >/dev/null; then
+    # shellcheck disable=SC2046
+    if [ -n "$(live_pids $(pgrep -f "docker-registry serve $REGISTRY_CONFIG" || true))" ]; then
         log "our registry process exists but does not answer yet; waiting"
     else
         log "starting registry on $REGISTRY_ADDR (config: $REGISTRY_CONFIG, data: $REGISTRY_DATA, log: $REGISTRY_LOG)"
-        setsid nohup docker-registry serve "$REGISTRY_CONFIG" </dev/null >>"$REGISTRY_LOG" 2>&1 &
+        setsid nohup docker-registry serve "$REGISTRY_CONFIG" </dev/null >>"$REGISTRY_LOG" 2>&1 9>&- &
     fi
     for ((i = 0; i < WAIT_REGISTRY_S; i++)); do
         if curl -fsS -o /dev/null --max-time 5 "http://$REGISTRY_ADDR/v2/" 2>/dev/null; then

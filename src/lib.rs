@@ -6,6 +6,7 @@
 //! - [`plan`]: the build plan, a plain value, and its cache keys
 //! - [`engine`]: the Docker engine API
 //! - [`build`]: runs a plan on an engine with caching
+//! - [`hooks`]: `build_customization.py`, run in the embedded-Python runner
 //! - [`edit`]: layout-preserving edits of users' files
 //! - [`report`]: progress events for whoever draws them
 //! - [`commands`]: the operations the command line offers
@@ -18,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod edit;
 pub mod engine;
+pub mod hooks;
 pub mod model;
 pub mod plan;
 pub mod python;

@@ -12,6 +12,7 @@ use connector_build::build::network::NetworkSettings;
 use connector_build::commands::{self, error_chain, BuildRequest, Outcome};
 use connector_build::config::Config;
 use connector_build::engine::Engine;
+use connector_build::hooks::customize::HookOptions;
 use connector_build::model::ConnectorLocator;
 use connector_build::plan::PlanOptions;
 use connector_build::report::{Reporter, Silent};
@@ -86,6 +87,22 @@ struct PlanArgs {
     /// CA bundle given to install steps. Default: $SSL_CERT_FILE when set.
     #[arg(long, value_name = "FILE")]
     ca_bundle: Option<PathBuf>,
+    /// Ignore build_customization.py (hooks are code from the repository and run with your
+    /// rights, like any build script).
+    #[arg(long)]
+    no_hooks: bool,
+    /// Stop a build customization whose Python code runs longer than this between two
+    /// requests (evaluating its container does not count).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    hook_timeout: u64,
+}
+
+fn hook_options(args: &PlanArgs) -> HookOptions {
+    HookOptions {
+        enabled: !args.no_hooks,
+        timeout: std::time::Duration::from_secs(args.hook_timeout.max(1)),
+        ..Default::default()
+    }
 }
 
 #[derive(Args)]
@@ -229,11 +246,10 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(n) => n,
                 Err(code) => return code,
             };
-            match commands::plan_one(
-                &locator,
-                &connector,
-                &plan_options(&plan, &config, &network),
-            ) {
+            let options = plan_options(&plan, &config, &network);
+            match commands::plan_one(&locator, &connector, &options, &hook_options(&plan), None)
+                .await
+            {
                 Ok((_, plan)) => {
                     let out = serde_json::json!({ "plan": plan, "keys": plan.keys() });
                     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
@@ -306,6 +322,7 @@ async fn build(
         locator,
         names: &args.connectors,
         plan: plan_options(&args.plan, config, &network),
+        hooks: hook_options(&args.plan),
         concurrency: args.concurrency,
     };
     let work = commands::build_all(&engine, &network, reporter.as_ref(), request);

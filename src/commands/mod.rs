@@ -9,12 +9,14 @@ use crate::build::network::NetworkSettings;
 use crate::build::{BuildError, BuildOutcome, Builder};
 use crate::edit::{self, Change, EditError};
 use crate::engine::Engine;
+use crate::hooks::customize::{plan_customized, CustomizeError, HookOptions};
+use crate::hooks::HookError;
 use crate::model::{
     Connector, ConnectorLocator, DiscoveryError, ImageRef, ImageRefError, MetadataError,
 };
 use crate::plan::python::PlanError;
-use crate::plan::{plan_connector, BuildPlan, PlanOptions};
-use crate::report::{Event, Reporter};
+use crate::plan::{BuildPlan, PlanOptions};
+use crate::report::{Event, Reporter, Silent};
 
 /// Why one connector could not be built. Each connector fails on its own; a bulk run goes on.
 #[derive(Debug, thiserror::Error)]
@@ -27,19 +29,33 @@ pub enum ConnectorError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     #[error("interrupted")]
     Interrupted,
 }
 
-/// Loads and plans one connector given by name or path.
-pub fn plan_one(
+impl From<CustomizeError> for ConnectorError {
+    fn from(e: CustomizeError) -> Self {
+        match e {
+            CustomizeError::Plan(e) => ConnectorError::Plan(e),
+            CustomizeError::Hook(e) => ConnectorError::Hook(e),
+        }
+    }
+}
+
+/// Loads and plans one connector given by name or path, with its build customization;
+/// `builder` answers hooks that ask about their container.
+pub async fn plan_one(
     locator: &ConnectorLocator,
     name_or_path: &str,
     options: &PlanOptions,
+    hooks: &HookOptions,
+    builder: Option<&Builder<'_>>,
 ) -> Result<(Connector, BuildPlan), ConnectorError> {
     let dir = locator.locate(name_or_path)?;
     let connector = Connector::load(&dir)?;
-    let plan = plan_connector(&connector, options)?;
+    let plan = plan_customized(&connector, options, hooks, builder).await?;
     Ok((connector, plan))
 }
 
@@ -83,6 +99,7 @@ pub struct BuildRequest<'a> {
     pub locator: &'a ConnectorLocator,
     pub names: &'a [String],
     pub plan: PlanOptions,
+    pub hooks: HookOptions,
     pub concurrency: usize,
 }
 
@@ -99,12 +116,22 @@ pub async fn build_all(
         reporter,
     };
     let builder = &builder;
+    // Hooks that ask about their container are answered without drawing progress: the
+    // connector's own build, which reuses those layers, reports them.
+    let quiet = Builder {
+        engine,
+        network,
+        reporter: &Silent,
+    };
+    let quiet = &quiet;
     let plan_options = &request.plan;
+    let hooks = &request.hooks;
     let locator = request.locator;
     let mut results: Vec<(usize, ConnectorResult)> = stream::iter(request.names.iter().enumerate())
         .map(|(i, name)| async move {
             let result = async {
-                let (connector, plan) = plan_one(locator, name, plan_options)?;
+                let (connector, plan) =
+                    plan_one(locator, name, plan_options, hooks, Some(quiet)).await?;
                 reporter.report(Event::Started {
                     connector: plan.connector.clone(),
                     steps: crate::build::progress_steps(&plan),
