@@ -96,7 +96,7 @@ install_packages() {
         apt-get update -q &&
         apt-get install -y -q -o Dpkg::Options::=--force-confdef \
             -o Dpkg::Options::=--force-confold "${missing[@]}"
-    } </dev/null >&2 || rc=$?
+    } </dev/null >&2 9>&- || rc=$?   # 9>&-: a service a postinst starts must not hold our lock
     [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
     [ "$rc" = 0 ] || die "apt-get install ${missing[*]} failed (exit $rc)"
     log "installed ${missing[*]} ($(elapsed))"
@@ -127,8 +127,8 @@ ensure_dockerd() {
         # timeout). All fds redirected (and the lock fd closed) so that
         # $(setup.sh) and the next run's flock do not hang on them.
         # tini -s (docker.io depends on tini) is a child subreaper: it reaps the
-        # exited containerd-shims, which PID 1 on this kind of VM never reaps
-        # (one zombie per container otherwise).
+        # exited containerd-shims at once; PID 1 on this kind of VM is not an
+        # init and reaps orphans only lazily (zombies pile up meanwhile).
         local init=()
         if command -v tini >/dev/null; then init=(tini -s --); fi
         setsid nohup "${init[@]}" dockerd </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
@@ -242,7 +242,7 @@ umount_under() {
 
 run_logged() {  # run a command, output to $BUILD_LOG; show its tail on failure
     local rc=0
-    "$@" </dev/null >>"$BUILD_LOG" 2>&1 || rc=$?
+    "$@" </dev/null >>"$BUILD_LOG" 2>&1 9>&- || rc=$?
     if [ "$rc" != 0 ]; then
         log "'$*' failed (exit $rc); last lines of $BUILD_LOG:"
         tail -n 40 "$BUILD_LOG" >&2 || true
@@ -405,11 +405,17 @@ verify_image() {
 }
 
 # ===================================================== fixture base images ==
-# >>> connector-build: fixture base-image rewrite (to be filled in) >>>
-# Called with the digest-pinned root image reference. The project's own binary
-# will rewrite the fixtures' base image references to it here.
-fill_fixture_base_images() { :; }
-# <<< connector-build: fixture base-image rewrite <<<
+# The bundled fixtures carry a placeholder digest: point them at the image this machine
+# built, with the tool's own layout-preserving edit (`upgrade-base-image`).
+fill_fixture_base_images() {
+    local repo="$SCRIPT_DIR/.."
+    command -v cargo >/dev/null || die "cargo is needed to build connector-build"
+    log "building connector-build to point the fixtures at $1"
+    (cd "$repo" && cargo build --quiet --bin connector-build --bin connector-build-hooks) 9>&- >&2 ||
+        die "cargo build failed"
+    "$repo/target/debug/connector-build" --connectors-dir "$repo/connectors-fixtures" \
+        upgrade-base-image --to "$1" 9>&- >&2 || die "could not point the fixtures at $1"
+}
 
 # ===================================================================== main ==
 install_packages
