@@ -10,6 +10,7 @@
 //! - [`report`]: progress events for whoever draws them
 //! - [`commands`]: the operations the command line offers
 //! - [`config`]: per-repository defaults from `connector-build.toml`
+//! - [`select`]: choosing connectors (names, language, support level, git changes, queries)
 //!
 //! The binary (`src/main.rs`, `src/cli/`) parses arguments and draws progress.
 
@@ -22,3 +23,4 @@ pub mod model;
 pub mod plan;
 pub mod python;
 pub mod report;
+pub mod select;
