@@ -6,6 +6,7 @@
 //! - [`plan`]: the build plan, a plain value, and its cache keys
 //! - [`engine`]: the Docker engine API
 //! - [`build`]: runs a plan on an engine with caching
+//! - [`bulk`]: many connectors over several engines, and the run report (JSON, Markdown, HTML)
 //! - [`edit`]: layout-preserving edits of users' files
 //! - [`report`]: progress events for whoever draws them
 //! - [`commands`]: the operations the command line offers
@@ -15,6 +16,7 @@
 //! The binary (`src/main.rs`, `src/cli/`) parses arguments and draws progress.
 
 pub mod build;
+pub mod bulk;
 pub mod commands;
 pub mod config;
 pub mod edit;

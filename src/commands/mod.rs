@@ -86,6 +86,28 @@ pub struct BuildRequest<'a> {
     pub concurrency: usize,
 }
 
+/// Plans and builds one connector given by name or path, reporting its start to the
+/// builder's reporter.
+pub async fn build_one(
+    builder: &Builder<'_>,
+    locator: &ConnectorLocator,
+    name_or_path: &str,
+    options: &PlanOptions,
+) -> Result<BuildOutcome, ConnectorError> {
+    let (connector, plan) = plan_one(locator, name_or_path, options)?;
+    builder.reporter.report(Event::Started {
+        connector: plan.connector.clone(),
+        steps: crate::build::progress_steps(&plan),
+    });
+    if connector.metadata.base_image().is_none() {
+        builder.reporter.report(Event::Warning {
+            connector: plan.connector.clone(),
+            message: "no connectorBuildOptions.baseImage: building from the Dockerfile, a deprecated path; migrate to a base image".into(),
+        });
+    }
+    Ok(builder.build(&plan).await?)
+}
+
 /// Builds each named connector, `concurrency` at a time; results in the order asked.
 pub async fn build_all(
     engine: &Engine,
@@ -103,21 +125,7 @@ pub async fn build_all(
     let locator = request.locator;
     let mut results: Vec<(usize, ConnectorResult)> = stream::iter(request.names.iter().enumerate())
         .map(|(i, name)| async move {
-            let result = async {
-                let (connector, plan) = plan_one(locator, name, plan_options)?;
-                reporter.report(Event::Started {
-                    connector: plan.connector.clone(),
-                    steps: crate::build::progress_steps(&plan),
-                });
-                if connector.metadata.base_image().is_none() {
-                    reporter.report(Event::Warning {
-                        connector: plan.connector.clone(),
-                        message: "no connectorBuildOptions.baseImage: building from the Dockerfile, a deprecated path; migrate to a base image".into(),
-                    });
-                }
-                Ok::<_, ConnectorError>(builder.build(&plan).await?)
-            }
-            .await;
+            let result = build_one(builder, locator, name, plan_options).await;
             let connector = match &result {
                 Ok(o) => o.connector.clone(),
                 Err(_) => display_name(name),
@@ -142,7 +150,7 @@ pub async fn build_all(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-fn display_name(name_or_path: &str) -> String {
+pub fn display_name(name_or_path: &str) -> String {
     Path::new(name_or_path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

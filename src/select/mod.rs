@@ -54,7 +54,8 @@ pub struct Selected {
     pub metadata: Result<Metadata, MetadataError>,
 }
 
-/// The selected connectors, sorted by name, and what the user should hear about.
+/// The selected connectors (sorted by name, or in the order named) and what the user should
+/// hear about.
 #[derive(Debug, Default)]
 pub struct SelectionResult {
     pub connectors: Vec<Selected>,
@@ -152,7 +153,7 @@ pub fn select(
             metadata,
         });
     }
-    result.connectors.sort_by(|a, b| a.name.cmp(&b.name));
+    // `locator.all()` is sorted by name; named connectors keep the order they were given in.
     Ok(result)
 }
 

@@ -1,0 +1,363 @@
+//! Building many connectors: spread over one or more engines, a few at a time on each, each
+//! connector failing on its own, and a connector whose engine stops answering retried on
+//! another engine. The run's record is a [`report::RunReport`].
+
+pub mod html;
+pub mod report;
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::build::network::NetworkSettings;
+use crate::build::{BuildError, Builder};
+use crate::commands::{build_one, display_name, error_chain, ConnectorError};
+use crate::engine::Engine;
+use crate::model::ConnectorLocator;
+use crate::plan::PlanOptions;
+use crate::report::{Event, Reporter};
+
+use self::report::{ConnectorReport, ErrorReport, LostAttempt, RunReport, StepTiming};
+
+/// How long an engine gets to answer a ping before it counts as gone.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct BulkRequest<'a> {
+    pub locator: &'a ConnectorLocator,
+    /// Connector names or folder paths, in the order results are reported.
+    pub connectors: Vec<String>,
+    pub plan: PlanOptions,
+    /// Builds at once on each engine.
+    pub concurrency: usize,
+    /// Start nothing new after the first failure.
+    pub fail_fast: bool,
+    /// Notices from selection, carried into the report.
+    pub warnings: Vec<String>,
+}
+
+/// What the workers share.
+struct State {
+    queue: VecDeque<usize>,
+    in_flight: usize,
+    /// Per engine: why the run stopped using it.
+    lost: Vec<Option<String>>,
+    stopped: bool,
+    done: Vec<Option<ConnectorReport>>,
+    lost_attempts: Vec<Vec<LostAttempt>>,
+}
+
+enum Take {
+    Job(usize),
+    Wait,
+    Exit,
+}
+
+impl State {
+    fn take(&mut self, engine: usize) -> Take {
+        if self.lost[engine].is_some() || self.stopped {
+            return Take::Exit;
+        }
+        if let Some(i) = self.queue.pop_front() {
+            self.in_flight += 1;
+            return Take::Job(i);
+        }
+        // Work in flight elsewhere may come back if its engine goes away.
+        if self.in_flight > 0 {
+            Take::Wait
+        } else {
+            Take::Exit
+        }
+    }
+}
+
+struct Run<'a> {
+    engines: &'a [Engine],
+    network: &'a NetworkSettings,
+    reporter: &'a dyn Reporter,
+    request: &'a BulkRequest<'a>,
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+enum AttemptEnd {
+    Done(Box<ConnectorReport>),
+    EngineLost(LostAttempt),
+}
+
+/// Builds every requested connector and returns the run's record. Never fails as a whole:
+/// each connector's failure is in the report.
+pub async fn run(
+    engines: &[Engine],
+    network: &NetworkSettings,
+    reporter: &dyn Reporter,
+    request: BulkRequest<'_>,
+) -> RunReport {
+    let started_at = unix_now();
+    let n = request.connectors.len();
+    reporter.report(Event::RunStarted {
+        total: n,
+        engines: engines.iter().map(|e| e.host().to_string()).collect(),
+    });
+    let run = Run {
+        engines,
+        network,
+        reporter,
+        request: &request,
+        state: Mutex::new(State {
+            queue: (0..n).collect(),
+            in_flight: 0,
+            lost: vec![None; engines.len()],
+            stopped: false,
+            done: (0..n).map(|_| None).collect(),
+            lost_attempts: (0..n).map(|_| Vec::new()).collect(),
+        }),
+        changed: Notify::new(),
+    };
+    let per_engine = request.concurrency.max(1);
+    let workers = (0..engines.len())
+        .flat_map(|e| std::iter::repeat_n(e, per_engine))
+        .map(|e| run.worker(e));
+    futures_util::future::join_all(workers).await;
+
+    let state = run.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let every_engine_lost = !engines.is_empty() && state.lost.iter().all(Option::is_some);
+    let connectors = state
+        .done
+        .into_iter()
+        .zip(state.lost_attempts)
+        .zip(&request.connectors)
+        .map(|((done, lost), name)| {
+            let mut report = done.unwrap_or_else(|| {
+                if every_engine_lost || engines.is_empty() {
+                    let why = "not built: no engine left; every engine stopped answering";
+                    ConnectorReport::failed(
+                        display_name(name),
+                        None,
+                        ErrorReport {
+                            summary: why.into(),
+                            message: why.into(),
+                            output: vec![],
+                        },
+                        vec![],
+                        0.0,
+                    )
+                } else {
+                    ConnectorReport::skipped(display_name(name))
+                }
+            });
+            report.lost_attempts = lost;
+            report
+        })
+        .collect();
+    let hosts: Vec<String> = engines.iter().map(|e| e.host().to_string()).collect();
+    RunReport::new(
+        started_at,
+        unix_now(),
+        &hosts,
+        &state.lost,
+        request.warnings.clone(),
+        connectors,
+    )
+}
+
+impl Run<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn worker(&self, engine: usize) {
+        loop {
+            // Registered before looking at the state, so no wake-up is missed.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let take = self.lock().take(engine);
+            let i = match take {
+                Take::Exit => return,
+                Take::Wait => {
+                    changed.await;
+                    continue;
+                }
+                Take::Job(i) => i,
+            };
+            let end = self.attempt(engine, i).await;
+            {
+                let mut state = self.lock();
+                state.in_flight -= 1;
+                match end {
+                    AttemptEnd::Done(report) => {
+                        let failed = report.status == report::Status::Failed;
+                        self.reporter.report(Event::Finished {
+                            connector: report.connector.clone(),
+                            ok: !failed,
+                        });
+                        if failed && self.request.fail_fast {
+                            state.stopped = true;
+                        }
+                        state.done[i] = Some(*report);
+                    }
+                    AttemptEnd::EngineLost(attempt) => {
+                        let connector = display_name(&self.request.connectors[i]);
+                        if state.lost[engine].is_none() {
+                            state.lost[engine] =
+                                Some(format!("stopped answering while building {connector}"));
+                        }
+                        self.reporter.report(Event::Retrying {
+                            connector,
+                            engine: attempt.engine.clone(),
+                            reason: attempt.error.lines().next().unwrap_or_default().to_string(),
+                        });
+                        state.lost_attempts[i].push(attempt);
+                        state.queue.push_front(i);
+                    }
+                }
+            }
+            self.changed.notify_waiters();
+        }
+    }
+
+    async fn attempt(&self, engine_index: usize, i: usize) -> AttemptEnd {
+        let engine = &self.engines[engine_index];
+        let name = &self.request.connectors[i];
+        let recorder = Recorder {
+            inner: self.reporter,
+            steps: Mutex::new(Vec::new()),
+        };
+        let builder = Builder {
+            engine,
+            network: self.network,
+            reporter: &recorder,
+        };
+        let started = std::time::Instant::now();
+        let result = build_one(&builder, self.request.locator, name, &self.request.plan).await;
+        match result {
+            Ok(outcome) => {
+                AttemptEnd::Done(Box::new(ConnectorReport::built(outcome, engine.host())))
+            }
+            Err(e) => {
+                let steps = recorder.finish();
+                if engine_lost(engine, &e).await {
+                    return AttemptEnd::EngineLost(LostAttempt {
+                        engine: engine.host().to_string(),
+                        error: error_chain(&e),
+                        steps,
+                    });
+                }
+                // Errors before the engine was involved (metadata, plan) name no engine.
+                let engine = matches!(e, ConnectorError::Build(_)).then(|| engine.host());
+                AttemptEnd::Done(Box::new(ConnectorReport::failed(
+                    display_name(name),
+                    engine,
+                    error_report(&e),
+                    steps,
+                    (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                )))
+            }
+        }
+    }
+}
+
+/// Whether a failed build failed because its engine went away. Any build error counts when
+/// the engine no longer answers a ping: a stopping engine kills its containers first, so
+/// the step may fail with a plain exit code before requests start failing.
+async fn engine_lost(engine: &Engine, e: &ConnectorError) -> bool {
+    if !matches!(e, ConnectorError::Build(_)) {
+        return false;
+    }
+    !answers(engine).await
+}
+
+async fn answers(engine: &Engine) -> bool {
+    matches!(
+        tokio::time::timeout(PING_TIMEOUT, engine.docker().ping()).await,
+        Ok(Ok(_))
+    )
+}
+
+pub fn error_report(e: &ConnectorError) -> ErrorReport {
+    let message = error_chain(e);
+    let output = match e {
+        ConnectorError::Build(BuildError::StepFailed { output, .. })
+        | ConnectorError::Build(BuildError::SmokeTest { output, .. }) => output.clone(),
+        _ => Vec::new(),
+    };
+    ErrorReport {
+        summary: message.lines().next().unwrap_or_default().to_string(),
+        message,
+        output,
+    }
+}
+
+/// Passes events on and notes each step's wall-clock span, so a failed or lost attempt can
+/// still be drawn on the timeline.
+struct Recorder<'a> {
+    inner: &'a dyn Reporter,
+    steps: Mutex<Vec<(StepTiming, bool)>>,
+}
+
+impl Recorder<'_> {
+    /// The steps seen; one still open is where the build failed, and ends now.
+    fn finish(&self) -> Vec<StepTiming> {
+        let now = unix_now();
+        let steps = std::mem::take(&mut *self.steps.lock().unwrap_or_else(|p| p.into_inner()));
+        steps
+            .into_iter()
+            .map(|(mut s, open)| {
+                if open {
+                    s.seconds = ((now - s.started_at) * 1000.0).round() / 1000.0;
+                    s.failed = true;
+                }
+                s
+            })
+            .collect()
+    }
+}
+
+impl Reporter for Recorder<'_> {
+    fn report(&self, event: Event) {
+        match &event {
+            Event::StepStarted { step, .. } => {
+                if let Ok(mut steps) = self.steps.lock() {
+                    steps.push((
+                        StepTiming {
+                            name: step.clone(),
+                            cached: false,
+                            started_at: (unix_now() * 1000.0).round() / 1000.0,
+                            seconds: 0.0,
+                            failed: false,
+                        },
+                        true,
+                    ));
+                }
+            }
+            Event::StepFinished {
+                step,
+                cached,
+                duration,
+                ..
+            } => {
+                if let Ok(mut steps) = self.steps.lock() {
+                    if let Some((s, open)) = steps
+                        .iter_mut()
+                        .rev()
+                        .find(|(s, open)| *open && s.name == *step)
+                    {
+                        s.cached = *cached;
+                        s.seconds = (duration.as_secs_f64() * 1000.0).round() / 1000.0;
+                        *open = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.inner.report(event);
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
