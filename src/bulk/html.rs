@@ -142,7 +142,7 @@ fn summary_table(r: &RunReport) -> String {
         };
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><span class=\"badge {}\">{}</span>{retried}</td><td>{}</td><td>{image}</td><td><code class=\"id\">{}</code></td><td class=\"num\">{}</td><td class=\"num\">{cached}</td><td class=\"error\">{error}</td></tr>",
+            "<tr><td>{}</td><td><span class=\"badge {}\">{}</span>{retried}</td><td>{}</td><td>{image}</td><td><code class=\"id\">{}</code></td><td class=\"num\">{}</td><td class=\"num\">{cached}</td><td class=\"error {}\">{error}</td></tr>",
             esc(&c.connector),
             c.status.as_str(),
             c.status.as_str(),
@@ -153,6 +153,7 @@ fn summary_table(r: &RunReport) -> String {
             } else {
                 duration(c.seconds)
             },
+            c.status.as_str(),
         );
     }
     h.push_str("</table>\n");
@@ -224,8 +225,30 @@ fn timeline(r: &RunReport) -> String {
         PALETTE[i % PALETTE.len()]
     };
 
-    let legend_y = TOP + rows.len() as f64 * ROW_H + 18.0;
-    let height = legend_y + 30.0;
+    let lost_any = rows.iter().any(|(_, bars)| bars.iter().any(|b| b.lost));
+    let mut legend: Vec<(&str, bool, String)> = names
+        .iter()
+        .map(|n| (colour(n), false, n.to_string()))
+        .collect();
+    legend.push((PALETTE[0], true, "from cache (hatched)".into()));
+    legend.push((FAILED, false, "failed".into()));
+    if lost_any {
+        legend.push((LOST, false, "lost with its engine".into()));
+    }
+    // Laid out left to right, wrapping at the chart's width.
+    let legend_top = TOP + rows.len() as f64 * ROW_H + 18.0;
+    let mut placed = Vec::new();
+    let (mut lx, mut ly) = (LABEL_W, legend_top);
+    for (fill, hatch, label) in legend {
+        let w = 23.0 + label.chars().count() as f64 * 6.6 + 16.0;
+        if lx + w > WIDTH && lx > LABEL_W {
+            lx = LABEL_W;
+            ly += 22.0;
+        }
+        placed.push((lx, ly, fill, hatch, label));
+        lx += w;
+    }
+    let height = ly + 14.0;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -280,7 +303,9 @@ fn timeline(r: &RunReport) -> String {
         let by = mid - BAR_H / 2.0;
         for b in bars {
             let bx = x(b.step.started_at);
-            let bw = (b.step.seconds / span * chart_w).max(2.0);
+            // Cached steps take no time; a minimum width keeps their hatching visible.
+            let min_w = if b.step.cached { 5.0 } else { 2.0 };
+            let bw = (b.step.seconds / span * chart_w).max(min_w);
             let (fill, class, what) = if b.lost {
                 (LOST, "bar lost", "lost: its engine stopped answering")
             } else if b.step.failed {
@@ -310,6 +335,19 @@ fn timeline(r: &RunReport) -> String {
             }
             s.push_str("</g>\n");
         }
+        let current: Vec<&Bar<'_>> = bars.iter().filter(|b| !b.lost).collect();
+        if !current.is_empty() && current.iter().all(|b| b.step.cached) {
+            let end = current
+                .iter()
+                .map(|b| x(b.step.started_at) + 5.0)
+                .fold(LABEL_W, f64::max);
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"note\">all from cache</text>",
+                (end + 4.0).min(WIDTH - 120.0),
+                mid + 4.0
+            );
+        }
         if let Some(last) = bars.last().filter(|b| b.step.failed && !b.lost) {
             let _ = writeln!(
                 s,
@@ -323,37 +361,24 @@ fn timeline(r: &RunReport) -> String {
     }
 
     // Legend: one swatch per step name, then how cached, failed and lost steps look.
-    let mut lx = LABEL_W;
-    let swatch = |s: &mut String, lx: &mut f64, fill: &str, hatch: bool, label: &str| {
+    for (lx, ly, fill, hatch, label) in placed {
+        let sy = ly - BAR_H + 3.0;
         let _ = write!(
             s,
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"18\" height=\"{BAR_H}\" fill=\"{fill}\"/>",
-            *lx,
-            legend_y - BAR_H + 3.0
+            "<rect x=\"{lx:.1}\" y=\"{sy:.1}\" width=\"18\" height=\"{BAR_H}\" fill=\"{fill}\"/>"
         );
         if hatch {
             let _ = write!(
                 s,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"18\" height=\"{BAR_H}\" fill=\"url(#cached)\"/>",
-                *lx,
-                legend_y - BAR_H + 3.0
+                "<rect x=\"{lx:.1}\" y=\"{sy:.1}\" width=\"18\" height=\"{BAR_H}\" fill=\"url(#cached)\"/>"
             );
         }
         let _ = writeln!(
             s,
-            "<text x=\"{:.1}\" y=\"{legend_y:.1}\" class=\"legend\">{}</text>",
-            *lx + 23.0,
-            esc(label)
+            "<text x=\"{:.1}\" y=\"{ly:.1}\" class=\"legend\">{}</text>",
+            lx + 23.0,
+            esc(&label)
         );
-        *lx += 23.0 + label.chars().count() as f64 * 6.6 + 16.0;
-    };
-    for n in &names {
-        swatch(&mut s, &mut lx, colour(n), false, n);
-    }
-    swatch(&mut s, &mut lx, PALETTE[0], true, "from cache (hatched)");
-    swatch(&mut s, &mut lx, FAILED, false, "failed");
-    if rows.iter().any(|(_, bars)| bars.iter().any(|b| b.lost)) {
-        swatch(&mut s, &mut lx, LOST, false, "lost with its engine");
     }
     s.push_str("</svg>\n");
     s
@@ -435,8 +460,8 @@ h1{font-size:22px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 10px}
 .n.built{background:#dafbe1;color:#116329}.n.failed{background:#ffebe9;color:#a40e26}.n.skipped{background:#eaeef2;color:#57606a}
 .meta{color:#57606a;margin:4px 0 10px}
 table{border-collapse:collapse;font-size:13px}th,td{padding:4px 10px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}td.error{max-width:420px;color:#a40e26}
-td.tag{font-weight:600;color:#57606a}code{font-size:12px}code.id{color:#57606a}
+th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}td.error{max-width:420px;color:#57606a}td.error.failed{color:#a40e26}
+td.tag{font-weight:600;color:#57606a}table.connectors td:first-child{white-space:nowrap}code{font-size:12px}code.id{color:#57606a}
 .badge{display:inline-block;font-size:12px;padding:0 7px;border-radius:10px;white-space:nowrap}
 .badge.built{background:#dafbe1;color:#116329}.badge.failed{background:#ffebe9;color:#a40e26}
 .badge.skipped,.badge.lost{background:#eaeef2;color:#57606a}
@@ -449,7 +474,7 @@ svg .dot.built{fill:#2da44e}svg .dot.failed{fill:#d62728}svg .dot.skipped{fill:#
 svg .bar rect:first-child{stroke:#fff;stroke-width:0.5}svg .bar.cached rect:first-child{opacity:0.75}
 svg .bar.failed rect{stroke:#7a0a12;stroke-width:1}
 svg .bar.lost rect{stroke:#5f6368;stroke-width:1;stroke-dasharray:3 2;opacity:0.8}
-svg .note.failed{fill:#a40e26;font-size:11px}svg .legend{fill:#1f2328;font-size:12px}
+svg .note{fill:#57606a;font-size:11px}svg .note.failed{fill:#a40e26}svg .legend{fill:#1f2328;font-size:12px}
 .warnings{color:#7d4e00}
 ";
 
