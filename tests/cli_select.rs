@@ -1,0 +1,131 @@
+//! `list` and the selection flags through the binary, on the bundled fixtures (no engine).
+
+mod common;
+
+use common::*;
+
+fn list(args: &[&str]) -> (Vec<String>, String) {
+    let fixtures = fixtures();
+    let broken = fixtures.join("broken");
+    let mut full = vec![
+        "--connectors-dir",
+        fixtures.to_str().unwrap(),
+        "--connectors-dir",
+        broken.to_str().unwrap(),
+        "list",
+        "--json",
+    ];
+    full.extend_from_slice(args);
+    let out = cli(&full);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        rows.iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect(),
+        stderr,
+    )
+}
+
+#[test]
+fn list_with_each_selection_flag() {
+    let (all, stderr) = list(&[]);
+    assert_eq!(all.len(), 10, "{all:?}");
+    assert!(
+        stderr.contains("source-broken-yaml"),
+        "invalid files are pointed out: {stderr}"
+    );
+
+    let (names, _) = list(&[
+        "--metadata-query",
+        "data.connectorBuildOptions.baseImage is not None",
+    ]);
+    assert_eq!(
+        names,
+        [
+            "source-fixture-poetry",
+            "source-fixture-requirements",
+            "source-fixture-setup",
+            "source-missing-package",
+            "source-spec-fails",
+            "source-tag-only"
+        ]
+    );
+    let (names, stderr) = list(&[
+        "--metadata-query",
+        "data.supportLevel == 'certified' and 'connectorBuildOptions' not in data.keys()",
+    ]);
+    assert_eq!(names, ["source-fixture-dockerfile"]);
+    assert!(
+        stderr.contains("left out, its metadata cannot be read"),
+        "{stderr}"
+    );
+
+    let (names, _) = list(&[
+        "--language",
+        "python",
+        "--name",
+        "source-fixture-setup",
+        "source-spec-fails",
+    ]);
+    assert_eq!(names, ["source-fixture-setup", "source-spec-fails"]);
+    let (names, _) = list(&["--support-level", "community"]);
+    assert!(names.is_empty(), "{names:?}");
+
+    let out = cli(&[
+        "list",
+        "--metadata-query",
+        "__import__('os').system('true')",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("column 1: `__import__`: names containing `__` are not allowed"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn list_writes_a_table_or_json_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("connectors.txt");
+    let out = cli(&[
+        "--connectors-dir",
+        fixtures().to_str().unwrap(),
+        "list",
+        "-o",
+        table.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let text_table = std::fs::read_to_string(&table).unwrap();
+    assert!(text_table.starts_with("NAME "), "{text_table}");
+    assert!(text_table.contains("source-fixture-dockerfile") && text_table.contains("Dockerfile"));
+    let json = dir.path().join("connectors.json");
+    let out = cli(&[
+        "--connectors-dir",
+        fixtures().to_str().unwrap(),
+        "list",
+        "--support-level",
+        "certified",
+        "-o",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert_eq!(rows[0]["build"], "dockerfile");
+}
+
+#[test]
+fn build_needs_something_to_build() {
+    let out = cli(&["build"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("nothing to build"),
+        "{}",
+        text(&out.stderr)
+    );
+}
