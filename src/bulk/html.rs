@@ -335,27 +335,37 @@ fn timeline(r: &RunReport) -> String {
             }
             s.push_str("</g>\n");
         }
-        let current: Vec<&Bar<'_>> = bars.iter().filter(|b| !b.lost).collect();
-        if !current.is_empty() && current.iter().all(|b| b.step.cached) {
-            let end = current
+        // A note beside the row's bars: after them when it fits, else before them.
+        let drawn: Vec<&Bar<'_>> = bars.iter().filter(|b| !b.lost).collect();
+        let note = if drawn.last().is_some_and(|b| b.step.failed) {
+            drawn
+                .last()
+                .map(|b| (format!("failed: {}", b.step.name), "note failed"))
+        } else if !drawn.is_empty() && drawn.iter().all(|b| b.step.cached) {
+            Some(("all from cache".to_string(), "note"))
+        } else {
+            None
+        };
+        if let Some((text, class)) = note {
+            let start = drawn
                 .iter()
-                .map(|b| x(b.step.started_at) + 5.0)
+                .map(|b| x(b.step.started_at))
+                .fold(WIDTH, f64::min);
+            let end = drawn
+                .iter()
+                .map(|b| x(b.step.started_at) + (b.step.seconds / span * chart_w).max(5.0))
                 .fold(LABEL_W, f64::max);
+            let width = text.chars().count() as f64 * 6.2;
+            let (nx, anchor) = if end + 4.0 + width <= WIDTH {
+                (end + 4.0, "start")
+            } else {
+                (start - 4.0, "end")
+            };
             let _ = writeln!(
                 s,
-                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"note\">all from cache</text>",
-                (end + 4.0).min(WIDTH - 120.0),
-                mid + 4.0
-            );
-        }
-        if let Some(last) = bars.last().filter(|b| b.step.failed && !b.lost) {
-            let _ = writeln!(
-                s,
-                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"note failed\">failed: {}</text>",
-                (x(last.step.started_at) + (last.step.seconds / span * chart_w).max(2.0) + 4.0)
-                    .min(WIDTH - 120.0),
+                "<text x=\"{nx:.1}\" y=\"{:.1}\" class=\"{class}\" text-anchor=\"{anchor}\">{}</text>",
                 mid + 4.0,
-                esc(&last.step.name)
+                esc(&text)
             );
         }
     }
@@ -461,7 +471,7 @@ h1{font-size:22px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 10px}
 .meta{color:#57606a;margin:4px 0 10px}
 table{border-collapse:collapse;font-size:13px}th,td{padding:4px 10px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}td.error{max-width:420px;color:#57606a}td.error.failed{color:#a40e26}
-td.tag{font-weight:600;color:#57606a}table.connectors td:first-child{white-space:nowrap}code{font-size:12px}code.id{color:#57606a}
+td.tag{font-weight:600;color:#57606a}table.connectors td:first-child{white-space:nowrap}code{font-size:12px;white-space:nowrap}code.id{color:#57606a}
 .badge{display:inline-block;font-size:12px;padding:0 7px;border-radius:10px;white-space:nowrap}
 .badge.built{background:#dafbe1;color:#116329}.badge.failed{background:#ffebe9;color:#a40e26}
 .badge.skipped,.badge.lost{background:#eaeef2;color:#57606a}
