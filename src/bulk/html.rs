@@ -63,24 +63,18 @@ pub fn render(r: &RunReport) -> String {
     h.push_str(&timeline(r));
     h.push_str("<h2>Connectors</h2>\n");
     h.push_str(&summary_table(r));
-    let failures: Vec<&ConnectorReport> = r
-        .connectors
-        .iter()
-        .filter(|c| c.status == Status::Failed)
-        .collect();
+    let failures = r.failures();
     if !failures.is_empty() {
         h.push_str("<h2>Failures</h2>\n");
-        for c in failures {
-            if let Some(e) = &c.error {
-                let _ = writeln!(
-                    h,
-                    "<details open id=\"fail-{}\"><summary><strong>{}</strong>: {}</summary><pre>{}</pre></details>",
-                    esc(&c.connector),
-                    esc(&c.connector),
-                    esc(&e.summary),
-                    esc(&e.message)
-                );
-            }
+        for (c, e) in failures {
+            let _ = writeln!(
+                h,
+                "<details open id=\"fail-{}\"><summary><strong>{}</strong>: {}</summary><pre>{}</pre></details>",
+                esc(&c.connector),
+                esc(&c.connector),
+                esc(&e.summary),
+                esc(&e.message)
+            );
         }
     }
     if !r.warnings.is_empty() {
@@ -122,15 +116,7 @@ fn summary_table(r: &RunReport) -> String {
             ),
             _ => String::new(),
         };
-        let cached = if c.steps.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "{}/{}",
-                c.steps.iter().filter(|s| s.cached).count(),
-                c.steps.len()
-            )
-        };
+        let cached = c.cache_hits();
         let error = match (&c.error, c.status) {
             (Some(e), Status::Failed) => format!(
                 "<a href=\"#fail-{}\">{}</a>",
@@ -148,11 +134,7 @@ fn summary_table(r: &RunReport) -> String {
             c.status.as_str(),
             esc(&engine),
             esc(c.base_digest.as_deref().map(short_id).unwrap_or("")),
-            if c.status == Status::Skipped {
-                String::new()
-            } else {
-                duration(c.seconds)
-            },
+            c.shown_time(),
             c.status.as_str(),
         );
     }

@@ -181,6 +181,26 @@ impl ConnectorReport {
     }
 }
 
+impl ConnectorReport {
+    /// `cached/steps`, or nothing when no step ran.
+    pub fn cache_hits(&self) -> String {
+        if self.steps.is_empty() {
+            return String::new();
+        }
+        let cached = self.steps.iter().filter(|s| s.cached).count();
+        format!("{cached}/{}", self.steps.len())
+    }
+
+    /// The build time, or nothing for a connector that never started.
+    pub fn shown_time(&self) -> String {
+        if self.status == Status::Skipped {
+            String::new()
+        } else {
+            duration(self.seconds)
+        }
+    }
+}
+
 impl RunReport {
     /// Totals and per-engine counts, from the connectors.
     pub fn new(
@@ -230,6 +250,15 @@ impl RunReport {
 
     pub fn ok(&self) -> bool {
         self.totals.failed == 0 && self.totals.skipped == 0
+    }
+
+    /// The failed connectors with their errors, in report order.
+    pub fn failures(&self) -> Vec<(&ConnectorReport, &ErrorReport)> {
+        self.connectors
+            .iter()
+            .filter(|c| c.status == Status::Failed)
+            .filter_map(|c| c.error.as_ref().map(|e| (c, e)))
+            .collect()
     }
 
     pub fn to_json(&self) -> String {
@@ -289,20 +318,7 @@ impl RunReport {
                 (Some(tag), Some(id)) => format!("`{tag}` `{}`", short_id(id)),
                 _ => String::new(),
             };
-            let cached = if c.steps.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "{}/{}",
-                    c.steps.iter().filter(|s| s.cached).count(),
-                    c.steps.len()
-                )
-            };
-            let time = if c.status == Status::Skipped {
-                String::new()
-            } else {
-                duration(c.seconds)
-            };
+            let (cached, time) = (c.cache_hits(), c.shown_time());
             md.push_str(&format!(
                 "| {} | {status}{} | {} | {image} | {time} | {cached} | {} |\n",
                 cell(&c.connector),
@@ -315,21 +331,15 @@ impl RunReport {
                     .unwrap_or_default(),
             ));
         }
-        let failures: Vec<&ConnectorReport> = self
-            .connectors
-            .iter()
-            .filter(|c| c.status == Status::Failed)
-            .collect();
+        let failures = self.failures();
         if !failures.is_empty() {
             md.push_str("\n### Failures\n");
-            for c in failures {
-                if let Some(e) = &c.error {
-                    md.push_str(&format!(
-                        "\n#### {}\n\n```text\n{}\n```\n",
-                        c.connector,
-                        fence_safe(&e.message)
-                    ));
-                }
+            for (c, e) in failures {
+                md.push_str(&format!(
+                    "\n#### {}\n\n```text\n{}\n```\n",
+                    c.connector,
+                    fence_safe(&e.message)
+                ));
             }
         }
         if !self.warnings.is_empty() {

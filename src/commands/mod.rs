@@ -2,19 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::build::network::NetworkSettings;
 use crate::build::{BuildError, BuildOutcome, Builder};
 use crate::edit::{self, Change, EditError};
-use crate::engine::Engine;
 use crate::model::{
     Connector, ConnectorLocator, DiscoveryError, ImageRef, ImageRefError, MetadataError,
 };
 use crate::plan::python::PlanError;
 use crate::plan::{plan_connector, BuildPlan, PlanOptions};
-use crate::report::{Event, Reporter};
+use crate::report::Event;
 
 /// Why one connector could not be built. Each connector fails on its own; a bulk run goes on.
 #[derive(Debug, thiserror::Error)]
@@ -43,30 +40,6 @@ pub fn plan_one(
     Ok((connector, plan))
 }
 
-#[derive(Debug, Serialize)]
-pub struct ConnectorResult {
-    pub connector: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Outcome {
-    Built(BuildOutcome),
-    Failed {
-        error: String,
-        #[serde(skip)]
-        cause: Box<ConnectorError>,
-    },
-}
-
-impl ConnectorResult {
-    pub fn ok(&self) -> bool {
-        matches!(self.outcome, Outcome::Built(_))
-    }
-}
-
 /// Full error text with its causes, one per line; for reports and `--json`.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -77,13 +50,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s
-}
-
-pub struct BuildRequest<'a> {
-    pub locator: &'a ConnectorLocator,
-    pub names: &'a [String],
-    pub plan: PlanOptions,
-    pub concurrency: usize,
 }
 
 /// Plans and builds one connector given by name or path, reporting its start to the
@@ -106,48 +72,6 @@ pub async fn build_one(
         });
     }
     Ok(builder.build(&plan).await?)
-}
-
-/// Builds each named connector, `concurrency` at a time; results in the order asked.
-pub async fn build_all(
-    engine: &Engine,
-    network: &NetworkSettings,
-    reporter: &dyn Reporter,
-    request: BuildRequest<'_>,
-) -> Vec<ConnectorResult> {
-    let builder = Builder {
-        engine,
-        network,
-        reporter,
-    };
-    let builder = &builder;
-    let plan_options = &request.plan;
-    let locator = request.locator;
-    let mut results: Vec<(usize, ConnectorResult)> = stream::iter(request.names.iter().enumerate())
-        .map(|(i, name)| async move {
-            let result = build_one(builder, locator, name, plan_options).await;
-            let connector = match &result {
-                Ok(o) => o.connector.clone(),
-                Err(_) => display_name(name),
-            };
-            reporter.report(Event::Finished {
-                connector: connector.clone(),
-                ok: result.is_ok(),
-            });
-            let outcome = match result {
-                Ok(o) => Outcome::Built(o),
-                Err(e) => Outcome::Failed {
-                    error: error_chain(&e),
-                    cause: Box::new(e),
-                },
-            };
-            (i, ConnectorResult { connector, outcome })
-        })
-        .buffer_unordered(request.concurrency.max(1))
-        .collect()
-        .await;
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
 }
 
 pub fn display_name(name_or_path: &str) -> String {
