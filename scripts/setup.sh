@@ -96,10 +96,20 @@ install_packages() {
         apt-get update -q &&
         apt-get install -y -q -o Dpkg::Options::=--force-confdef \
             -o Dpkg::Options::=--force-confold "${missing[@]}"
-    } </dev/null >&2 || rc=$?
+    } </dev/null >&2 9>&- || rc=$?   # 9>&-: a service a postinst starts must not hold our lock
     [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
     [ "$rc" = 0 ] || die "apt-get install ${missing[*]} failed (exit $rc)"
     log "installed ${missing[*]} ($(elapsed))"
+}
+
+# Live (non-zombie) PIDs among those given. PID 1 on this kind of VM reaps
+# orphans only lazily, so a stopped daemon can linger as a zombie for a while.
+live_pids() {
+    local pid state
+    for pid in "$@"; do
+        state="$(sed -n 's/^.*) \(.\) .*$/\1/p' "/proc/$pid/stat" 2>/dev/null || true)"
+        case "$state" in ''|Z|X) ;; *) echo "$pid" ;; esac
+    done
 }
 
 # ------------------------------------------------------------ 2. dockerd --
@@ -108,13 +118,20 @@ ensure_dockerd() {
         log "docker engine is up ($(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'))"
         return
     fi
-    if pgrep -x dockerd >/dev/null; then
+    # shellcheck disable=SC2046
+    if [ -n "$(live_pids $(pgrep -x dockerd || true))" ]; then
         log "dockerd process exists but does not answer yet; waiting"
     else
         log "starting dockerd (log: $DOCKERD_LOG)"
         # setsid: survive the caller's process group being killed (CI step end,
-        # timeout). All fds redirected so $(setup.sh) does not hang on them.
-        setsid nohup dockerd </dev/null >>"$DOCKERD_LOG" 2>&1 &
+        # timeout). All fds redirected (and the lock fd closed) so that
+        # $(setup.sh) and the next run's flock do not hang on them.
+        # tini -s (docker.io depends on tini) is a child subreaper: it reaps the
+        # exited containerd-shims at once; PID 1 on this kind of VM is not an
+        # init and reaps orphans only lazily (zombies pile up meanwhile).
+        local init=()
+        if command -v tini >/dev/null; then init=(tini -s --); fi
+        setsid nohup "${init[@]}" dockerd </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
     fi
     local i
     for ((i = 0; i < WAIT_DOCKERD_S; i++)); do
@@ -138,7 +155,8 @@ registry_status() {  # prints the HTTP code of /v2/ ("000" = nothing answers)
 # `docker-registry serve /etc/docker/registry/config.yml`).
 debian_registry_pids() {
     local pid
-    for pid in $(pgrep -x docker-registry || true); do
+    # shellcheck disable=SC2046
+    for pid in $(live_pids $(pgrep -x docker-registry || true)); do
         if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '/etc/docker/registry/config.yml'; then
             echo "$pid"
         fi
@@ -167,11 +185,12 @@ ensure_registry() {
         done
         [ "$(registry_status)" = 000 ] || die "port 5000 still answers after stopping Debian's registry"
     fi
-    if pgrep -f "docker-registry serve $REGISTRY_CONFIG" >/dev/null; then
+    # shellcheck disable=SC2046
+    if [ -n "$(live_pids $(pgrep -f "docker-registry serve $REGISTRY_CONFIG" || true))" ]; then
         log "our registry process exists but does not answer yet; waiting"
     else
         log "starting registry on $REGISTRY_ADDR (config: $REGISTRY_CONFIG, data: $REGISTRY_DATA, log: $REGISTRY_LOG)"
-        setsid nohup docker-registry serve "$REGISTRY_CONFIG" </dev/null >>"$REGISTRY_LOG" 2>&1 &
+        setsid nohup docker-registry serve "$REGISTRY_CONFIG" </dev/null >>"$REGISTRY_LOG" 2>&1 9>&- &
     fi
     for ((i = 0; i < WAIT_REGISTRY_S; i++)); do
         if curl -fsS -o /dev/null --max-time 5 "http://$REGISTRY_ADDR/v2/" 2>/dev/null; then
@@ -223,7 +242,7 @@ umount_under() {
 
 run_logged() {  # run a command, output to $BUILD_LOG; show its tail on failure
     local rc=0
-    "$@" </dev/null >>"$BUILD_LOG" 2>&1 || rc=$?
+    "$@" </dev/null >>"$BUILD_LOG" 2>&1 9>&- || rc=$?
     if [ "$rc" != 0 ]; then
         log "'$*' failed (exit $rc); last lines of $BUILD_LOG:"
         tail -n 40 "$BUILD_LOG" >&2 || true
@@ -386,11 +405,17 @@ verify_image() {
 }
 
 # ===================================================== fixture base images ==
-# >>> connector-build: fixture base-image rewrite (to be filled in) >>>
-# Called with the digest-pinned root image reference. The project's own binary
-# will rewrite the fixtures' base image references to it here.
-fill_fixture_base_images() { :; }
-# <<< connector-build: fixture base-image rewrite <<<
+# The bundled fixtures carry a placeholder digest: point them at the image this machine
+# built, with the tool's own layout-preserving edit (`upgrade-base-image`).
+fill_fixture_base_images() {
+    local repo="$SCRIPT_DIR/.."
+    command -v cargo >/dev/null || die "cargo is needed to build connector-build"
+    log "building connector-build to point the fixtures at $1"
+    (cd "$repo" && cargo build --quiet --bin connector-build --bin connector-build-hooks) 9>&- >&2 ||
+        die "cargo build failed"
+    "$repo/target/debug/connector-build" --connectors-dir "$repo/connectors-fixtures" \
+        upgrade-base-image --to "$1" 9>&- >&2 || die "could not point the fixtures at $1"
+}
 
 # ===================================================================== main ==
 install_packages

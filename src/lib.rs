@@ -7,6 +7,7 @@
 //! - [`engine`]: the Docker engine API
 //! - [`build`]: runs a plan on an engine with caching
 //! - [`bulk`]: many connectors over several engines, and the run report (JSON, Markdown, HTML)
+//! - [`hooks`]: `build_customization.py`, run in the embedded-Python runner
 //! - [`edit`]: layout-preserving edits of users' files
 //! - [`report`]: progress events for whoever draws them
 //! - [`commands`]: the operations the command line offers
@@ -21,6 +22,7 @@ pub mod commands;
 pub mod config;
 pub mod edit;
 pub mod engine;
+pub mod hooks;
 pub mod model;
 pub mod plan;
 pub mod python;

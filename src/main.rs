@@ -14,6 +14,7 @@ use connector_build::bulk::{self, BulkRequest};
 use connector_build::commands::{self, error_chain};
 use connector_build::config::Config;
 use connector_build::engine::Engine;
+use connector_build::hooks::customize::HookOptions;
 use connector_build::model::ConnectorLocator;
 use connector_build::plan::PlanOptions;
 use connector_build::report::{Reporter, Silent};
@@ -103,6 +104,22 @@ struct PlanArgs {
     /// CA bundle given to install steps. Default: $SSL_CERT_FILE when set.
     #[arg(long, value_name = "FILE")]
     ca_bundle: Option<PathBuf>,
+    /// Ignore build_customization.py (hooks are code from the repository and run with your
+    /// rights, like any build script).
+    #[arg(long)]
+    no_hooks: bool,
+    /// Stop a build customization whose Python code runs longer than this between two
+    /// requests (evaluating its container does not count).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    hook_timeout: u64,
+}
+
+fn hook_options(args: &PlanArgs) -> HookOptions {
+    HookOptions {
+        enabled: !args.no_hooks,
+        timeout: std::time::Duration::from_secs(args.hook_timeout.max(1)),
+        ..Default::default()
+    }
 }
 
 /// Which connectors a command works on. Every criterion given narrows the set.
@@ -322,11 +339,10 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(n) => n,
                 Err(code) => return code,
             };
-            match commands::plan_one(
-                &locator,
-                &connector,
-                &plan_options(&plan, &config, &network),
-            ) {
+            let options = plan_options(&plan, &config, &network);
+            match commands::plan_one(&locator, &connector, &options, &hook_options(&plan), None)
+                .await
+            {
                 Ok((_, plan)) => {
                     let out = serde_json::json!({ "plan": plan, "keys": plan.keys() });
                     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
@@ -603,6 +619,7 @@ async fn build(
             .map(|c| c.dir.to_string_lossy().into_owned())
             .collect(),
         plan: plan_options(&args.plan, config, &network),
+        hooks: hook_options(&args.plan),
         concurrency,
         fail_fast: args.fail_fast,
         warnings: selection.warnings.clone(),
@@ -685,11 +702,7 @@ fn print_summary(report: &RunReport) {
                 );
             }
             Status::Failed => {
-                let error = c
-                    .error
-                    .as_ref()
-                    .map(|e| e.message.as_str())
-                    .unwrap_or_default();
+                let error = c.error.as_deref().unwrap_or_default();
                 eprintln!("{} {}{on}: {error}", style.bad("failed"), c.connector);
             }
             Status::Skipped => eprintln!(

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::canonical::sha256_hex;
-use crate::plan::{FileEntry, FileSource};
+use crate::plan::{FileEntry, FileSource, Owner};
 
 /// 2000-01-01T00:00:00Z: not zero, because wheel builds reject timestamps before 1980.
 pub const FIXED_MTIME: u64 = 946_684_800;
@@ -47,19 +47,30 @@ impl TarBuilder {
         TarBuilder { inner }
     }
 
-    fn header(size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
+    fn header(size: u64, mode: u32, kind: tar::EntryType, owner: Option<Owner>) -> tar::Header {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
         h.set_size(size);
         h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
+        let owner = owner.unwrap_or(Owner { uid: 0, gid: 0 });
+        h.set_uid(owner.uid);
+        h.set_gid(owner.gid);
         h.set_mtime(FIXED_MTIME);
         h
     }
 
     pub fn add_bytes(&mut self, path: &str, bytes: &[u8], mode: u32) -> Result<(), ArchiveError> {
-        let mut h = Self::header(bytes.len() as u64, mode, tar::EntryType::Regular);
+        self.add_owned(path, bytes, mode, None)
+    }
+
+    fn add_owned(
+        &mut self,
+        path: &str,
+        bytes: &[u8],
+        mode: u32,
+        owner: Option<Owner>,
+    ) -> Result<(), ArchiveError> {
+        let mut h = Self::header(bytes.len() as u64, mode, tar::EntryType::Regular, owner);
         self.inner
             .append_data(&mut h, path, bytes)
             .map_err(|source| ArchiveError::Write {
@@ -69,7 +80,7 @@ impl TarBuilder {
     }
 
     fn add_symlink(&mut self, path: &str, target: &str) -> Result<(), ArchiveError> {
-        let mut h = Self::header(0, 0o777, tar::EntryType::Symlink);
+        let mut h = Self::header(0, 0o777, tar::EntryType::Symlink, None);
         self.inner
             .append_link(&mut h, path, target)
             .map_err(|source| ArchiveError::Write {
@@ -92,19 +103,28 @@ impl TarBuilder {
             } else {
                 format!("{dest}/{}", f.path)
             };
+            let from_disk = |src: PathBuf| -> Result<Vec<u8>, ArchiveError> {
+                let bytes = std::fs::read(&src).map_err(|source| ArchiveError::Read {
+                    path: src.clone(),
+                    source,
+                })?;
+                if sha256_hex(&bytes) != f.sha256 {
+                    return Err(ArchiveError::Changed { path: src });
+                }
+                Ok(bytes)
+            };
             match &f.source {
                 FileSource::Context(rel) => {
-                    let src = context_dir.join(rel);
-                    let bytes = std::fs::read(&src).map_err(|source| ArchiveError::Read {
-                        path: src.clone(),
-                        source,
-                    })?;
-                    if sha256_hex(&bytes) != f.sha256 {
-                        return Err(ArchiveError::Changed { path: src });
-                    }
-                    self.add_bytes(&path, &bytes, f.mode)?;
+                    let bytes = from_disk(context_dir.join(rel))?;
+                    self.add_owned(&path, &bytes, f.mode, f.owner)?;
                 }
-                FileSource::Inline(text) => self.add_bytes(&path, text.as_bytes(), f.mode)?,
+                FileSource::Host(abs) => {
+                    let bytes = from_disk(PathBuf::from(abs))?;
+                    self.add_owned(&path, &bytes, f.mode, f.owner)?;
+                }
+                FileSource::Inline(text) => {
+                    self.add_owned(&path, text.as_bytes(), f.mode, f.owner)?
+                }
                 FileSource::Symlink(target) => self.add_symlink(&path, target)?,
             }
         }

@@ -18,9 +18,10 @@ use serde::Serialize;
 
 use self::archive::{ArchiveError, TarBuilder};
 use self::network::NetworkSettings;
-use crate::engine::{ContainerSpec, Engine, EngineError, ImageInfo};
+use crate::engine::{ContainerSpec, Engine, EngineError, ImageInfo, RunOutput};
 use crate::plan::{
-    Action, Base, BuildPlan, CacheKey, FileEntry, ImageConfig, Run, SmokeTest, Step, SCRATCH_DIR,
+    Action, Base, BuildPlan, CacheKey, ConfigOp, FileEntry, ImageConfig, KeyChain, Run, SmokeTest,
+    Step, SCRATCH_DIR,
 };
 use crate::report::{Event, Reporter};
 
@@ -63,19 +64,30 @@ pub enum BuildError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
-    #[error("step `{step}` failed: `{command}` exited with code {exit_code}{}", tail(.output))]
-    StepFailed {
-        step: String,
-        command: String,
-        exit_code: i64,
-        output: Vec<String>,
-    },
+    #[error(transparent)]
+    StepFailed(Box<StepFailure>),
+    #[error("step `{step}` cannot be built: {reason}")]
+    Unsupported { step: String, reason: String },
     #[error("smoke test failed: `{command}` {reason}; the image was not tagged{}", tail(.output))]
     SmokeTest {
         command: String,
         reason: String,
         output: Vec<String>,
     },
+}
+
+/// A command that ended with an exit code its step does not accept.
+#[derive(Debug, thiserror::Error)]
+#[error("step `{step}` failed: `{command}` exited with code {exit_code}{}", tail(.output))]
+pub struct StepFailure {
+    pub step: String,
+    pub command: String,
+    pub exit_code: i64,
+    /// The last lines of output, for messages.
+    pub output: Vec<String>,
+    /// The whole output, for build customizations that catch the failure.
+    pub stdout: String,
+    pub stderr: String,
 }
 
 fn tail(lines: &[String]) -> String {
@@ -96,6 +108,16 @@ fn last_lines(output: &str, n: usize) -> Vec<String> {
         .iter()
         .map(|s| s.to_string())
         .collect()
+}
+
+/// What building a plan's layers left.
+struct Layered {
+    image: ImageInfo,
+    /// Output of the last layer's command, when it ran in this build.
+    last_output: Option<RunOutput>,
+    containers_started: usize,
+    /// The last layer's cache entry, held back until the image is verified.
+    unverified: Option<String>,
 }
 
 /// A run of steps committed as one image.
@@ -232,74 +254,16 @@ impl Builder<'_> {
             });
         }
 
-        let mut containers_started = 0;
-        let t = progress.start("base image");
-        let (mut image, base_cached) = match &plan.base {
-            Base::Image {
-                reference,
-                pull,
-                digest,
-            } => {
-                self.resolve_base(plan, reference, pull, digest.as_deref())
-                    .await?
-            }
-            Base::Dockerfile {
-                dockerfile,
-                context,
-            } => (
-                self.build_dockerfile(plan, dockerfile, context).await?,
-                false,
-            ),
-        };
-        progress.finish("base image", t, base_cached);
-
-        // Resume after the last layer already in the cache.
-        let layers = layers(&plan.steps);
-        let mut first_missing = 0;
-        for (i, layer) in layers.iter().enumerate().rev() {
-            if let Some(hit) = self
-                .engine
-                .inspect_image(&cache_ref(&keys.steps[layer.last]))
-                .await?
-            {
-                tracing::debug!(connector = %plan.connector, layer = %layer.name(), key = %keys.steps[layer.last], "resuming after cached layer");
-                image = hit;
-                first_missing = i + 1;
-                break;
-            }
-        }
-        for layer in &layers[..first_missing] {
-            let name = layer.name();
-            let t = progress.start(&name);
-            progress.finish(&name, t, true);
-        }
         // The last layer's cache entry waits for the smoke test, so a candidate that fails it
         // is neither reused nor kept.
-        let mut unverified: Option<String> = None;
-        for (i, layer) in layers.iter().enumerate().skip(first_missing) {
-            let name = layer.name();
-            let t = progress.start(&name);
-            tracing::debug!(connector = %plan.connector, layer = %name, key = %keys.steps[layer.last], "building layer");
-            let (id, ran) = self.build_layer(plan, &image, layer).await?;
-            containers_started += usize::from(ran);
-            let entry = cache_ref(&keys.steps[layer.last]);
-            if i + 1 == layers.len() && plan.smoke_test.is_some() {
-                unverified = Some(entry);
-            } else {
-                self.engine.tag(&id, &entry).await?;
-            }
-            image = self
-                .engine
-                .inspect_image(&id)
-                .await?
-                .ok_or_else(|| EngineError::Refused {
-                    host: self.engine.host().into(),
-                    action: "read back a committed layer".into(),
-                    status: 404,
-                    message: format!("image {id} vanished"),
-                })?;
-            progress.finish(&name, t, false);
-        }
+        let Layered {
+            image,
+            unverified,
+            mut containers_started,
+            ..
+        } = self
+            .run_layers(plan, &keys, &mut progress, plan.smoke_test.is_some(), false)
+            .await?;
 
         if let Some(test) = &plan.smoke_test {
             let t = progress.start("smoke test");
@@ -327,6 +291,115 @@ impl Builder<'_> {
             steps: progress.steps,
             containers_started,
             seconds: round_ms(started.elapsed()),
+        })
+    }
+
+    /// Builds a plan's steps without smoke test or output tag, for a build customization
+    /// that asks about its container. With `capture`, the last layer runs even when cached,
+    /// so the output of its command can be returned.
+    pub async fn evaluate(
+        &self,
+        plan: &BuildPlan,
+        capture: bool,
+    ) -> Result<(ImageInfo, Option<RunOutput>), BuildError> {
+        let keys = plan.keys();
+        let mut progress = Progress {
+            connector: &plan.connector,
+            reporter: self.reporter,
+            steps: Vec::new(),
+        };
+        let layered = self
+            .run_layers(plan, &keys, &mut progress, false, capture)
+            .await?;
+        Ok((layered.image, layered.last_output))
+    }
+
+    async fn run_layers(
+        &self,
+        plan: &BuildPlan,
+        keys: &KeyChain,
+        progress: &mut Progress<'_>,
+        defer_last_entry: bool,
+        capture_last: bool,
+    ) -> Result<Layered, BuildError> {
+        let mut containers_started = 0;
+        let t = progress.start("base image");
+        let (mut image, base_cached) = match &plan.base {
+            Base::Image {
+                reference,
+                pull,
+                digest,
+            } => {
+                self.resolve_base(plan, reference, pull, digest.as_deref())
+                    .await?
+            }
+            Base::Dockerfile {
+                dockerfile,
+                context,
+            } => (
+                self.build_dockerfile(plan, dockerfile, context).await?,
+                false,
+            ),
+        };
+        progress.finish("base image", t, base_cached);
+
+        // Resume after the last layer already in the cache.
+        let layers = layers(&plan.steps);
+        let searchable = if capture_last {
+            layers.len().saturating_sub(1)
+        } else {
+            layers.len()
+        };
+        let mut first_missing = 0;
+        for (i, layer) in layers[..searchable].iter().enumerate().rev() {
+            if let Some(hit) = self
+                .engine
+                .inspect_image(&cache_ref(&keys.steps[layer.last]))
+                .await?
+            {
+                tracing::debug!(connector = %plan.connector, layer = %layer.name(), key = %keys.steps[layer.last], "resuming after cached layer");
+                image = hit;
+                first_missing = i + 1;
+                break;
+            }
+        }
+        for layer in &layers[..first_missing] {
+            let name = layer.name();
+            let t = progress.start(&name);
+            progress.finish(&name, t, true);
+        }
+        let mut unverified = None;
+        let mut last_output = None;
+        for (i, layer) in layers.iter().enumerate().skip(first_missing) {
+            let name = layer.name();
+            let t = progress.start(&name);
+            tracing::debug!(connector = %plan.connector, layer = %name, key = %keys.steps[layer.last], "building layer");
+            let (id, output) = self.build_layer(plan, &image, layer).await?;
+            containers_started += usize::from(output.is_some());
+            let entry = cache_ref(&keys.steps[layer.last]);
+            if i + 1 == layers.len() && defer_last_entry {
+                unverified = Some(entry);
+            } else {
+                self.engine.tag(&id, &entry).await?;
+            }
+            image = self
+                .engine
+                .inspect_image(&id)
+                .await?
+                .ok_or_else(|| EngineError::Refused {
+                    host: self.engine.host().into(),
+                    action: "read back a committed layer".into(),
+                    status: 404,
+                    message: format!("image {id} vanished"),
+                })?;
+            last_output = output;
+            progress.finish(&name, t, false);
+        }
+        Ok(Layered {
+            image,
+            last_output,
+            containers_started,
+            unverified,
         })
     }
 
@@ -418,13 +491,24 @@ impl Builder<'_> {
         plan: &BuildPlan,
         parent: &ImageInfo,
         layer: &Layer<'_>,
-    ) -> Result<(String, bool), BuildError> {
+    ) -> Result<(String, Option<RunOutput>), BuildError> {
         let mut config = config_of(parent);
         let mut files = TarBuilder::new();
         let mut has_files = false;
         let mut run: Option<(&Step, &Run)> = None;
         for step in layer.steps {
             match &step.action {
+                Action::Config(ConfigOp::UnsetEnv(name))
+                    if parent
+                        .env
+                        .iter()
+                        .any(|e| e.split('=').next() == Some(name.as_str())) =>
+                {
+                    return Err(BuildError::Unsupported {
+                        step: step.name.clone(),
+                        reason: format!("`{name}` comes from an earlier layer, and the Docker engine cannot remove an inherited variable; set it to an empty value instead"),
+                    });
+                }
                 Action::Config(op) => config.apply(op),
                 Action::Files {
                     dest,
@@ -449,10 +533,13 @@ impl Builder<'_> {
         };
         let scratch = match run {
             Some((_, r)) => {
-                // The command replaces the image's entrypoint for this step only; the commit
-                // below restores the configured one.
+                // The command replaces the image's entrypoint for this step only (prefixing
+                // it when asked to use it); the commit below restores the configured one.
                 spec.entrypoint = Some(vec![]);
-                spec.cmd = Some(wrap_command(r));
+                spec.cmd = Some(wrap_command(
+                    r,
+                    r.argv(config.entrypoint.as_deref().unwrap_or_default()),
+                ));
                 if needs_scratch(r) {
                     spec.volumes.push((String::new(), SCRATCH_DIR.to_string()));
                 }
@@ -481,9 +568,9 @@ impl Builder<'_> {
             .await;
         // Removed whatever happened, so failed steps leave nothing behind.
         let removed = self.engine.remove_container(&container).await;
-        let id = result?;
+        let built = result?;
         removed?;
-        Ok((id, run.is_some()))
+        Ok(built)
     }
 
     fn scratch_archive(&self, run: &Run) -> Result<Option<Vec<u8>>, BuildError> {
@@ -514,27 +601,32 @@ impl Builder<'_> {
         scratch: Option<Option<Vec<u8>>>,
         run: Option<(&Step, &Run)>,
         config: &ImageConfig,
-    ) -> Result<String, BuildError> {
+    ) -> Result<(String, Option<RunOutput>), BuildError> {
         if let Some(tar) = files {
             self.engine.upload(container, tar).await?;
         }
         if let Some(Some(tar)) = scratch {
             self.engine.upload_to(container, SCRATCH_DIR, tar).await?;
         }
+        let mut output = None;
         if let Some((step, r)) = run {
             let out = self.engine.run(container).await?;
-            if out.exit_code != 0 {
+            if !r.expect.accepts(out.exit_code) {
                 let mut combined = out.stdout.clone();
                 combined.push_str(&out.stderr);
-                return Err(BuildError::StepFailed {
+                return Err(BuildError::StepFailed(Box::new(StepFailure {
                     step: step.name.clone(),
                     command: r.args.join(" "),
                     exit_code: out.exit_code,
                     output: last_lines(&combined, TAIL_LINES),
-                });
+                    stdout: out.stdout,
+                    stderr: out.stderr,
+                })));
             }
+            output = Some(out);
         }
-        Ok(self.engine.commit(container, commit_config(config)).await?)
+        let id = self.engine.commit(container, commit_config(config)).await?;
+        Ok((id, output))
     }
 
     async fn smoke_test(&self, image: &ImageInfo, test: &SmokeTest) -> Result<(), BuildError> {
@@ -595,9 +687,9 @@ fn needs_scratch(run: &Run) -> bool {
 }
 
 /// Commands that get build-only settings source them from the scratch volume first.
-fn wrap_command(run: &Run) -> Vec<String> {
+fn wrap_command(run: &Run, argv: Vec<String>) -> Vec<String> {
     if !needs_scratch(run) {
-        return run.args.clone();
+        return argv;
     }
     let mut cmd = vec![
         "/bin/sh".to_string(),
@@ -605,7 +697,7 @@ fn wrap_command(run: &Run) -> Vec<String> {
         format!(". {SCRATCH_DIR}/{} && exec \"$@\"", network::ENV_FILE),
         "sh".to_string(),
     ];
-    cmd.extend(run.args.iter().cloned());
+    cmd.extend(argv);
     cmd
 }
 
@@ -659,6 +751,9 @@ mod tests {
                 network: None,
                 caches: vec![],
                 build_env: vec![],
+                use_entrypoint: false,
+                expect: Default::default(),
+                shell: None,
             }),
         }
     }
@@ -701,8 +796,11 @@ mod tests {
                 volume: "v".into(),
             }],
             build_env: vec![],
+            use_entrypoint: false,
+            expect: Default::default(),
+            shell: None,
         };
-        let cmd = wrap_command(&r);
+        let cmd = wrap_command(&r, r.argv(&[]));
         assert_eq!(cmd[..2], ["/bin/sh", "-c"]);
         assert_eq!(cmd[4..], ["python", "-m", "pip"]);
         assert!(!cmd.join(" ").contains("PIP_INDEX_URL"));

@@ -72,8 +72,8 @@ pub fn render(r: &RunReport) -> String {
                 "<details open id=\"fail-{}\"><summary><strong>{}</strong>: {}</summary><pre>{}</pre></details>",
                 esc(&c.connector),
                 esc(&c.connector),
-                esc(&e.summary),
-                esc(&e.message)
+                esc(c.error_summary().unwrap_or_default()),
+                esc(e)
             );
         }
     }
@@ -117,13 +117,11 @@ fn summary_table(r: &RunReport) -> String {
             _ => String::new(),
         };
         let cached = c.cache_hits();
-        let error = match (&c.error, c.status) {
-            (Some(e), Status::Failed) => format!(
-                "<a href=\"#fail-{}\">{}</a>",
-                esc(&c.connector),
-                esc(&e.summary)
-            ),
-            (Some(e), _) => esc(&e.summary),
+        let error = match (c.error_summary(), c.status) {
+            (Some(e), Status::Failed) => {
+                format!("<a href=\"#fail-{}\">{}</a>", esc(&c.connector), esc(e))
+            }
+            (Some(e), _) => esc(e),
             _ => String::new(),
         };
         let _ = writeln!(

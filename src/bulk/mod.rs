@@ -15,11 +15,12 @@ use crate::build::network::NetworkSettings;
 use crate::build::{BuildError, Builder};
 use crate::commands::{build_one, display_name, error_chain, ConnectorError};
 use crate::engine::Engine;
+use crate::hooks::customize::HookOptions;
 use crate::model::ConnectorLocator;
 use crate::plan::PlanOptions;
 use crate::report::{Event, Reporter};
 
-use self::report::{ConnectorReport, ErrorReport, LostAttempt, RunReport, StepTiming};
+use self::report::{ConnectorReport, LostAttempt, RunReport, StepTiming};
 
 /// How long an engine gets to answer a ping before it counts as gone.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,6 +30,7 @@ pub struct BulkRequest<'a> {
     /// Connector names or folder paths, in the order results are reported.
     pub connectors: Vec<String>,
     pub plan: PlanOptions,
+    pub hooks: HookOptions,
     /// Builds at once on each engine.
     pub concurrency: usize,
     /// Start nothing new after the first failure.
@@ -135,11 +137,7 @@ pub async fn run(
                     ConnectorReport::failed(
                         display_name(name),
                         None,
-                        ErrorReport {
-                            summary: why.into(),
-                            message: why.into(),
-                            output: vec![],
-                        },
+                        (why.into(), vec![]),
                         vec![],
                         0.0,
                     )
@@ -231,7 +229,14 @@ impl Run<'_> {
             reporter: &recorder,
         };
         let started = std::time::Instant::now();
-        let result = build_one(&builder, self.request.locator, name, &self.request.plan).await;
+        let result = build_one(
+            &builder,
+            self.request.locator,
+            name,
+            &self.request.plan,
+            &self.request.hooks,
+        )
+        .await;
         match result {
             Ok(outcome) => {
                 AttemptEnd::Done(Box::new(ConnectorReport::built(outcome, engine.host())))
@@ -246,7 +251,8 @@ impl Run<'_> {
                     });
                 }
                 // Errors before the engine was involved (metadata, plan) name no engine.
-                let engine = matches!(e, ConnectorError::Build(_)).then(|| engine.host());
+                let engine = matches!(e, ConnectorError::Build(_) | ConnectorError::Hook(_))
+                    .then(|| engine.host());
                 AttemptEnd::Done(Box::new(ConnectorReport::failed(
                     display_name(name),
                     engine,
@@ -259,11 +265,12 @@ impl Run<'_> {
     }
 }
 
-/// Whether a failed build failed because its engine went away. Any build error counts when
-/// the engine no longer answers a ping: a stopping engine kills its containers first, so
-/// the step may fail with a plain exit code before requests start failing.
+/// Whether a failed build failed because its engine went away. Any error from work on the
+/// engine (a build step, or a hook asking about its container) counts when the engine no
+/// longer answers a ping: a stopping engine kills its containers first, so the step may fail
+/// with a plain exit code before requests start failing.
 async fn engine_lost(engine: &Engine, e: &ConnectorError) -> bool {
-    if !matches!(e, ConnectorError::Build(_)) {
+    if !matches!(e, ConnectorError::Build(_) | ConnectorError::Hook(_)) {
         return false;
     }
     !answers(engine).await
@@ -276,18 +283,14 @@ async fn answers(engine: &Engine) -> bool {
     )
 }
 
-pub fn error_report(e: &ConnectorError) -> ErrorReport {
-    let message = error_chain(e);
+/// The error with its causes, and the last lines of output of a failed command.
+pub fn error_report(e: &ConnectorError) -> (String, Vec<String>) {
     let output = match e {
-        ConnectorError::Build(BuildError::StepFailed { output, .. })
-        | ConnectorError::Build(BuildError::SmokeTest { output, .. }) => output.clone(),
+        ConnectorError::Build(BuildError::StepFailed(failure)) => failure.output.clone(),
+        ConnectorError::Build(BuildError::SmokeTest { output, .. }) => output.clone(),
         _ => Vec::new(),
     };
-    ErrorReport {
-        summary: message.lines().next().unwrap_or_default().to_string(),
-        message,
-        output,
-    }
+    (error_chain(e), output)
 }
 
 /// Passes events on and notes each step's wall-clock span, so a failed or lost attempt can

@@ -74,7 +74,11 @@ pub struct ConnectorReport {
     pub containers_started: Option<usize>,
     pub seconds: f64,
     pub steps: Vec<StepTiming>,
-    pub error: Option<ErrorReport>,
+    /// Why it failed (or was not started): the error with its causes, one per line.
+    pub error: Option<String>,
+    /// The last lines of the failing command's output, when a command failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_output: Vec<String>,
     /// Earlier attempts on engines that stopped answering.
     pub lost_attempts: Vec<LostAttempt>,
 }
@@ -103,16 +107,6 @@ impl From<&StepReport> for StepTiming {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ErrorReport {
-    /// The first line, for tables.
-    pub summary: String,
-    /// The whole error with its causes.
-    pub message: String,
-    /// The last lines of the failing command's output, when a command failed.
-    pub output: Vec<String>,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LostAttempt {
     pub engine: String,
@@ -135,6 +129,7 @@ impl ConnectorReport {
             seconds: outcome.seconds,
             steps: outcome.steps.iter().map(StepTiming::from).collect(),
             error: None,
+            error_output: Vec::new(),
             lost_attempts: Vec::new(),
         }
     }
@@ -142,7 +137,7 @@ impl ConnectorReport {
     pub fn failed(
         connector: String,
         engine: Option<&str>,
-        error: ErrorReport,
+        (error, error_output): (String, Vec<String>),
         steps: Vec<StepTiming>,
         seconds: f64,
     ) -> Self {
@@ -159,6 +154,7 @@ impl ConnectorReport {
             seconds,
             steps,
             error: Some(error),
+            error_output,
             lost_attempts: Vec::new(),
         }
     }
@@ -169,11 +165,10 @@ impl ConnectorReport {
             ..ConnectorReport::failed(
                 connector,
                 None,
-                ErrorReport {
-                    summary: "not started: --fail-fast stopped the run after a failure".into(),
-                    message: "not started: --fail-fast stopped the run after a failure".into(),
-                    output: vec![],
-                },
+                (
+                    "not started: --fail-fast stopped the run after a failure".into(),
+                    vec![],
+                ),
                 vec![],
                 0.0,
             )
@@ -182,6 +177,11 @@ impl ConnectorReport {
 }
 
 impl ConnectorReport {
+    /// The error's first line, for tables.
+    pub fn error_summary(&self) -> Option<&str> {
+        self.error.as_deref().and_then(|e| e.lines().next())
+    }
+
     /// `cached/steps`, or nothing when no step ran.
     pub fn cache_hits(&self) -> String {
         if self.steps.is_empty() {
@@ -253,11 +253,11 @@ impl RunReport {
     }
 
     /// The failed connectors with their errors, in report order.
-    pub fn failures(&self) -> Vec<(&ConnectorReport, &ErrorReport)> {
+    pub fn failures(&self) -> Vec<(&ConnectorReport, &str)> {
         self.connectors
             .iter()
             .filter(|c| c.status == Status::Failed)
-            .filter_map(|c| c.error.as_ref().map(|e| (c, e)))
+            .filter_map(|c| c.error.as_deref().map(|e| (c, e)))
             .collect()
     }
 
@@ -324,10 +324,9 @@ impl RunReport {
                 cell(&c.connector),
                 cell(&retried),
                 c.engine.as_deref().map(cell).unwrap_or_default(),
-                c.error
-                    .as_ref()
+                c.error_summary()
                     .filter(|_| c.status == Status::Failed)
-                    .map(|e| cell(&e.summary))
+                    .map(cell)
                     .unwrap_or_default(),
             ));
         }
@@ -338,7 +337,7 @@ impl RunReport {
                 md.push_str(&format!(
                     "\n#### {}\n\n```text\n{}\n```\n",
                     c.connector,
-                    fence_safe(&e.message)
+                    fence_safe(e)
                 ));
             }
         }
@@ -492,6 +491,7 @@ pub(crate) mod tests {
                 ]
             },
             error: None,
+            error_output: vec![],
             lost_attempts: vec![],
         };
         let mut retried = built("source-retried", &e1, 30.0, false);
@@ -509,11 +509,10 @@ pub(crate) mod tests {
         let failed = ConnectorReport::failed(
             "source-broken".into(),
             Some(&e2),
-            ErrorReport {
-                summary: "step `install dependencies` failed: `python -m pip install -r requirements.txt` exited with code 1".into(),
-                message: "step `install dependencies` failed: `python -m pip install -r requirements.txt` exited with code 1\n  last lines of output:\n    ERROR: No matching distribution found for nope==0.0.0 | <b>".into(),
-                output: vec!["ERROR: No matching distribution found for nope==0.0.0 | <b>".into()],
-            },
+            (
+                "step `install dependencies` failed: `python -m pip install -r requirements.txt` exited with code 1\n  last lines of output:\n    ERROR: No matching distribution found for nope==0.0.0 | <b>".into(),
+                vec!["ERROR: No matching distribution found for nope==0.0.0 | <b>".into()],
+            ),
             vec![
                 step("base image", true, t0 + 2.0, 0.1),
                 StepTiming {

@@ -6,12 +6,14 @@ use serde::Serialize;
 
 use crate::build::{BuildError, BuildOutcome, Builder};
 use crate::edit::{self, Change, EditError};
+use crate::hooks::customize::{plan_customized, CustomizeError, HookOptions};
+use crate::hooks::HookError;
 use crate::model::{
     Connector, ConnectorLocator, DiscoveryError, ImageRef, ImageRefError, MetadataError,
 };
 use crate::plan::python::PlanError;
-use crate::plan::{plan_connector, BuildPlan, PlanOptions};
-use crate::report::Event;
+use crate::plan::{BuildPlan, PlanOptions};
+use crate::report::{Event, Silent};
 
 /// Why one connector could not be built. Each connector fails on its own; a bulk run goes on.
 #[derive(Debug, thiserror::Error)]
@@ -24,19 +26,33 @@ pub enum ConnectorError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     #[error("interrupted")]
     Interrupted,
 }
 
-/// Loads and plans one connector given by name or path.
-pub fn plan_one(
+impl From<CustomizeError> for ConnectorError {
+    fn from(e: CustomizeError) -> Self {
+        match e {
+            CustomizeError::Plan(e) => ConnectorError::Plan(e),
+            CustomizeError::Hook(e) => ConnectorError::Hook(e),
+        }
+    }
+}
+
+/// Loads and plans one connector given by name or path, with its build customization;
+/// `builder` answers hooks that ask about their container.
+pub async fn plan_one(
     locator: &ConnectorLocator,
     name_or_path: &str,
     options: &PlanOptions,
+    hooks: &HookOptions,
+    builder: Option<&Builder<'_>>,
 ) -> Result<(Connector, BuildPlan), ConnectorError> {
     let dir = locator.locate(name_or_path)?;
     let connector = Connector::load(&dir)?;
-    let plan = plan_connector(&connector, options)?;
+    let plan = plan_customized(&connector, options, hooks, builder).await?;
     Ok((connector, plan))
 }
 
@@ -52,15 +68,23 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Plans and builds one connector given by name or path, reporting its start to the
-/// builder's reporter.
+/// Plans and builds one connector given by name or path (with its build customization),
+/// reporting its start to the builder's reporter.
 pub async fn build_one(
     builder: &Builder<'_>,
     locator: &ConnectorLocator,
     name_or_path: &str,
     options: &PlanOptions,
+    hooks: &HookOptions,
 ) -> Result<BuildOutcome, ConnectorError> {
-    let (connector, plan) = plan_one(locator, name_or_path, options)?;
+    // Hooks that ask about their container are answered without drawing progress: the
+    // connector's own build, which reuses those layers, reports them.
+    let quiet = Builder {
+        engine: builder.engine,
+        network: builder.network,
+        reporter: &Silent,
+    };
+    let (connector, plan) = plan_one(locator, name_or_path, options, hooks, Some(&quiet)).await?;
     builder.reporter.report(Event::Started {
         connector: plan.connector.clone(),
         steps: crate::build::progress_steps(&plan),

@@ -512,6 +512,71 @@ impl Engine {
             .collect())
     }
 
+    /// The contents of a file in an image, read without running anything.
+    pub async fn read_file(&self, image: &str, path: &str) -> Result<Option<Vec<u8>>, EngineError> {
+        let spec = ContainerSpec {
+            image: image.to_string(),
+            entrypoint: Some(vec![]),
+            cmd: Some(vec!["true".into()]),
+            ..Default::default()
+        };
+        let container = self.create_container(&spec).await?;
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self
+            .docker
+            .download_from_container(&container, Some(options));
+        let mut tar = Vec::new();
+        let mut missing = false;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => tar.extend_from_slice(&bytes),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {
+                    missing = true;
+                    break;
+                }
+                Err(e) => {
+                    let _ = self.remove_container(&container).await;
+                    return Err(classify(
+                        &self.host,
+                        &format!("read {path} from {image}"),
+                        e,
+                    ));
+                }
+            }
+        }
+        self.remove_container(&container).await?;
+        if missing {
+            return Ok(None);
+        }
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let entries = archive.entries().map_err(|e| EngineError::Refused {
+            host: self.host.clone(),
+            action: format!("read {path} from {image}"),
+            status: 500,
+            message: e.to_string(),
+        })?;
+        for entry in entries.flatten() {
+            if entry.header().entry_type().is_file() {
+                let mut entry = entry;
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| {
+                    EngineError::Refused {
+                        host: self.host.clone(),
+                        action: format!("read {path} from {image}"),
+                        status: 500,
+                        message: e.to_string(),
+                    }
+                })?;
+                return Ok(Some(bytes));
+            }
+        }
+        Ok(None)
+    }
+
     pub fn docker(&self) -> &Docker {
         &self.docker
     }

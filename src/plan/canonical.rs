@@ -102,6 +102,10 @@ impl KeyChain {
             Base::Image { reference, .. } => chain(&root, "base-reference", reference),
             Base::Dockerfile { .. } => chain(&root, "dockerfile", &canonical_json(&plan.base)),
         };
+        let base = match &plan.customization {
+            Some(digest) => chain(&base, "customization", digest),
+            None => base,
+        };
         let mut steps = Vec::with_capacity(plan.steps.len());
         let mut parent = base.clone();
         for step in &plan.steps {

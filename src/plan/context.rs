@@ -77,6 +77,7 @@ pub fn file_entry(root: &Path, rel: &str, dest_rel: &str) -> Result<FileEntry, C
             source: FileSource::Symlink(target_str.to_string()),
             mode: 0o777,
             sha256: sha256_hex(target_str.as_bytes()),
+            owner: None,
         });
     }
     if meta.len() > MAX_FILE_SIZE {
@@ -92,6 +93,7 @@ pub fn file_entry(root: &Path, rel: &str, dest_rel: &str) -> Result<FileEntry, C
         source: FileSource::Context(rel.to_string()),
         mode: normalised_mode(&meta),
         sha256: sha256_hex(&bytes),
+        owner: None,
     })
 }
 

@@ -30,6 +30,10 @@ pub struct BuildPlan {
     pub context_dir: PathBuf,
     /// The tag given to the image once the smoke test passed.
     pub output_tag: String,
+    /// sha256 of `build_customization.py`, when hooks ran: part of every key, since the hook
+    /// file decided the hook steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customization: Option<String>,
     pub base: Base,
     pub steps: Vec<Step>,
     pub smoke_test: Option<SmokeTest>,
@@ -73,13 +77,28 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfigOp {
-    Env { name: String, value: String },
+    Env {
+        name: String,
+        value: String,
+        /// Expand `${VAR}` / `$VAR` against the environment at that point.
+        #[serde(default, skip_serializing_if = "is_false")]
+        expand: bool,
+    },
+    UnsetEnv(String),
     Workdir(String),
     User(String),
     Entrypoint(Vec<String>),
+    /// An entrypoint that keeps the image's default arguments.
+    EntrypointKeepingArgs(Vec<String>),
     Cmd(Vec<String>),
-    Label { name: String, value: String },
-    ExposePort { port: u16, protocol: String },
+    Label {
+        name: String,
+        value: String,
+    },
+    ExposePort {
+        port: u16,
+        protocol: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +118,72 @@ pub struct Run {
     /// Environment for this command only (e.g. where the pip cache is); never in the image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub build_env: Vec<(String, String)>,
+    /// Run through the image's entrypoint instead of replacing it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub use_entrypoint: bool,
+    #[serde(default, skip_serializing_if = "Expect::is_success")]
+    pub expect: Expect,
+    /// A `sh -c` script the command runs inside, as `"$@"` (stdin, redirects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<ShellWrap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShellWrap {
+    pub script: String,
+    /// The script's `$0`, e.g. the text fed to stdin.
+    pub arg0: String,
+}
+
+impl Run {
+    /// The command line for a container whose entrypoint is `entrypoint`.
+    pub fn argv(&self, entrypoint: &[String]) -> Vec<String> {
+        let mut argv: Vec<String> = if self.use_entrypoint {
+            entrypoint.to_vec()
+        } else {
+            Vec::new()
+        };
+        argv.extend(self.args.iter().cloned());
+        if let Some(wrap) = &self.shell {
+            let mut wrapped = vec![
+                "/bin/sh".to_string(),
+                "-c".to_string(),
+                wrap.script.clone(),
+                wrap.arg0.clone(),
+            ];
+            wrapped.extend(argv);
+            argv = wrapped;
+        }
+        argv
+    }
+}
+
+/// Which exit codes a command may end with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    #[default]
+    Success,
+    Failure,
+    Any,
+}
+
+impl Expect {
+    pub fn is_success(&self) -> bool {
+        *self == Expect::Success
+    }
+
+    pub fn accepts(&self, exit_code: i64) -> bool {
+        match self {
+            Expect::Success => exit_code == 0,
+            Expect::Failure => exit_code != 0,
+            Expect::Any => true,
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Where scratch files and build-only settings appear inside a running step.
@@ -124,6 +209,15 @@ pub struct FileEntry {
     pub mode: u32,
     /// sha256 of the contents (or of the link target for symlinks).
     pub sha256: String,
+    /// Numeric owner; root when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub uid: u64,
+    pub gid: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +229,8 @@ pub enum FileSource {
     Symlink(String),
     /// Contents given in the plan itself.
     Inline(String),
+    /// A file elsewhere on the host (from a build customization), absolute path.
+    Host(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,10 +255,22 @@ pub struct ImageConfig {
 impl ImageConfig {
     pub fn apply(&mut self, op: &ConfigOp) {
         match op {
-            ConfigOp::Env { name, value } => match self.env.iter_mut().find(|(n, _)| n == name) {
-                Some(slot) => slot.1 = value.clone(),
-                None => self.env.push((name.clone(), value.clone())),
-            },
+            ConfigOp::Env {
+                name,
+                value,
+                expand,
+            } => {
+                let value = if *expand {
+                    expand_vars(value, &self.env)
+                } else {
+                    value.clone()
+                };
+                match self.env.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = value,
+                    None => self.env.push((name.clone(), value)),
+                }
+            }
+            ConfigOp::UnsetEnv(name) => self.env.retain(|(n, _)| n != name),
             ConfigOp::Workdir(w) => self.workdir = Some(w.clone()),
             ConfigOp::User(u) => self.user = Some(u.clone()),
             ConfigOp::Entrypoint(e) => {
@@ -170,6 +278,7 @@ impl ImageConfig {
                 self.entrypoint = Some(e.clone());
                 self.cmd = None;
             }
+            ConfigOp::EntrypointKeepingArgs(e) => self.entrypoint = Some(e.clone()),
             ConfigOp::Cmd(c) => self.cmd = Some(c.clone()),
             ConfigOp::Label { name, value } => {
                 self.labels.insert(name.clone(), value.clone());
@@ -186,6 +295,13 @@ impl ImageConfig {
     pub fn is_empty(&self) -> bool {
         *self == ImageConfig::default()
     }
+
+    pub fn env_var(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl BuildPlan {
@@ -193,5 +309,75 @@ impl BuildPlan {
     /// (it also covers the smoke test, so an image is only reused once it passed).
     pub fn keys(&self) -> KeyChain {
         KeyChain::for_plan(self)
+    }
+}
+
+/// `${NAME}` and `$NAME` replaced from `env` (unset names become empty), as a shell would.
+fn expand_vars(value: &str, env: &[(String, String)]) -> String {
+    let lookup = |name: &str| {
+        env.iter()
+            .find(|(n, _)| n == name)
+            .map_or(String::new(), |(_, v)| v.clone())
+    };
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(braced) = after.strip_prefix('{') {
+            if let Some(end) = braced.find('}') {
+                out.push_str(&lookup(&braced[..end]));
+                rest = &braced[end + 1..];
+                continue;
+            }
+        }
+        let len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if len == 0 {
+            out.push('$');
+        } else {
+            out.push_str(&lookup(&after[..len]));
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str, value: &str, expand: bool) -> ConfigOp {
+        ConfigOp::Env {
+            name: name.into(),
+            value: value.into(),
+            expand,
+        }
+    }
+
+    #[test]
+    fn env_expansion_and_removal() {
+        let mut c = ImageConfig::default();
+        c.apply(&env("A", "1", false));
+        c.apply(&env("B", "${A}/x:$A:$NOPE:$", true));
+        assert_eq!(c.env_var("B"), Some("1/x:1::$"));
+        c.apply(&env("C", "$A", false));
+        assert_eq!(c.env_var("C"), Some("$A"));
+        c.apply(&ConfigOp::UnsetEnv("A".into()));
+        assert_eq!(c.env_var("A"), None);
+    }
+
+    #[test]
+    fn entrypoint_resets_default_args_unless_kept() {
+        let mut c = ImageConfig {
+            cmd: Some(vec!["x".into()]),
+            ..Default::default()
+        };
+        c.apply(&ConfigOp::EntrypointKeepingArgs(vec!["e".into()]));
+        assert_eq!(c.cmd, Some(vec!["x".into()]));
+        c.apply(&ConfigOp::Entrypoint(vec!["e".into()]));
+        assert_eq!(c.cmd, None);
     }
 }

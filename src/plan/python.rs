@@ -8,11 +8,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::context::{self, ContextError};
-use super::{Action, Base, BuildPlan, CacheMount, ConfigOp, Run, SmokeTest, Step, CODE_DIR};
+use super::{
+    Action, Base, BuildPlan, CacheMount, ConfigOp, Expect, Run, SmokeTest, Step, CODE_DIR,
+};
 use crate::model::Connector;
 use crate::python::{dependency_install, InstallError, DEPENDENCY_FILES};
 
 pub const DEFAULT_MAIN_FILE: &str = "main.py";
+/// The name of the label steps; post-install hooks go right before them.
+pub const LABELS_STEP: &str = "labels";
 pub const PIP_CACHE_VOLUME: &str = "connector-build-pip-cache";
 /// Outside any home directory, so the cache works whatever user the base image runs as.
 pub const PIP_CACHE_DIR: &str = "/var/cache/connector-build/pip";
@@ -121,6 +125,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
             connector: connector.name.clone(),
             context_dir: dir.clone(),
             output_tag,
+            customization: None,
             base: Base::Dockerfile {
                 dockerfile: "Dockerfile".into(),
                 context,
@@ -208,6 +213,9 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+                use_entrypoint: false,
+                expect: Expect::Success,
+                shell: None,
             }),
         ),
         step(
@@ -222,18 +230,19 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
             ConfigOp::Env {
                 name: "AIRBYTE_ENTRYPOINT".into(),
                 value: entrypoint.join(" "),
+                expand: false,
             },
         ),
         config("entrypoint", ConfigOp::Entrypoint(entrypoint)),
         config(
-            "labels",
+            LABELS_STEP,
             ConfigOp::Label {
                 name: "io.airbyte.version".into(),
                 value: connector.metadata.docker_image_tag.value.clone(),
             },
         ),
         config(
-            "labels",
+            LABELS_STEP,
             ConfigOp::Label {
                 name: "io.airbyte.name".into(),
                 value: connector.metadata.docker_repository.value.clone(),
@@ -245,6 +254,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
         connector: connector.name.clone(),
         context_dir: dir.clone(),
         output_tag,
+        customization: None,
         base,
         steps,
         smoke_test,

@@ -1,0 +1,109 @@
+//! `connector-build-hooks`: runs one connector's `build_customization.py` with embedded
+//! Python, for connector-build, which starts it and talks to it in JSON lines on
+//! stdin/stdout. One process per connector: each gets a fresh interpreter and module, and a
+//! hook that never returns can be stopped by ending the process.
+
+use std::ffi::CString;
+use std::io::Write;
+
+use pyo3::prelude::*;
+
+const SHIM: &str = include_str!("../../hooks/dagger/__init__.py");
+const RUNNER: &str = include_str!("../../hooks/runner.py");
+
+#[pymodule]
+mod _connector_build {
+    use std::io::{BufRead, Write};
+
+    use pyo3::exceptions::{PyEOFError, PyIOError};
+    use pyo3::prelude::*;
+
+    /// Writes one message line to connector-build.
+    #[pyfunction]
+    fn send(message: &str) -> PyResult<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(message.as_bytes())
+            .and_then(|_| out.write_all(b"\n"))
+            .and_then(|_| out.flush())
+            .map_err(|e| PyIOError::new_err(format!("connector-build went away: {e}")))
+    }
+
+    /// Reads one message line from connector-build; `None` when it closed the channel.
+    #[pyfunction]
+    fn recv() -> PyResult<Option<String>> {
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) => Ok(None),
+            Ok(_) => Ok(Some(line)),
+            Err(e) => Err(PyIOError::new_err(format!(
+                "connector-build went away: {e}"
+            ))),
+        }
+    }
+
+    /// Asks connector-build to run a container's operations and answer a query about the
+    /// result; blocks until the answer (a JSON document) arrives.
+    #[pyfunction]
+    fn evaluate(request: &str) -> PyResult<String> {
+        send(&format!("{{\"evaluate\":{request}}}"))?;
+        recv()?.ok_or_else(|| PyEOFError::new_err("connector-build closed the channel"))
+    }
+}
+
+fn run(py: Python<'_>) -> PyResult<()> {
+    let version = py.version_info();
+    if (version.major, version.minor) < (3, 10) {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "build customizations need Python 3.10 or newer; this runner embeds {}.{}",
+            version.major, version.minor
+        )));
+    }
+    let code = |s: &str| {
+        CString::new(s).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+    };
+    let dagger = PyModule::from_code(
+        py,
+        &code(SHIM)?,
+        c"<connector-build>/dagger/__init__.py",
+        c"dagger",
+    )?;
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item("dagger", dagger)?;
+    PyModule::from_code(
+        py,
+        &code(RUNNER)?,
+        c"<connector-build>/runner.py",
+        c"connector_build_runner",
+    )?;
+    Ok(())
+}
+
+fn main() {
+    pyo3::append_to_inittab!(_connector_build);
+    Python::initialize();
+    if std::env::args().nth(1).as_deref() == Some("--version") {
+        Python::attach(|py| {
+            let _ = py;
+            println!("connector-build-hooks (Python {})", Python::version_str())
+        });
+        return;
+    }
+    let result = Python::attach(|py| {
+        run(py).map_err(|e| {
+            let text = e
+                .traceback(py)
+                .and_then(|tb| tb.format().ok())
+                .unwrap_or_default();
+            format!("{text}{e}")
+        })
+    });
+    if let Err(message) = result {
+        // The runner itself failed (not the hook, whose failures are messages): tell
+        // connector-build in the protocol, and people on stderr.
+        let report = serde_json::json!({"failed": {"kind": "runner", "hook": null, "message": message, "line": null, "traceback": ""}});
+        let _ = writeln!(std::io::stdout(), "{report}");
+        eprintln!("connector-build-hooks: {message}");
+        std::process::exit(1);
+    }
+}

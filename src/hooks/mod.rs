@@ -1,0 +1,395 @@
+//! Build customizations: a connector's `build_customization.py`, run as airbyte-ci did.
+//!
+//! The module runs in `connector-build-hooks` (embedded Python), one process per connector,
+//! so each gets a fresh module and a hook that never returns can be stopped. The hook
+//! receives a Dagger-compatible `Container` that records operations; when it asks about its
+//! container (`stdout()`, `env_variable()`, `await container`, ...) the runner sends the
+//! operations here, the container is built on the engine, and the answer goes back. What the
+//! hook returns becomes steps of the build plan, cached like the others.
+//!
+//! Protocol: JSON lines. To the runner: `{"load": {"path"}}`, then `{"call": {"hook", "base"}}`
+//! per hook. From it: `{"loaded": {"main_file", "hooks"}}`, `{"evaluate": {"base", "ops",
+//! "query"}}` (answered with one line), `{"returned": {"ops"}}` or `{"failed": {...}}`.
+
+pub mod customize;
+pub mod ops;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+pub use ops::{Op, OpError};
+
+pub const HOOK_FILE: &str = "build_customization.py";
+pub const RUNNER: &str = "connector-build-hooks";
+pub const PRE_INSTALL: &str = "pre_connector_install";
+pub const POST_INSTALL: &str = "post_connector_install";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{file}: build customizations need the hooks runner `{RUNNER}`, which is not at {runner}; install it next to connector-build (`cargo build` builds both) or pass --no-hooks")]
+    RunnerMissing { file: PathBuf, runner: PathBuf },
+    #[error("{file}: cannot run build customizations: the hooks runner cannot load Python ({detail}); install Python 3.10 or newer with its shared library (Debian: libpython3.11) or pass --no-hooks")]
+    PythonUnavailable { file: PathBuf, detail: String },
+    #[error("{file}: cannot start the hooks runner {runner}")]
+    Spawn {
+        file: PathBuf,
+        runner: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", failure_text(.file, .failure))]
+    Failed { file: PathBuf, failure: Failure },
+    #[error("{file}: {hook} did not finish within {seconds} s (--hook-timeout); it was stopped")]
+    Timeout {
+        file: PathBuf,
+        hook: String,
+        seconds: u64,
+    },
+    #[error("{file}: the hooks runner stopped unexpectedly: {detail}")]
+    Crashed { file: PathBuf, detail: String },
+    #[error("{file}: {hook} returned operations connector-build cannot build")]
+    Operation {
+        file: PathBuf,
+        hook: String,
+        #[source]
+        source: OpError,
+    },
+}
+
+/// A failure reported by the runner: the module did not load, or a hook raised or returned
+/// something other than a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// `syntax`, `import`, `exception`, `return`, `main_file` or `runner`.
+    pub kind: String,
+    pub hook: Option<String>,
+    pub message: String,
+    pub line: Option<u32>,
+    pub traceback: String,
+}
+
+fn failure_text(file: &Path, f: &Failure) -> String {
+    let at = match f.line {
+        Some(line) => format!("{}:{line}", file.display()),
+        None => file.display().to_string(),
+    };
+    let what = match (f.kind.as_str(), f.hook.as_deref()) {
+        ("syntax", _) => format!("{at}: {}", f.message),
+        ("import", _) => format!("{at}: loading the module raised {}", f.message),
+        ("exception", Some(hook)) => format!("{at}: {hook} raised {}", f.message),
+        ("runner", _) => format!("{at}: the hooks runner failed: {}", f.message),
+        _ => format!("{at}: {}", f.message),
+    };
+    if f.traceback.trim().is_empty() {
+        what
+    } else {
+        format!("{what}\n{}", indent(f.traceback.trim_end()))
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a hook asks about its container.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Query {
+    Sync,
+    Stdout,
+    Stderr,
+    ExitCode,
+    EnvVariables,
+    User,
+    Workdir,
+    Entrypoint,
+    DefaultArgs,
+    EnvVariable(String),
+    Label(String),
+    FileContents(String),
+}
+
+impl Query {
+    /// Queries about the last command's output need it to run, even if cached.
+    pub fn needs_output(&self) -> bool {
+        matches!(self, Query::Stdout | Query::Stderr | Query::ExitCode)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvalRequest {
+    /// Which container the operations start from: the `base` a hook was called with,
+    /// `image:<address>` (from `from_`), or `scratch`.
+    pub base: String,
+    pub ops: Vec<Op>,
+    pub query: Query,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalReply {
+    Value(serde_json::Value),
+    ExecError {
+        message: String,
+        cmd: Vec<String>,
+        exit_code: i64,
+        stdout: String,
+        stderr: String,
+    },
+    Error(String),
+}
+
+/// Answers a hook's questions about its container (the engine side of `evaluate`).
+pub trait Evaluator: Sync {
+    fn evaluate<'a>(
+        &'a self,
+        request: EvalRequest,
+    ) -> Pin<Box<dyn Future<Output = EvalReply> + Send + 'a>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Loaded {
+    pub main_file: Option<String>,
+    pub hooks: Vec<String>,
+}
+
+impl Loaded {
+    pub fn has(&self, hook: &str) -> bool {
+        self.hooks.iter().any(|h| h == hook)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FromRunner {
+    Loaded(Loaded),
+    Failed(Failure),
+    Evaluate(EvalRequest),
+    Returned { ops: Vec<Op> },
+}
+
+/// Where the runner is: `CONNECTOR_BUILD_HOOKS_RUNNER`, else beside the running program.
+pub fn default_runner() -> PathBuf {
+    if let Some(p) = std::env::var_os("CONNECTOR_BUILD_HOOKS_RUNNER").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    // Test binaries live one folder below the programs (target/debug/deps).
+    [dir.join(RUNNER), dir.join("..").join(RUNNER)]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| dir.join(RUNNER))
+}
+
+/// One connector's customization module, loaded in its own runner process.
+pub struct Session {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    file: PathBuf,
+    timeout: Duration,
+}
+
+impl Session {
+    pub async fn start(
+        runner: &Path,
+        file: &Path,
+        timeout: Duration,
+    ) -> Result<(Session, Loaded), HookError> {
+        if !runner.is_file() {
+            return Err(HookError::RunnerMissing {
+                file: file.to_path_buf(),
+                runner: runner.to_path_buf(),
+            });
+        }
+        let mut child = tokio::process::Command::new(runner)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| HookError::Spawn {
+                file: file.to_path_buf(),
+                runner: runner.to_path_buf(),
+                source,
+            })?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(HookError::Crashed {
+                file: file.to_path_buf(),
+                detail: "no pipes to the runner".into(),
+            });
+        };
+        let mut session = Session {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            file: file.to_path_buf(),
+            timeout,
+        };
+        session
+            .send(&serde_json::json!({"load": {"path": file}}))
+            .await?;
+        match session.receive("loading the module").await? {
+            FromRunner::Loaded(loaded) => Ok((session, loaded)),
+            FromRunner::Failed(failure) => Err(HookError::Failed {
+                file: file.to_path_buf(),
+                failure,
+            }),
+            _ => Err(session.crashed("an unexpected message while loading").await),
+        }
+    }
+
+    /// Calls `hook` with a container standing for `base`; returns the operations the hook
+    /// recorded on it, answering its questions through `evaluator` meanwhile.
+    pub async fn call(
+        &mut self,
+        hook: &str,
+        base: &str,
+        evaluator: &dyn Evaluator,
+    ) -> Result<Vec<Op>, HookError> {
+        self.send(&serde_json::json!({"call": {"hook": hook, "base": base}}))
+            .await?;
+        loop {
+            match self.receive(hook).await? {
+                FromRunner::Returned { ops } => return Ok(ops),
+                FromRunner::Failed(failure) => {
+                    return Err(HookError::Failed {
+                        file: self.file.clone(),
+                        failure,
+                    })
+                }
+                FromRunner::Evaluate(request) => {
+                    // Building can take long: the timeout covers the hook's own time only.
+                    let reply = evaluator.evaluate(request).await;
+                    self.send(&reply).await?;
+                }
+                FromRunner::Loaded(_) => {
+                    return Err(self.crashed("an unexpected message during a call").await)
+                }
+            }
+        }
+    }
+
+    /// Ends the runner; it exits when its input closes.
+    pub async fn finish(mut self) {
+        drop(self.stdin);
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+
+    async fn send<T: Serialize>(&mut self, message: &T) -> Result<(), HookError> {
+        let mut line = serde_json::to_string(message).unwrap_or_default();
+        line.push('\n');
+        if self.stdin.write_all(line.as_bytes()).await.is_err() || self.stdin.flush().await.is_err()
+        {
+            return Err(self.crashed("it stopped reading").await);
+        }
+        Ok(())
+    }
+
+    async fn receive(&mut self, doing: &str) -> Result<FromRunner, HookError> {
+        let line = match tokio::time::timeout(self.timeout, self.lines.next_line()).await {
+            Err(_) => {
+                let _ = self.child.kill().await;
+                return Err(HookError::Timeout {
+                    file: self.file.clone(),
+                    hook: doing.to_string(),
+                    seconds: self.timeout.as_secs(),
+                });
+            }
+            Ok(Ok(Some(line))) => line,
+            Ok(_) => return Err(self.crashed("it closed its output").await),
+        };
+        serde_json::from_str(&line).map_err(|e| HookError::Crashed {
+            file: self.file.clone(),
+            detail: format!(
+                "unreadable message ({e}): {}",
+                line.chars().take(200).collect::<String>()
+            ),
+        })
+    }
+
+    /// The error for a runner that went away, from what it left on stderr.
+    async fn crashed(&mut self, what: &str) -> HookError {
+        let _ = self.child.start_kill();
+        let mut stderr = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), err.read_to_string(&mut stderr)).await;
+        }
+        let status = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+        if let Some(line) = stderr
+            .lines()
+            .find(|l| l.contains("error while loading shared libraries") || l.contains("libpython"))
+        {
+            return HookError::PythonUnavailable {
+                file: self.file.clone(),
+                detail: line.trim().to_string(),
+            };
+        }
+        let tail: Vec<&str> = stderr.lines().rev().take(10).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        HookError::Crashed {
+            file: self.file.clone(),
+            detail: format!(
+                "{what}{}{}",
+                match status {
+                    Ok(Ok(s)) => format!(" ({s})"),
+                    _ => String::new(),
+                },
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n    {}", tail.join("\n    "))
+                }
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_name_the_file_and_line_and_keep_the_traceback() {
+        let f = Failure {
+            kind: "exception".into(),
+            hook: Some(POST_INSTALL.into()),
+            message: "ValueError: boom".into(),
+            line: Some(12),
+            traceback:
+                "Traceback (most recent call last):\n  File \"x\", line 12\nValueError: boom\n"
+                    .into(),
+        };
+        let text = HookError::Failed {
+            file: "c/build_customization.py".into(),
+            failure: f,
+        }
+        .to_string();
+        assert!(text.starts_with("c/build_customization.py:12: post_connector_install raised ValueError: boom\n    Traceback"), "{text}");
+    }
+
+    #[test]
+    fn queries_parse_from_the_shim_shapes() {
+        let q: Query = serde_json::from_str("\"stdout\"").unwrap();
+        assert!(q.needs_output());
+        let q: Query = serde_json::from_str("{\"env_variable\": \"X\"}").unwrap();
+        assert_eq!(q, Query::EnvVariable("X".into()));
+    }
+}
