@@ -149,3 +149,57 @@ fn fail_fast_starts_nothing_after_the_first_failure() {
     );
     assert!(!image_exists(&tags.image("source-after-failure")));
 }
+
+#[test]
+fn connectors_with_the_same_dependencies_install_them_once() {
+    let ws = Workspace::new();
+    let names = ["source-same-deps-a", "source-same-deps-b"];
+    // Same manifests in both (new to the cache), different code.
+    let unique = format!("# {:?}\n", std::time::SystemTime::now());
+    for name in names {
+        let dir = ws.add_renamed("source-fixture-requirements", name);
+        let reqs = std::fs::read_to_string(dir.join("requirements.txt")).unwrap();
+        std::fs::write(dir.join("requirements.txt"), format!("{unique}{reqs}")).unwrap();
+        std::fs::write(dir.join("README.md"), "# same dependencies\n").unwrap();
+    }
+    let tags = BulkTags::new("same-deps", &names, &["unix:///var/run/docker.sock"]);
+    let reports = tempfile::tempdir().unwrap();
+    let out = cli(&[
+        "--connectors-dir",
+        ws.path().to_str().unwrap(),
+        "build",
+        "--name",
+        names[0],
+        "--name",
+        names[1],
+        "--concurrency",
+        "2",
+        "--tag",
+        &tags.tag,
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = read_report(reports.path());
+    let install = |name: &str| {
+        report_entry(&report, name)["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "install dependencies")
+            .cloned()
+            .unwrap()
+    };
+    let (a, b) = (install(names[0]), install(names[1]));
+    let cached = [
+        a["cached"].as_bool().unwrap(),
+        b["cached"].as_bool().unwrap(),
+    ];
+    assert!(
+        cached == [true, false] || cached == [false, true],
+        "exactly one install ran: {a} {b}"
+    );
+    for name in names {
+        run_spec(&tags.image(name));
+    }
+}

@@ -31,7 +31,7 @@ fn list(args: &[&str]) -> (Vec<String>, String) {
 #[test]
 fn list_with_each_selection_flag() {
     let (all, stderr) = list(&[]);
-    assert_eq!(all.len(), 10, "{all:?}");
+    assert_eq!(all.len(), 11, "{all:?}");
     assert!(
         stderr.contains("source-broken-yaml"),
         "invalid files are pointed out: {stderr}"
@@ -44,6 +44,7 @@ fn list_with_each_selection_flag() {
     assert_eq!(
         names,
         [
+            "source-fixture-hooks",
             "source-fixture-poetry",
             "source-fixture-requirements",
             "source-fixture-setup",
@@ -115,7 +116,7 @@ fn list_writes_a_table_or_json_to_a_file() {
     assert!(out.status.success());
     let rows: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert_eq!(rows.as_array().unwrap().len(), 5);
     assert_eq!(rows[0]["build"], "dockerfile");
 }
 

@@ -13,11 +13,11 @@ use tokio::sync::Notify;
 
 use crate::build::network::NetworkSettings;
 use crate::build::{BuildError, Builder};
-use crate::commands::{build_one, display_name, error_chain, ConnectorError};
+use crate::commands::{display_name, error_chain, prepare, ConnectorError};
 use crate::engine::Engine;
 use crate::hooks::customize::HookOptions;
 use crate::model::ConnectorLocator;
-use crate::plan::PlanOptions;
+use crate::plan::{Action, BuildPlan, PlanOptions};
 use crate::report::{Event, Reporter};
 
 use self::report::{ConnectorReport, LostAttempt, RunReport, StepTiming};
@@ -48,6 +48,8 @@ struct State {
     stopped: bool,
     done: Vec<Option<ConnectorReport>>,
     lost_attempts: Vec<Vec<LostAttempt>>,
+    /// Builds in progress: (engine, connector, keys of their command steps).
+    building: Vec<(usize, usize, Vec<String>)>,
 }
 
 enum Take {
@@ -114,6 +116,7 @@ pub async fn run(
             stopped: false,
             done: (0..n).map(|_| None).collect(),
             lost_attempts: (0..n).map(|_| Vec::new()).collect(),
+            building: Vec::new(),
         }),
         changed: Notify::new(),
     };
@@ -229,13 +232,20 @@ impl Run<'_> {
             reporter: &recorder,
         };
         let started = std::time::Instant::now();
-        let result = build_one(
-            &builder,
-            self.request.locator,
-            name,
-            &self.request.plan,
-            &self.request.hooks,
-        )
+        let result = async {
+            let plan = prepare(
+                &builder,
+                self.request.locator,
+                name,
+                &self.request.plan,
+                &self.request.hooks,
+            )
+            .await?;
+            self.claim(engine_index, i, &plan, &recorder).await;
+            let built = builder.build(&plan).await;
+            self.release(engine_index, i);
+            Ok::<_, ConnectorError>(built?)
+        }
         .await;
         match result {
             Ok(outcome) => {
@@ -263,6 +273,66 @@ impl Run<'_> {
             }
         }
     }
+}
+
+impl Run<'_> {
+    /// Waits until no other build on this engine runs one of this plan's commands, then
+    /// registers this one. Connectors with the same dependency set thus install once: the
+    /// second finds the first one's layer in the engine's cache instead of installing again
+    /// beside it.
+    async fn claim(&self, engine: usize, i: usize, plan: &BuildPlan, reporter: &dyn Reporter) {
+        let keys = command_keys(plan);
+        let mut announced = false;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut state = self.lock();
+                let busy = state
+                    .building
+                    .iter()
+                    .find(|(e, _, k)| *e == engine && k.iter().any(|x| keys.contains(x)))
+                    .map(|(_, other, _)| *other);
+                match busy {
+                    None => {
+                        state.building.push((engine, i, keys));
+                        return;
+                    }
+                    Some(other) if !announced => {
+                        announced = true;
+                        reporter.report(Event::Output {
+                            connector: plan.connector.clone(),
+                            line: format!(
+                                "waiting for {}, which runs the same install on this engine",
+                                display_name(&self.request.connectors[other])
+                            ),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+            changed.await;
+        }
+    }
+
+    fn release(&self, engine: usize, i: usize) {
+        self.lock()
+            .building
+            .retain(|(e, c, _)| !(*e == engine && *c == i));
+        self.changed.notify_waiters();
+    }
+}
+
+/// The cache keys of a plan's command steps (installs, hook commands).
+fn command_keys(plan: &BuildPlan) -> Vec<String> {
+    let keys = plan.keys();
+    plan.steps
+        .iter()
+        .zip(&keys.steps)
+        .filter(|(step, _)| matches!(step.action, Action::Run(_)))
+        .map(|(_, key)| key.0.clone())
+        .collect()
 }
 
 /// Whether a failed build failed because its engine went away. Any error from work on the

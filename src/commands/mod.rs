@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::build::{BuildError, BuildOutcome, Builder};
+use crate::build::{BuildError, Builder};
 use crate::edit::{self, Change, EditError};
 use crate::hooks::customize::{plan_customized, CustomizeError, HookOptions};
 use crate::hooks::HookError;
@@ -68,15 +68,15 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Plans and builds one connector given by name or path (with its build customization),
-/// reporting its start to the builder's reporter.
-pub async fn build_one(
+/// Plans one connector given by name or path (with its build customization) and announces
+/// its build to the builder's reporter.
+pub async fn prepare(
     builder: &Builder<'_>,
     locator: &ConnectorLocator,
     name_or_path: &str,
     options: &PlanOptions,
     hooks: &HookOptions,
-) -> Result<BuildOutcome, ConnectorError> {
+) -> Result<BuildPlan, ConnectorError> {
     // Hooks that ask about their container are answered without drawing progress: the
     // connector's own build, which reuses those layers, reports them.
     let quiet = Builder {
@@ -95,7 +95,7 @@ pub async fn build_one(
             message: "no connectorBuildOptions.baseImage: building from the Dockerfile, a deprecated path; migrate to a base image".into(),
         });
     }
-    Ok(builder.build(&plan).await?)
+    Ok(plan)
 }
 
 pub fn display_name(name_or_path: &str) -> String {
