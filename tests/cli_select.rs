@@ -130,3 +130,71 @@ fn build_needs_something_to_build() {
         text(&out.stderr)
     );
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+#[test]
+fn modified_and_upgrade_base_image_take_the_selection() {
+    let ws = Workspace::new();
+    for f in [
+        "source-fixture-requirements",
+        "source-fixture-setup",
+        "source-fixture-dockerfile",
+    ] {
+        ws.add_fixture(f);
+    }
+    let dir = ws.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "fixtures"]);
+    std::fs::write(dir.join("source-fixture-setup/main.py"), "# edited\n").unwrap();
+
+    let modified = cli(&[
+        "--connectors-dir",
+        dir.to_str().unwrap(),
+        "list",
+        "--json",
+        "--modified",
+    ]);
+    assert!(modified.status.success(), "{}", text(&modified.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&modified.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["name"], "source-fixture-setup");
+
+    // upgrade-base-image on the modified certified connectors only.
+    let (repo, _) = base_ref()
+        .split_once('@')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .unwrap();
+    let target = format!("{repo}@sha256:{}", "a".repeat(64));
+    let out = cli(&[
+        "--connectors-dir",
+        dir.to_str().unwrap(),
+        "upgrade-base-image",
+        "--to",
+        &target,
+        "--modified",
+        "--support-level",
+        "certified",
+        "--dry-run",
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "source-fixture-setup: {} -> {target} (dry run)",
+            base_ref()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("source-fixture-requirements"), "{stderr}");
+}
