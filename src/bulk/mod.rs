@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::build::network::NetworkSettings;
+use crate::build::tools::Tools;
 use crate::build::{BuildError, Builder};
 use crate::commands::{display_name, error_chain, prepare, ConnectorError};
 use crate::engine::Engine;
@@ -79,6 +80,7 @@ impl State {
 struct Run<'a> {
     engines: &'a [Engine],
     network: &'a NetworkSettings,
+    tools: &'a Tools,
     reporter: &'a dyn Reporter,
     request: &'a BulkRequest<'a>,
     state: Mutex<State>,
@@ -95,6 +97,7 @@ enum AttemptEnd {
 pub async fn run(
     engines: &[Engine],
     network: &NetworkSettings,
+    tools: &Tools,
     reporter: &dyn Reporter,
     request: BulkRequest<'_>,
 ) -> RunReport {
@@ -107,6 +110,7 @@ pub async fn run(
     let run = Run {
         engines,
         network,
+        tools,
         reporter,
         request: &request,
         state: Mutex::new(State {
@@ -229,6 +233,7 @@ impl Run<'_> {
         let builder = Builder {
             engine,
             network: self.network,
+            tools: self.tools,
             reporter: &recorder,
         };
         let started = std::time::Instant::now();

@@ -82,6 +82,7 @@ pub async fn prepare(
     let quiet = Builder {
         engine: builder.engine,
         network: builder.network,
+        tools: builder.tools,
         reporter: &Silent,
     };
     let (connector, plan) = plan_one(locator, name_or_path, options, hooks, Some(&quiet)).await?;
