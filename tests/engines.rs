@@ -164,12 +164,9 @@ fn connectors_of_an_engine_that_stops_are_retried_on_the_other() {
     let _one_at_a_time = SECOND_ENGINE.lock().unwrap_or_else(|p| p.into_inner());
     let second = SecondEngine::start();
     let ws = Workspace::new();
-    let names = [
-        "source-lost-a",
-        "source-lost-b",
-        "source-lost-c",
-        "source-lost-d",
-    ];
+    // Two go to the first engine's two slots, one to the second engine, which is stopped
+    // under it; the first engine then builds that one again.
+    let names = ["source-lost-a", "source-lost-b", "source-lost-c"];
     let unique = format!("{:?}", std::time::SystemTime::now());
     for name in names {
         let dir = ws.add_renamed("source-fixture-setup", name);
@@ -178,7 +175,7 @@ fn connectors_of_an_engine_that_stops_are_retried_on_the_other() {
         let original = std::fs::read_to_string(&setup).unwrap();
         std::fs::write(
             &setup,
-            format!("import time; time.sleep(6)  # {unique}\n{original}"),
+            format!("import time; time.sleep(3)  # {unique}\n{original}"),
         )
         .unwrap();
     }
@@ -238,7 +235,7 @@ fn connectors_of_an_engine_that_stops_are_retried_on_the_other() {
     assert!(stderr.contains("stopped answering"), "{stderr}");
 
     let report = read_report(reports.path());
-    assert_eq!(report["totals"]["built"], 4, "{report}");
+    assert_eq!(report["totals"]["built"], 3, "{report}");
     assert!(report["engines"][1]["lost"].is_string(), "{report}");
     let mut retried = 0;
     for name in names {
