@@ -3,7 +3,8 @@
 //!
 //! ```toml
 //! connectors_dirs = ["airbyte-integrations/connectors"]   # relative to this file
-//! engine = "unix:///var/run/docker.sock"
+//! engine = "unix:///var/run/docker.sock"              # or several, builds spread over them:
+//! # engines = ["unix:///var/run/docker.sock", "ssh://builder@10.0.0.5"]
 //! ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
 //! [mirrors]
 //! "docker.io" = "127.0.0.1:5000"
@@ -22,6 +23,9 @@ pub struct Config {
     #[serde(default)]
     pub connectors_dirs: Vec<PathBuf>,
     pub engine: Option<String>,
+    /// Several engines to spread bulk builds over; wins over `engine`.
+    #[serde(default)]
+    pub engines: Vec<String>,
     pub ca_bundle: Option<PathBuf>,
     #[serde(default)]
     pub mirrors: BTreeMap<String, String>,
@@ -95,6 +99,21 @@ mod tests {
         let c = Config::discover(&nested).unwrap();
         assert_eq!(c.connectors_dirs, [dir.path().join("conns")]);
         assert_eq!(c.mirrors["docker.io"], "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn several_engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(
+            &p,
+            "engines = [\"unix:///a.sock\", \"tcp://10.0.0.5:2375\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(&p).unwrap().engines,
+            ["unix:///a.sock", "tcp://10.0.0.5:2375"]
+        );
     }
 
     #[test]

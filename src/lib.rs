@@ -6,15 +6,18 @@
 //! - [`plan`]: the build plan, a plain value, and its cache keys
 //! - [`engine`]: the Docker engine API
 //! - [`build`]: runs a plan on an engine with caching
+//! - [`bulk`]: many connectors over several engines, and the run report (JSON, Markdown, HTML)
 //! - [`hooks`]: `build_customization.py`, run in the embedded-Python runner
 //! - [`edit`]: layout-preserving edits of users' files
 //! - [`report`]: progress events for whoever draws them
 //! - [`commands`]: the operations the command line offers
 //! - [`config`]: per-repository defaults from `connector-build.toml`
+//! - [`select`]: choosing connectors (names, language, support level, git changes, queries)
 //!
 //! The binary (`src/main.rs`, `src/cli/`) parses arguments and draws progress.
 
 pub mod build;
+pub mod bulk;
 pub mod commands;
 pub mod config;
 pub mod edit;
@@ -24,3 +27,4 @@ pub mod model;
 pub mod plan;
 pub mod python;
 pub mod report;
+pub mod select;
