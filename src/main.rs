@@ -57,13 +57,22 @@ enum Command {
         #[command(flatten)]
         plan: PlanArgs,
     },
-    /// Point connectors' `connectorBuildOptions.baseImage` at a digest-pinned image.
+    /// Point connectors' `connectorBuildOptions.baseImage` at a digest-pinned image: the
+    /// latest published release of their base image family, or `--to`.
     UpgradeBaseImage {
         /// Connector names or folders; default: every connector found.
         connectors: Vec<String>,
-        /// The digest-pinned image reference to set.
+        /// The digest-pinned image reference to set. Default: each connector's family's
+        /// newest published release that is not a pre-release, read from the registry.
         #[arg(long, value_name = "REFERENCE")]
-        to: String,
+        to: Option<String>,
+        /// Registry the families are published to (without --to). Default: `registry` in
+        /// connector-build.toml, else 127.0.0.1:5000.
+        #[arg(long, value_name = "REGISTRY", conflicts_with = "to")]
+        registry: Option<String>,
+        /// Base image declarations folder (without --to). Default: the built-in ones.
+        #[arg(long, value_name = "DIR", conflicts_with = "to")]
+        declarations: Option<PathBuf>,
         /// Add the key to connectors that have none.
         #[arg(long)]
         set_if_not_exists: bool,
@@ -71,6 +80,8 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Base image families: build, check, publish, list, document; root images.
+    BaseImages(cli::base_images::BaseImagesArgs),
 }
 
 #[derive(Args)]
@@ -120,7 +131,7 @@ struct BuildArgs {
     json: bool,
 }
 
-fn parse_mirror(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_mirror(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_string(), b.to_string())),
         _ => Err(format!(
@@ -129,7 +140,7 @@ fn parse_mirror(s: &str) -> Result<(String, String), String> {
     }
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "plan", "upgrade-base-image", "help"];
+const SUBCOMMANDS: &[&str] = &["build", "plan", "upgrade-base-image", "base-images", "help"];
 
 /// Global options that take a value, so their value is not read as a subcommand.
 const VALUE_OPTIONS: &[&str] = &["--connectors-dir", "--engine"];
@@ -260,9 +271,29 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::UpgradeBaseImage {
             connectors,
-            to,
+            to: None,
             set_if_not_exists,
             dry_run,
+            registry,
+            declarations,
+        } => {
+            let request = cli::base_images::UpgradeLatest {
+                locator: &locator,
+                names: &connectors,
+                insert: set_if_not_exists,
+                dry_run,
+                registry: registry.as_deref(),
+                declarations: declarations.as_deref(),
+            };
+            cli::base_images::upgrade_latest(request, base_images_context(&cli.global, &config))
+                .await
+        }
+        Command::UpgradeBaseImage {
+            connectors,
+            to: Some(to),
+            set_if_not_exists,
+            dry_run,
+            ..
         } => match commands::upgrade_base_image(
             &locator,
             &connectors,
@@ -271,24 +302,44 @@ async fn run(cli: Cli) -> ExitCode {
             dry_run,
         ) {
             Ok(results) => {
-                for r in &results {
-                    let what = match (&r.old, r.changed) {
-                        (_, false) => "already up to date".to_string(),
-                        (Some(old), true) => format!("{old} -> {}", r.new),
-                        (None, true) => format!("set to {}", r.new),
-                    };
-                    let verb = if dry_run && r.changed {
-                        " (dry run)"
-                    } else {
-                        ""
-                    };
-                    eprintln!("{}: {what}{verb}", r.connector);
-                }
+                print_upgrades(&results, dry_run);
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),
         },
+        Command::BaseImages(args) => {
+            cli::base_images::run(args, base_images_context(&cli.global, &config)).await
+        }
         Command::Build(args) => build(&cli.global, &config, &locator, args).await,
+    }
+}
+
+fn base_images_context<'a>(
+    global: &'a Global,
+    config: &'a Config,
+) -> cli::base_images::Context<'a> {
+    cli::base_images::Context {
+        config,
+        engine: global.engine.as_deref(),
+        verbose: global.verbose,
+        color: use_color(),
+    }
+}
+
+/// One line per connector on stderr: what `upgrade-base-image` changed.
+pub(crate) fn print_upgrades(results: &[commands::UpgradeResult], dry_run: bool) {
+    for r in results {
+        let what = match (&r.old, r.changed) {
+            (_, false) => "already up to date".to_string(),
+            (Some(old), true) => format!("{old} -> {}", r.new),
+            (None, true) => format!("set to {}", r.new),
+        };
+        let verb = if dry_run && r.changed {
+            " (dry run)"
+        } else {
+            ""
+        };
+        eprintln!("{}: {what}{verb}", r.connector);
     }
 }
 
@@ -388,7 +439,7 @@ fn short_id(id: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

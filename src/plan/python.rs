@@ -64,6 +64,28 @@ pub enum PlanError {
     BadTag { tag: String, reason: String },
 }
 
+/// The shared pip cache, mounted for pip install steps only.
+pub fn pip_caches() -> Vec<CacheMount> {
+    vec![CacheMount {
+        target: PIP_CACHE_DIR.into(),
+        volume: PIP_CACHE_VOLUME.into(),
+    }]
+}
+
+/// pip settings for install steps only: quiet, non-interactive, root allowed, shared cache.
+pub fn pip_build_env() -> Vec<(String, String)> {
+    [
+        ("PIP_CACHE_DIR", PIP_CACHE_DIR),
+        ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+        ("PIP_NO_INPUT", "1"),
+        ("PIP_PROGRESS_BAR", "off"),
+        ("PIP_ROOT_USER_ACTION", "ignore"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 pub fn output_tag(connector: &Connector, tag: Option<&str>) -> Result<String, PlanError> {
     let repo = &connector.metadata.docker_repository.value;
     let full = match tag {
@@ -199,20 +221,8 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
                 args: install.args,
                 scratch_files: install.scratch_files,
                 network: Some(opts.network_fingerprint.clone()),
-                caches: vec![CacheMount {
-                    target: PIP_CACHE_DIR.into(),
-                    volume: PIP_CACHE_VOLUME.into(),
-                }],
-                build_env: [
-                    ("PIP_CACHE_DIR", PIP_CACHE_DIR),
-                    ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
-                    ("PIP_NO_INPUT", "1"),
-                    ("PIP_PROGRESS_BAR", "off"),
-                    ("PIP_ROOT_USER_ACTION", "ignore"),
-                ]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+                caches: pip_caches(),
+                build_env: pip_build_env(),
                 use_entrypoint: false,
                 expect: Expect::Success,
                 shell: None,
