@@ -100,13 +100,18 @@ impl Decl {
 
 impl Drop for Decl {
     fn drop(&mut self) {
-        // The test family's tags, local and pushed.
-        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-        for tag in text(&out.stdout)
-            .lines()
-            .filter(|t| t.contains(&self.repository))
+        // The test family's tags, local and pushed, and the digests the engine remembers.
+        let out = docker(&[
+            "images",
+            "--digests",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}",
+        ]);
+        for reference in text(&out.stdout)
+            .split_whitespace()
+            .filter(|r| r.contains(&self.repository) && !r.contains("<none>"))
         {
-            let _ = docker(&["image", "rm", tag]);
+            let _ = docker(&["image", "rm", reference]);
         }
     }
 }

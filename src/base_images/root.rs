@@ -211,7 +211,9 @@ impl RootBuild<'_> {
                     &label,
                     format!("{tagged} is current (recipe {key}); not rebuilding"),
                 );
-                self.step(&label, "registry", t, true, ());
+                for step in ["registry", "root filesystem", "push"] {
+                    self.step(&label, step, t, true, ());
+                }
                 return self.record(root, &tagged, &digest, &key, &pinned).await;
             }
             self.say(
