@@ -233,15 +233,20 @@ fn plan_options(args: &PlanArgs, config: &Config, network: &NetworkSettings) -> 
 }
 
 fn network_settings(args: &PlanArgs, config: &Config) -> Result<NetworkSettings, ExitCode> {
-    let ca = args
-        .ca_bundle
-        .clone()
-        .or_else(|| config.ca_bundle.clone())
-        .or_else(|| {
-            std::env::var_os("SSL_CERT_FILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        });
+    network_from(args.ca_bundle.clone(), config)
+}
+
+/// Install-step settings from the environment, with the CA bundle from the flag, the config
+/// file or $SSL_CERT_FILE.
+pub(crate) fn network_from(
+    ca_bundle: Option<PathBuf>,
+    config: &Config,
+) -> Result<NetworkSettings, ExitCode> {
+    let ca = ca_bundle.or_else(|| config.ca_bundle.clone()).or_else(|| {
+        std::env::var_os("SSL_CERT_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
     NetworkSettings::from_env(ca.as_deref()).map_err(|e| fail(&e))
 }
 

@@ -403,7 +403,7 @@ fn publishing_follows_the_release_rules_and_upgrade_picks_the_latest_release() {
     std::fs::write(&meta, &on_family).unwrap();
     let bare = ws.add_fixture("source-fixture-dockerfile");
     std::fs::remove_file(bare.join("Dockerfile")).unwrap();
-    let upgrade = |extra: &[&str]| {
+    let try_upgrade = |extra: &[&str]| {
         let mut args = vec![
             "--connectors-dir",
             ws.path().to_str().unwrap(),
@@ -414,7 +414,10 @@ fn publishing_follows_the_release_rules_and_upgrade_picks_the_latest_release() {
             &r,
         ];
         args.extend_from_slice(extra);
-        let out = cli(&args);
+        cli(&args)
+    };
+    let upgrade = |extra: &[&str]| {
+        let out = try_upgrade(extra);
         ok(&out);
         text(&out.stderr)
     };
@@ -517,15 +520,7 @@ fn publishing_follows_the_release_rules_and_upgrade_picks_the_latest_release() {
         );
     }
     assert_eq!(state.published(), recorded);
-    let out = cli(&[
-        "--connectors-dir",
-        ws.path().to_str().unwrap(),
-        "upgrade-base-image",
-        "--declarations",
-        decl.dir.path().to_str().unwrap(),
-        "--registry",
-        &r,
-    ]);
+    let out = try_upgrade(&[]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(base_of(&conn).as_deref(), Some(v110.as_str()));
 }

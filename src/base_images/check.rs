@@ -241,47 +241,46 @@ pub async fn check_image(
         },
     );
 
-    let mut writes: Vec<(String, String)> = Vec::new();
-    for dir in &u.owns {
-        writes.push((format!("write {dir}"), write_probe(dir)));
-    }
-    for dir in &u.cannot_write {
-        writes.push((format!("nowrite {dir}"), write_probe(dir)));
-    }
-    if !writes.is_empty() {
+    // (folder, whether the user must be able to write it)
+    let expectations: Vec<(&String, bool)> = u
+        .owns
+        .iter()
+        .map(|d| (d, true))
+        .chain(u.cannot_write.iter().map(|d| (d, false)))
+        .collect();
+    if !expectations.is_empty() {
+        let writes: Vec<(String, String)> = expectations
+            .iter()
+            .map(|(dir, _)| (format!("write {dir}"), write_probe(dir)))
+            .collect();
         // A missing user makes the container fail to start: every write check fails then.
         let as_user = run_probes(engine, &info.id, Some(&u.name), &writes).await;
-        for dir in &u.owns {
-            let (ok, actual) = match &as_user {
-                Ok(p) => match p.get(&format!("write {dir}")) {
-                    Some((0, _)) => (true, "writable".to_string()),
-                    Some((_, line)) => (false, format!("not writable ({line})")),
-                    None => (false, "no answer".into()),
-                },
-                Err(e) => (false, format!("cannot run as {}: {e}", u.name)),
-            };
-            add(
-                format!("{} writes {dir}", u.name),
-                ok,
-                "writable".into(),
-                actual,
-            );
+        enum Write {
+            Done,
+            Refused(String),
+            Unknown(String),
         }
-        for dir in &u.cannot_write {
-            let (ok, actual) = match &as_user {
-                Ok(p) => match p.get(&format!("nowrite {dir}")) {
-                    Some((0, _)) => (false, "writable".to_string()),
-                    Some(_) => (true, "not writable".to_string()),
-                    None => (false, "no answer".into()),
+        for (dir, writable) in expectations {
+            let outcome = match &as_user {
+                Ok(p) => match p.get(&format!("write {dir}")) {
+                    Some((0, _)) => Write::Done,
+                    Some((_, line)) => Write::Refused(line.clone()),
+                    None => Write::Unknown("no answer".into()),
                 },
-                Err(e) => (false, format!("cannot run as {}: {e}", u.name)),
+                Err(e) => Write::Unknown(format!("cannot run as {}: {e}", u.name)),
             };
-            add(
-                format!("{} cannot write {dir}", u.name),
-                ok,
-                "not writable".into(),
-                actual,
-            );
+            let (ok, actual) = match (outcome, writable) {
+                (Write::Done, w) => (w, "writable".to_string()),
+                (Write::Refused(_), false) => (true, "not writable".to_string()),
+                (Write::Refused(line), true) => (false, format!("not writable ({line})")),
+                (Write::Unknown(why), _) => (false, why),
+            };
+            let (name, expected) = if writable {
+                (format!("{} writes {dir}", u.name), "writable")
+            } else {
+                (format!("{} cannot write {dir}", u.name), "not writable")
+            };
+            add(name, ok, expected.into(), actual);
         }
     }
     for tool in &d.system_tools {

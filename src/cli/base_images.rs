@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use connector_build::base_images::declare::{Declarations, RootSource};
+use connector_build::base_images::declare::{
+    DeclarationError, Declarations, Family, FamilyVersion, RootSource,
+};
 use connector_build::base_images::docs::{self, PublishedState};
 use connector_build::base_images::root::RootBuild;
 use connector_build::base_images::state::State;
@@ -154,18 +156,6 @@ fn declarations_dir(flag: Option<&Path>, config: &Config) -> Option<PathBuf> {
         .or_else(|| config.base_images.clone())
 }
 
-fn network(net: Option<&NetArgs>, config: &Config) -> Result<NetworkSettings, ExitCode> {
-    let ca = net
-        .and_then(|n| n.ca_bundle.clone())
-        .or_else(|| config.ca_bundle.clone())
-        .or_else(|| {
-            std::env::var_os("SSL_CERT_FILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        });
-    NetworkSettings::from_env(ca.as_deref()).map_err(|e| fail(&e))
-}
-
 pub async fn run(args: BaseImagesArgs, ctx: Context<'_>) -> ExitCode {
     let config = ctx.config;
     let dir = declarations_dir(args.declarations.as_deref(), config);
@@ -190,7 +180,7 @@ pub async fn run(args: BaseImagesArgs, ctx: Context<'_>) -> ExitCode {
         BaseImagesCommand::Build { net, .. } | BaseImagesCommand::Publish { net, .. } => Some(net),
         _ => None,
     };
-    let network = match network(net, config) {
+    let network = match crate::network_from(net.and_then(|n| n.ca_bundle.clone()), config) {
         Ok(n) => n,
         Err(code) => return code,
     };
@@ -229,6 +219,15 @@ pub async fn run(args: BaseImagesArgs, ctx: Context<'_>) -> ExitCode {
     }
 }
 
+fn family_version<'d>(
+    declarations: &'d Declarations,
+    family: &str,
+    version: Option<&str>,
+) -> Result<(&'d Family, &'d FamilyVersion), DeclarationError> {
+    let family = declarations.family(family)?;
+    Ok((family, family.version(version)?))
+}
+
 async fn command(
     images: &BaseImages<'_>,
     command: BaseImagesCommand,
@@ -239,10 +238,7 @@ async fn command(
         BaseImagesCommand::Build {
             family, version, ..
         } => {
-            let (family, v) = match declarations
-                .family(&family)
-                .and_then(|f| Ok((f, f.version(version.as_deref())?)))
-            {
+            let (family, v) = match family_version(declarations, &family, version.as_deref()) {
                 Ok(x) => x,
                 Err(e) => return fail(&e),
             };
@@ -272,10 +268,7 @@ async fn command(
             image,
             json,
         } => {
-            let (family, v) = match declarations
-                .family(&family)
-                .and_then(|f| Ok((f, f.version(version.as_deref())?)))
-            {
+            let (family, v) = match family_version(declarations, &family, version.as_deref()) {
                 Ok(x) => x,
                 Err(e) => return fail(&e),
             };

@@ -206,35 +206,54 @@ impl Engine {
     pub async fn pull(
         &self,
         reference: &str,
-        mut on_line: impl FnMut(&str),
+        on_line: impl FnMut(&str),
     ) -> Result<(), EngineError> {
         let options = CreateImageOptionsBuilder::default()
             .from_image(reference)
             .build();
         tracing::info!(reference, "pulling");
         let credentials = credentials_for_reference(reference)?;
-        let mut stream = self.docker.create_image(Some(options), None, credentials);
+        let stream = self.docker.create_image(Some(options), None, credentials);
+        self.follow(
+            stream,
+            &format!("pull {reference}"),
+            |i| (i.error_detail.and_then(|d| d.message), i.status),
+            |message| EngineError::Pull {
+                reference: reference.into(),
+                message,
+            },
+            on_line,
+        )
+        .await
+    }
+
+    /// Follows a pull, push or import progress stream: status lines go to `on_line`; the
+    /// first error, in an item or from the engine, becomes `fail(message)`.
+    async fn follow<T>(
+        &self,
+        stream: impl futures_util::Stream<Item = Result<T, bollard::errors::Error>>,
+        action: &str,
+        parts: impl Fn(T) -> (Option<String>, Option<String>),
+        fail: impl Fn(String) -> EngineError,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<(), EngineError> {
+        let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
-                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                        return Err(EngineError::Pull {
-                            reference: reference.into(),
-                            message: e,
-                        });
+                    let (error, status) = parts(info);
+                    if let Some(message) = error {
+                        return Err(fail(message));
                     }
-                    if let Some(status) = info.status {
+                    if let Some(status) = status {
                         on_line(&status);
                     }
                 }
                 Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                 | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
-                    return Err(EngineError::Pull {
-                        reference: reference.into(),
-                        message,
-                    })
+                    return Err(fail(message))
                 }
-                Err(e) => return Err(classify(&self.host, &format!("pull {reference}"), e)),
+                Err(e) => return Err(classify(&self.host, action, e)),
             }
         }
         Ok(())
@@ -611,36 +630,26 @@ impl Engine {
         let options = PushImageOptionsBuilder::default().tag(tag).build();
         let credentials = credentials_for_reference(reference)?;
         tracing::info!(reference, "pushing");
-        let mut stream = self
+        let stream = self
             .docker
             .push_image(repository, Some(options), credentials);
         let mut digest = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                        return Err(EngineError::Push {
-                            reference: reference.into(),
-                            message,
-                        });
-                    }
-                    if let Some(status) = info.status {
-                        if let Some(d) = pushed_digest(&status) {
-                            digest = Some(d);
-                        }
-                        on_line(&status);
-                    }
+        self.follow(
+            stream,
+            &format!("push {reference}"),
+            |i| (i.error_detail.and_then(|d| d.message), i.status),
+            |message| EngineError::Push {
+                reference: reference.into(),
+                message,
+            },
+            |line| {
+                if let Some(d) = pushed_digest(line) {
+                    digest = Some(d);
                 }
-                Err(bollard::errors::Error::DockerResponseServerError { message, .. })
-                | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
-                    return Err(EngineError::Push {
-                        reference: reference.into(),
-                        message,
-                    })
-                }
-                Err(e) => return Err(classify(&self.host, &format!("push {reference}"), e)),
-            }
-        }
+                on_line(line);
+            },
+        )
+        .await?;
         Ok(digest)
     }
 
@@ -708,21 +717,15 @@ impl Engine {
             .changes(changes.to_vec())
             .message(message)
             .build();
-        let mut stream = self.docker.create_image(Some(options), Some(body), None);
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(m) = info.error_detail.and_then(|d| d.message) {
-                        return Err(fail(m));
-                    }
-                }
-                Err(bollard::errors::Error::DockerResponseServerError { message, .. })
-                | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
-                    return Err(fail(message))
-                }
-                Err(e) => return Err(classify(&self.host, &format!("import {reference}"), e)),
-            }
-        }
+        let stream = self.docker.create_image(Some(options), Some(body), None);
+        self.follow(
+            stream,
+            &format!("import {reference}"),
+            |i| (i.error_detail.and_then(|d| d.message), None),
+            fail,
+            |_| {},
+        )
+        .await?;
         let info = self
             .inspect_image(reference)
             .await?
