@@ -252,6 +252,30 @@ upgrade_fixtures() {
         --registry "$REGISTRY_ADDR" >&2 || die "could not move the fixtures onto the python base image"
 }
 
+# ====================================================================== uv ==
+# The installer connector-build mounts into install steps: uv's static (musl) build, which
+# runs in any base image, taken from its PyPI wheel.
+UV_VERSION="0.13.8"
+UV_DIR="$STATE_DIR/tools"
+ensure_uv() {
+    local have=""
+    [ -x "$UV_DIR/uv" ] && have="$("$UV_DIR/uv" --version 2>/dev/null || true)"
+    case "$have" in
+        "uv $UV_VERSION"*) return 0 ;;
+    esac
+    log "installing uv $UV_VERSION (static build) into $UV_DIR"
+    local work
+    work="$(mktemp -d)"
+    pip download --quiet --no-deps --only-binary :all: --platform musllinux_1_1_x86_64 \
+        -d "$work" "uv==$UV_VERSION" 9>&- >&2 || die "could not download uv $UV_VERSION from PyPI"
+    python3 -m zipfile -e "$work"/uv-*.whl "$work/x" 9>&- >&2 || die "could not unpack the uv wheel"
+    mkdir -p "$UV_DIR"
+    install -m 0755 "$work"/x/uv-*.data/scripts/uv "$UV_DIR/uv.tmp"
+    mv -f "$UV_DIR/uv.tmp" "$UV_DIR/uv"
+    rm -rf "$work"
+    "$UV_DIR/uv" --version >&2 || die "the installed uv does not run"
+}
+
 # ===================================================================== main ==
 install_packages
 ensure_dockerd
@@ -259,6 +283,7 @@ ensure_registry
 build_tool
 ensure_root_image
 ensure_base_image
+ensure_uv
 upgrade_fixtures
 log "done in $(elapsed)"
 printf '%s\n' "$BASE_IMAGE_REF"

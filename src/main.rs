@@ -9,11 +9,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use connector_build::build::network::NetworkSettings;
+use connector_build::build::tools::{self, Tools};
 use connector_build::commands::{self, error_chain, BuildRequest, Outcome};
 use connector_build::config::Config;
 use connector_build::engine::Engine;
 use connector_build::hooks::customize::HookOptions;
 use connector_build::model::ConnectorLocator;
+use connector_build::plan::python::InstallerChoice;
 use connector_build::plan::PlanOptions;
 use connector_build::report::{Reporter, Silent};
 
@@ -50,10 +52,11 @@ struct Global {
 enum Command {
     /// Build connector images and tag them `<dockerRepository>:dev`.
     Build(BuildArgs),
-    /// Print a connector's build plan and cache keys as JSON, without an engine.
+    /// Print build plans and cache keys as JSON, without an engine.
     Plan {
-        /// Connector name or folder.
-        connector: String,
+        /// Connector names or folders.
+        #[arg(required = true)]
+        connectors: Vec<String>,
         #[command(flatten)]
         plan: PlanArgs,
     },
@@ -106,6 +109,44 @@ struct PlanArgs {
     /// requests (evaluating its container does not count).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     hook_timeout: u64,
+    /// The dependency installer: uv (several times faster; needs the uv program, which the
+    /// set-up installs) or pip. Default: uv when found, else pip.
+    #[arg(long, value_enum)]
+    installer: Option<InstallerArg>,
+    /// The uv program to mount into install steps. Default: $CONNECTOR_BUILD_UV, the set-up's
+    /// copy, then PATH.
+    #[arg(long, value_name = "FILE")]
+    uv: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum InstallerArg {
+    Uv,
+    Pip,
+}
+
+/// The installer and the host programs it needs.
+fn installer(args: &PlanArgs) -> Result<(InstallerChoice, Tools), ExitCode> {
+    if args.installer == Some(InstallerArg::Pip) {
+        return Ok((InstallerChoice::Pip, Tools::none()));
+    }
+    match tools::find_uv(args.uv.as_deref()) {
+        Some(path) => match Tools::none().with("uv", &path) {
+            Ok(tools) => {
+                let identity = tools
+                    .get("uv")
+                    .map(|t| t.identity.clone())
+                    .unwrap_or_default();
+                Ok((InstallerChoice::Uv { identity }, tools))
+            }
+            Err(e) => Err(fail(&e)),
+        },
+        None if args.installer == Some(InstallerArg::Uv) => {
+            eprintln!("error: --installer uv: no uv program found (--uv, $CONNECTOR_BUILD_UV, {}, PATH); run the set-up command or `pip install uv`", tools::DEFAULT_UV);
+            Err(ExitCode::FAILURE)
+        }
+        None => Ok((InstallerChoice::Pip, Tools::none())),
+    }
 }
 
 fn hook_options(args: &PlanArgs) -> HookOptions {
@@ -220,7 +261,12 @@ fn fail(e: &dyn std::error::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn plan_options(args: &PlanArgs, config: &Config, network: &NetworkSettings) -> PlanOptions {
+fn plan_options(
+    args: &PlanArgs,
+    config: &Config,
+    network: &NetworkSettings,
+    installer: InstallerChoice,
+) -> PlanOptions {
     let mut mirrors = config.mirrors.clone();
     mirrors.extend(args.mirror.iter().cloned());
     PlanOptions {
@@ -229,6 +275,7 @@ fn plan_options(args: &PlanArgs, config: &Config, network: &NetworkSettings) -> 
         mirrors: mirrors.into_iter().collect::<BTreeMap<_, _>>(),
         network_fingerprint: network.fingerprint(),
         main_file: None,
+        installer,
     }
 }
 
@@ -257,22 +304,33 @@ async fn run(cli: Cli) -> ExitCode {
     };
     let locator = locator(&cli.global, &config);
     match cli.command {
-        Command::Plan { connector, plan } => {
+        Command::Plan { connectors, plan } => {
             let network = match network_settings(&plan, &config) {
                 Ok(n) => n,
                 Err(code) => return code,
             };
-            let options = plan_options(&plan, &config, &network);
-            match commands::plan_one(&locator, &connector, &options, &hook_options(&plan), None)
-                .await
-            {
-                Ok((_, plan)) => {
-                    let out = serde_json::json!({ "plan": plan, "keys": plan.keys() });
-                    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-                    ExitCode::SUCCESS
+            let (installer, _) = match installer(&plan) {
+                Ok(i) => i,
+                Err(code) => return code,
+            };
+            let options = plan_options(&plan, &config, &network, installer);
+            let hooks = hook_options(&plan);
+            let mut plans = Vec::with_capacity(connectors.len());
+            for connector in &connectors {
+                match commands::plan_one(&locator, connector, &options, &hooks, None).await {
+                    Ok((_, plan)) => {
+                        plans.push(serde_json::json!({ "plan": plan, "keys": plan.keys() }))
+                    }
+                    Err(e) => return fail(&e),
                 }
-                Err(e) => fail(&e),
             }
+            let out = if plans.len() == 1 {
+                plans.swap_remove(0)
+            } else {
+                serde_json::Value::Array(plans)
+            };
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            ExitCode::SUCCESS
         }
         Command::UpgradeBaseImage {
             connectors,
@@ -358,6 +416,10 @@ async fn build(
         Ok(n) => n,
         Err(code) => return code,
     };
+    let (installer, tools) = match installer(&args.plan) {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
     let engine = match Engine::connect(global.engine.as_deref().or(config.engine.as_deref())).await
     {
         Ok(e) => e,
@@ -377,11 +439,11 @@ async fn build(
     let request = BuildRequest {
         locator,
         names: &args.connectors,
-        plan: plan_options(&args.plan, config, &network),
+        plan: plan_options(&args.plan, config, &network, installer),
         hooks: hook_options(&args.plan),
         concurrency: args.concurrency,
     };
-    let work = commands::build_all(&engine, &network, reporter.as_ref(), request);
+    let work = commands::build_all(&engine, &network, &tools, reporter.as_ref(), request);
     let results = tokio::select! {
         results = work => results,
         _ = shutdown_signal() => {

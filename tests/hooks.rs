@@ -161,6 +161,11 @@ fn broken_hooks_fail_that_connector_with_a_message_to_act_on() {
             vec!["pre_connector_install raised ExecError", "exited with code 4", "build_customization.py:2"],
         ),
         (
+            "removing an inherited variable",
+            "def post_connector_install(c):\n    return c.without_env_variable('PATH')\n".into(),
+            vec!["`PATH` comes from an earlier layer", "set it to an empty value instead"],
+        ),
+        (
             "bad MAIN_FILE_NAME",
             "MAIN_FILE_NAME = 42\n".into(),
             vec!["MAIN_FILE_NAME must be a file name"],
@@ -292,4 +297,57 @@ fn a_missing_runner_or_python_is_a_clear_error() {
     assert!(stderr.contains("cannot load Python"), "{stderr}");
     assert!(stderr.contains("libpython3.11.so.1.0"), "{stderr}");
     assert!(!image_exists(&tag.0));
+}
+
+#[test]
+fn every_supported_container_method_shows_in_the_image() {
+    let ws = Workspace::new();
+    let example = repo_root().join("hooks/examples/every_method.py");
+    let dir = customized(&ws, &std::fs::read_to_string(example).unwrap());
+    let assets = dir.join("assets");
+    std::fs::create_dir_all(assets.join("tree/sub")).unwrap();
+    std::fs::create_dir_all(assets.join("tree/__pycache__")).unwrap();
+    std::fs::write(assets.join("extra.txt"), "extra\n").unwrap();
+    std::fs::write(assets.join("tree/a.txt"), "a\n").unwrap();
+    std::fs::write(assets.join("tree/sub/b.txt"), "b\n").unwrap();
+    std::fs::write(assets.join("tree/__pycache__/junk.pyc"), "junk").unwrap();
+    let tag = TestTag::new("every-method");
+    let out = build_with_env(&dir, &tag.0, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let config = image_config(&tag.0);
+    assert_eq!(config["Labels"]["io.airbyte.every-method"], "yes");
+    assert!(config["ExposedPorts"]["8080/tcp"].is_object(), "{config}");
+    assert_eq!(
+        config["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/run-connector"])
+    );
+    assert_eq!(config["Cmd"], serde_json::json!(["spec"]));
+    assert_eq!(config["WorkingDir"], "/airbyte/integration_code");
+    let env = env_of(&tag.0);
+    assert!(
+        env.contains(&"PROBE_RESULT=7:to-stderr".to_string()),
+        "{env:?}"
+    );
+    assert!(!env.iter().any(|e| e.starts_with("TEMPORARY=")), "{env:?}");
+
+    let inside = docker_ok(&[
+        "run", "--rm", "--entrypoint", "sh", &tag.0, "-c",
+        "stat -c '%u:%g %a' /opt/every/extra.txt; find /opt/tree | sort; test -s /opt/every/stamp && echo stamped",
+    ]);
+    assert!(inside.contains("1000:1000 600"), "{inside}");
+    assert!(
+        inside.contains("/opt/tree/a.txt") && inside.contains("/opt/tree/sub/b.txt"),
+        "{inside}"
+    );
+    assert!(!inside.contains("__pycache__"), "{inside}");
+    assert!(inside.contains("stamped"), "{inside}");
+    docker_ok(&[
+        "volume",
+        "inspect",
+        "connector-build-hook-cache-every-method-pip",
+    ]);
+    // The default arguments make a bare `docker run` print the spec through the wrapper.
+    let bare = docker_ok(&["run", "--rm", "--network", "none", &tag.0]);
+    assert!(bare.contains("\"type\": \"SPEC\""), "{bare}");
 }

@@ -32,6 +32,7 @@ use self::declare::{DeclarationError, Declarations, Family, FamilyVersion};
 use self::root::RootError;
 use self::state::{PublishedRecord, State, StateError};
 use crate::build::network::NetworkSettings;
+use crate::build::tools::Tools;
 use crate::build::{BuildError, BuildOutcome, Builder};
 use crate::engine::{Engine, EngineError};
 use crate::report::{Event, Reporter};
@@ -148,9 +149,12 @@ impl BaseImages<'_> {
             connector: plan.connector.clone(),
             steps: crate::build::progress_steps(&plan),
         });
+        // pip installs pip and poetry here: no host tool is mounted.
+        let tools = Tools::none();
         let builder = Builder {
             engine: self.engine,
             network: self.network,
+            tools: &tools,
             reporter: self.reporter,
         };
         let outcome = builder.build(&plan).await;

@@ -28,6 +28,7 @@ fn run(args: Vec<String>, network: Option<&str>, build_env: Vec<(String, String)
         use_entrypoint: false,
         expect: Default::default(),
         shell: None,
+        tools: vec![],
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod network;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use self::archive::{ArchiveError, TarBuilder};
 use self::network::NetworkSettings;
+use self::tools::Tools;
 use crate::engine::{ContainerSpec, Engine, EngineError, ImageInfo, RunOutput};
 use crate::plan::{
     Action, Base, BuildPlan, CacheKey, ConfigOp, FileEntry, ImageConfig, KeyChain, Run, SmokeTest,
@@ -174,6 +176,7 @@ pub fn progress_steps(plan: &BuildPlan) -> Vec<String> {
 pub struct Builder<'a> {
     pub engine: &'a Engine,
     pub network: &'a NetworkSettings,
+    pub tools: &'a Tools,
     pub reporter: &'a dyn Reporter,
 }
 
@@ -557,6 +560,19 @@ impl Builder<'_> {
                     self.engine.ensure_volume(&c.volume).await?;
                     spec.volumes.push((c.volume.clone(), c.target.clone()));
                 }
+                for mount in &r.tools {
+                    let Some(tool) = self.tools.by_identity(&mount.name, &mount.identity) else {
+                        return Err(BuildError::Unsupported {
+                            step: layer.name(),
+                            reason: format!("it needs {} ({}), which this machine does not have; run the set-up command, or pass --installer pip", mount.name, mount.identity),
+                        });
+                    };
+                    self.engine
+                        .ensure_program_volume(&tool.volume(), &tool.name, &tool.path, &parent.id)
+                        .await?;
+                    spec.readonly_volumes
+                        .push((tool.volume(), mount.dir.clone()));
+                }
                 Some(self.scratch_archive(r)?)
             }
             None => {
@@ -770,6 +786,7 @@ mod tests {
                 use_entrypoint: false,
                 expect: Default::default(),
                 shell: None,
+                tools: vec![],
             }),
         }
     }
@@ -815,6 +832,7 @@ mod tests {
             use_entrypoint: false,
             expect: Default::default(),
             shell: None,
+            tools: vec![],
         };
         let cmd = wrap_command(&r, r.argv(&[]));
         assert_eq!(cmd[..2], ["/bin/sh", "-c"]);

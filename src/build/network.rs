@@ -118,6 +118,18 @@ impl NetworkSettings {
         for (k, v) in self.index.iter().chain(&self.proxy) {
             export(k, v);
         }
+        // uv reads its own variables: give it pip's index settings when it has none.
+        for (pip, uv) in [
+            ("PIP_INDEX_URL", "UV_INDEX_URL"),
+            ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"),
+        ] {
+            let has = |name: &str| self.index.iter().any(|(k, _)| k == name);
+            if let Some((_, v)) = self.index.iter().find(|(k, _)| k == pip) {
+                if !has(uv) {
+                    export(uv, v);
+                }
+            }
+        }
         for (k, v) in build_env {
             export(k, v);
         }
@@ -170,6 +182,7 @@ mod tests {
         let files = c.files(&[]);
         let script = String::from_utf8(files.last().unwrap().1.clone()).unwrap();
         assert!(script.contains("export PIP_INDEX_URL='https://user:s3cret@pypi.example/simple'"));
+        assert!(script.contains("export UV_INDEX_URL='https://user:s3cret@pypi.example/simple'"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::build::network::NetworkSettings;
+use crate::build::tools::Tools;
 use crate::build::{BuildError, BuildOutcome, Builder};
 use crate::edit::{self, Change, EditError};
 use crate::engine::Engine;
@@ -107,12 +108,14 @@ pub struct BuildRequest<'a> {
 pub async fn build_all(
     engine: &Engine,
     network: &NetworkSettings,
+    tools: &Tools,
     reporter: &dyn Reporter,
     request: BuildRequest<'_>,
 ) -> Vec<ConnectorResult> {
     let builder = Builder {
         engine,
         network,
+        tools,
         reporter,
     };
     let builder = &builder;
@@ -121,6 +124,7 @@ pub async fn build_all(
     let quiet = Builder {
         engine,
         network,
+        tools,
         reporter: &Silent,
     };
     let quiet = &quiet;

@@ -89,6 +89,8 @@ pub struct Engine {
     docker: Docker,
     host: String,
     containers: Arc<Mutex<HashSet<String>>>,
+    /// Program volumes known to be complete on this engine.
+    ready_volumes: Arc<Mutex<HashSet<String>>>,
 }
 
 /// What a finished container run produced.
@@ -148,6 +150,8 @@ pub struct ContainerSpec {
     /// Named volumes: (volume, target). An empty volume name makes an anonymous volume,
     /// removed with the container.
     pub volumes: Vec<(String, String)>,
+    /// Named volumes mounted read-only: (volume, target).
+    pub readonly_volumes: Vec<(String, String)>,
     pub network_disabled: bool,
 }
 
@@ -175,6 +179,7 @@ impl Engine {
             docker,
             host,
             containers: Arc::new(Mutex::new(HashSet::new())),
+            ready_volumes: Arc::new(Mutex::new(HashSet::new())),
         })
     }
 
@@ -263,10 +268,13 @@ impl Engine {
         let mounts: Vec<Mount> = spec
             .volumes
             .iter()
-            .map(|(volume, target)| Mount {
+            .map(|(volume, target)| (volume, target, false))
+            .chain(spec.readonly_volumes.iter().map(|(v, t)| (v, t, true)))
+            .map(|(volume, target, read_only)| Mount {
                 target: Some(target.clone()),
                 source: (!volume.is_empty()).then(|| volume.clone()),
                 typ: Some(MountType::VOLUME),
+                read_only: read_only.then_some(true),
                 ..Default::default()
             })
             .collect();
@@ -540,6 +548,74 @@ impl Engine {
             .await
             .map(|_| ())
             .map_err(self.err(&format!("create volume {name}")))
+    }
+
+    /// Makes `volume` hold the program at `source` as `file_name`, once per engine: a marker
+    /// written after the program says the volume is complete.
+    pub async fn ensure_program_volume(
+        &self,
+        volume: &str,
+        file_name: &str,
+        source: &std::path::Path,
+        helper_image: &str,
+    ) -> Result<(), EngineError> {
+        if self.ready_volumes.lock().is_ok_and(|v| v.contains(volume)) {
+            return Ok(());
+        }
+        self.ensure_volume(volume).await?;
+        let spec = ContainerSpec {
+            image: helper_image.to_string(),
+            entrypoint: Some(vec![]),
+            cmd: Some(vec!["true".into()]),
+            volumes: vec![(volume.to_string(), "/mnt/program".into())],
+            ..Default::default()
+        };
+        let container = self.create_container(&spec).await?;
+        let result = async {
+            let marker = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::default()
+                .path("/mnt/program/.complete")
+                .build();
+            if self
+                .docker
+                .get_container_archive_info(&container, Some(marker))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            let pack_error = |e: std::io::Error| EngineError::Refused {
+                host: self.host.clone(),
+                action: format!("copy {} into volume {volume}", source.display()),
+                status: 0,
+                message: e.to_string(),
+            };
+            // Read straight into the archive: the program is large, one copy is enough.
+            let mut file = std::fs::File::open(source).map_err(pack_error)?;
+            let size = file.metadata().map_err(pack_error)?.len();
+            let mut tar = tar::Builder::new(Vec::with_capacity(size as usize + 4096));
+            let mut h = tar::Header::new_gnu();
+            h.set_size(size);
+            h.set_mode(0o755);
+            h.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut h, file_name, &mut file)
+                .map_err(pack_error)?;
+            let mut h = tar::Header::new_gnu();
+            h.set_size(0);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut h, ".complete", std::io::empty())
+                .map_err(pack_error)?;
+            let tar = tar.into_inner().map_err(pack_error)?;
+            self.upload_to(&container, "/mnt/program", tar).await
+        }
+        .await;
+        let removed = self.remove_container(&container).await;
+        result?;
+        removed?;
+        if let Ok(mut ready) = self.ready_volumes.lock() {
+            ready.insert(volume.to_string());
+        }
+        Ok(())
     }
 
     /// `docker history`: each entry's `created_by` and size, newest first.

@@ -143,6 +143,7 @@ pub fn to_steps(hook: &str, ops: &[Op], workdir: &str) -> Result<Vec<Step>, OpEr
                         use_entrypoint: *use_entrypoint,
                         expect,
                         shell,
+                        tools: vec![],
                     }),
                 ));
             }

@@ -97,6 +97,7 @@ mod tests {
                 use_entrypoint: false,
                 expect: Default::default(),
                 shell: None,
+                tools: vec![],
             }),
         };
         let plan = BuildPlan {

@@ -127,6 +127,20 @@ pub struct Run {
     /// A `sh -c` script the command runs inside, as `"$@"` (stdin, redirects).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shell: Option<ShellWrap>,
+    /// Host programs made available read-only for this command only (e.g. uv).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolMount>,
+}
+
+/// A program from the host, mounted into a command's container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolMount {
+    pub name: String,
+    /// What identifies the program: its own version line and size (hashing a 40 MB binary
+    /// on every run would cost more than the no-op build itself).
+    pub identity: String,
+    /// The folder it appears in; the program is `<dir>/<name>`.
+    pub dir: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

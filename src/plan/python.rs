@@ -9,10 +9,11 @@ use std::path::PathBuf;
 
 use super::context::{self, ContextError};
 use super::{
-    Action, Base, BuildPlan, CacheMount, ConfigOp, Expect, Run, SmokeTest, Step, CODE_DIR,
+    Action, Base, BuildPlan, CacheMount, ConfigOp, Expect, Run, SmokeTest, Step, ToolMount,
+    CODE_DIR,
 };
 use crate::model::Connector;
-use crate::python::{dependency_install, InstallError, DEPENDENCY_FILES};
+use crate::python::{dependency_install, InstallError, Installer, DEPENDENCY_FILES};
 
 pub const DEFAULT_MAIN_FILE: &str = "main.py";
 /// The name of the label steps; post-install hooks go right before them.
@@ -20,6 +21,20 @@ pub const LABELS_STEP: &str = "labels";
 pub const PIP_CACHE_VOLUME: &str = "connector-build-pip-cache";
 /// Outside any home directory, so the cache works whatever user the base image runs as.
 pub const PIP_CACHE_DIR: &str = "/var/cache/connector-build/pip";
+pub const UV_CACHE_VOLUME: &str = "connector-build-uv-cache";
+pub const UV_CACHE_DIR: &str = "/var/cache/connector-build/uv";
+/// Where the uv program is mounted in install steps.
+pub const UV_DIR: &str = "/opt/connector-build/uv";
+
+/// The installer a plan uses; uv with the identity of the program (see `ToolMount`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum InstallerChoice {
+    #[default]
+    Pip,
+    Uv {
+        identity: String,
+    },
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
@@ -30,8 +45,9 @@ pub struct PlanOptions {
     pub mirrors: BTreeMap<String, String>,
     /// Fingerprint of the package index settings given to install steps.
     pub network_fingerprint: String,
-    /// `MAIN_FILE_NAME` from a build customisation, if any.
+    /// `MAIN_FILE_NAME` from a build customization, if any.
     pub main_file: Option<String>,
+    pub installer: InstallerChoice,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +208,34 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
         });
     }
 
-    let install = dependency_install(dir).map_err(|source| PlanError::Install {
+    let (installer, tools, caches, installer_env) = match &opts.installer {
+        InstallerChoice::Pip => (Installer::Pip, vec![], pip_caches(), pip_build_env()),
+        InstallerChoice::Uv { identity } => (
+            Installer::Uv {
+                program: format!("{UV_DIR}/uv"),
+            },
+            vec![ToolMount {
+                name: "uv".into(),
+                identity: identity.clone(),
+                dir: UV_DIR.into(),
+            }],
+            vec![CacheMount {
+                target: UV_CACHE_DIR.into(),
+                volume: UV_CACHE_VOLUME.into(),
+            }],
+            [
+                ("UV_CACHE_DIR", UV_CACHE_DIR),
+                // The cache is a volume, another file system: copy, don't try to link.
+                ("UV_LINK_MODE", "copy"),
+                ("UV_PYTHON_DOWNLOADS", "never"),
+                ("UV_NO_PROGRESS", "1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ),
+    };
+    let install = dependency_install(dir, &installer).map_err(|source| PlanError::Install {
         dir: dir.clone(),
         source,
     })?;
@@ -221,11 +264,12 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
                 args: install.args,
                 scratch_files: install.scratch_files,
                 network: Some(opts.network_fingerprint.clone()),
-                caches: pip_caches(),
-                build_env: pip_build_env(),
+                caches,
+                build_env: installer_env,
                 use_entrypoint: false,
                 expect: Expect::Success,
                 shell: None,
+                tools,
             }),
         ),
         step(

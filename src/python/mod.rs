@@ -4,5 +4,5 @@ pub mod install;
 pub mod poetry;
 
 pub use install::{
-    dependency_install, DependencyInstall, InstallError, InstallMethod, DEPENDENCY_FILES,
+    dependency_install, DependencyInstall, InstallError, InstallMethod, Installer, DEPENDENCY_FILES,
 };
