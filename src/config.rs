@@ -6,6 +6,9 @@
 //! engine = "unix:///var/run/docker.sock"              # or several, builds spread over them:
 //! # engines = ["unix:///var/run/docker.sock", "ssh://builder@10.0.0.5"]
 //! ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+//! registry = "127.0.0.1:5000"        # where base images are published and read from
+//! state_dir = "/var/lib/connector-build"   # this machine's built roots and published images
+//! base_images = "base-images"         # base image declarations; default: the built-in ones
 //! [mirrors]
 //! "docker.io" = "127.0.0.1:5000"
 //! ```
@@ -29,6 +32,12 @@ pub struct Config {
     pub ca_bundle: Option<PathBuf>,
     #[serde(default)]
     pub mirrors: BTreeMap<String, String>,
+    /// Registry base images are published to and read from.
+    pub registry: Option<String>,
+    /// Machine-local state (see `base_images::state`).
+    pub state_dir: Option<PathBuf>,
+    /// A folder of base image declarations instead of the built-in ones.
+    pub base_images: Option<PathBuf>,
     /// The folder the file was found in; relative paths are taken from there.
     #[serde(skip)]
     pub root: PathBuf,
@@ -78,6 +87,8 @@ impl Config {
             .map(|d| config.root.join(d))
             .collect();
         config.ca_bundle = config.ca_bundle.as_ref().map(|p| config.root.join(p));
+        config.state_dir = config.state_dir.as_ref().map(|p| config.root.join(p));
+        config.base_images = config.base_images.as_ref().map(|p| config.root.join(p));
         Ok(config)
     }
 }

@@ -1,6 +1,7 @@
 //! connector-build: builds container images for Airbyte-style Python connectors from their
 //! `metadata.yaml`, without a Dockerfile per connector.
 //!
+//! - [`base_images`]: base image families: declare, build, check, publish, document
 //! - [`model`]: what is read from a repository (metadata, image references, connector folders)
 //! - [`python`]: how a Python project's dependencies are installed
 //! - [`plan`]: the build plan, a plain value, and its cache keys
@@ -16,6 +17,7 @@
 //!
 //! The binary (`src/main.rs`, `src/cli/`) parses arguments and draws progress.
 
+pub mod base_images;
 pub mod build;
 pub mod bulk;
 pub mod commands;

@@ -76,14 +76,23 @@ enum Command {
         #[command(flatten)]
         plan: PlanArgs,
     },
-    /// Point connectors' `connectorBuildOptions.baseImage` at a digest-pinned image.
+    /// Point connectors' `connectorBuildOptions.baseImage` at a digest-pinned image: the
+    /// latest published release of their base image family, or `--to`.
     UpgradeBaseImage {
         /// Which connectors; default: every connector found.
         #[command(flatten)]
         selection: SelectionArgs,
-        /// The digest-pinned image reference to set.
+        /// The digest-pinned image reference to set. Default: each connector's family's
+        /// newest published release that is not a pre-release, read from the registry.
         #[arg(long, value_name = "REFERENCE")]
-        to: String,
+        to: Option<String>,
+        /// Registry the families are published to (without --to). Default: `registry` in
+        /// connector-build.toml, else 127.0.0.1:5000.
+        #[arg(long, value_name = "REGISTRY", conflicts_with = "to")]
+        registry: Option<String>,
+        /// Base image declarations folder (without --to). Default: the built-in ones.
+        #[arg(long, value_name = "DIR", conflicts_with = "to")]
+        declarations: Option<PathBuf>,
         /// Add the key to connectors that have none.
         #[arg(long)]
         set_if_not_exists: bool,
@@ -91,6 +100,8 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Base image families: build, check, publish, list, document; root images.
+    BaseImages(cli::base_images::BaseImagesArgs),
 }
 
 #[derive(Args)]
@@ -254,7 +265,7 @@ struct BuildArgs {
     report_dir: Option<PathBuf>,
 }
 
-fn parse_mirror(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_mirror(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_string(), b.to_string())),
         _ => Err(format!(
@@ -263,7 +274,14 @@ fn parse_mirror(s: &str) -> Result<(String, String), String> {
     }
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "list", "plan", "upgrade-base-image", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "build",
+    "list",
+    "plan",
+    "upgrade-base-image",
+    "base-images",
+    "help",
+];
 
 /// Global options that take a value, so their value is not read as a subcommand.
 const VALUE_OPTIONS: &[&str] = &["--connectors-dir", "--engine"];
@@ -362,15 +380,20 @@ fn plan_options(
 }
 
 fn network_settings(args: &PlanArgs, config: &Config) -> Result<NetworkSettings, ExitCode> {
-    let ca = args
-        .ca_bundle
-        .clone()
-        .or_else(|| config.ca_bundle.clone())
-        .or_else(|| {
-            std::env::var_os("SSL_CERT_FILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        });
+    network_from(args.ca_bundle.clone(), config)
+}
+
+/// Install-step settings from the environment, with the CA bundle from the flag, the config
+/// file or $SSL_CERT_FILE.
+pub(crate) fn network_from(
+    ca_bundle: Option<PathBuf>,
+    config: &Config,
+) -> Result<NetworkSettings, ExitCode> {
+    let ca = ca_bundle.or_else(|| config.ca_bundle.clone()).or_else(|| {
+        std::env::var_os("SSL_CERT_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
     NetworkSettings::from_env(ca.as_deref()).map_err(|e| fail(&e))
 }
 
@@ -414,6 +437,8 @@ async fn run(cli: Cli) -> ExitCode {
             to,
             set_if_not_exists,
             dry_run,
+            registry,
+            declarations,
         } => {
             // No selection keeps the "every connector found" behaviour, which skips files that
             // do not parse; a selection names folders.
@@ -430,7 +455,24 @@ async fn run(cli: Cli) -> ExitCode {
                     .map(|c| c.dir.to_string_lossy().into_owned())
                     .collect(),
             };
-            upgrade(&locator, &names, &to, set_if_not_exists, dry_run)
+            match to {
+                Some(to) => upgrade(&locator, &names, &to, set_if_not_exists, dry_run),
+                None => {
+                    let request = cli::base_images::UpgradeLatest {
+                        locator: &locator,
+                        names: &names,
+                        insert: set_if_not_exists,
+                        dry_run,
+                        registry: registry.as_deref(),
+                        declarations: declarations.as_deref(),
+                    };
+                    cli::base_images::upgrade_latest(
+                        request,
+                        base_images_context(&cli.global, &config),
+                    )
+                    .await
+                }
+            }
         }
         Command::List {
             selection,
@@ -443,6 +485,9 @@ async fn run(cli: Cli) -> ExitCode {
             output.as_deref(),
             cli.global.verbose,
         ),
+        Command::BaseImages(args) => {
+            cli::base_images::run(args, base_images_context(&cli.global, &config)).await
+        }
         Command::Build(args) => build(&cli.global, &config, &locator, args).await,
     }
 }
@@ -456,19 +501,7 @@ fn upgrade(
 ) -> ExitCode {
     match commands::upgrade_base_image(locator, names, to, set_if_not_exists, dry_run) {
         Ok(results) => {
-            for r in &results {
-                let what = match (&r.old, r.changed) {
-                    (_, false) => "already up to date".to_string(),
-                    (Some(old), true) => format!("{old} -> {}", r.new),
-                    (None, true) => format!("set to {}", r.new),
-                };
-                let verb = if dry_run && r.changed {
-                    " (dry run)"
-                } else {
-                    ""
-                };
-                eprintln!("{}: {what}{verb}", r.connector);
-            }
+            print_upgrades(&results, dry_run);
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
@@ -627,6 +660,36 @@ fn default_report_dir(config: &Config, started: f64) -> PathBuf {
     dir
 }
 
+fn base_images_context<'a>(
+    global: &'a Global,
+    config: &'a Config,
+) -> cli::base_images::Context<'a> {
+    cli::base_images::Context {
+        config,
+        // Base images are built on one engine: the first given.
+        engine: global.engine.first().map(String::as_str),
+        verbose: global.verbose,
+        color: use_color(),
+    }
+}
+
+/// One line per connector on stderr: what `upgrade-base-image` changed.
+pub(crate) fn print_upgrades(results: &[commands::UpgradeResult], dry_run: bool) {
+    for r in results {
+        let what = match (&r.old, r.changed) {
+            (_, false) => "already up to date".to_string(),
+            (Some(old), true) => format!("{old} -> {}", r.new),
+            (None, true) => format!("set to {}", r.new),
+        };
+        let verb = if dry_run && r.changed {
+            " (dry run)"
+        } else {
+            ""
+        };
+        eprintln!("{}: {what}{verb}", r.connector);
+    }
+}
+
 async fn build(
     global: &Global,
     config: &Config,
@@ -783,7 +846,7 @@ fn print_summary(report: &RunReport) {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -144,46 +144,75 @@ pub fn upgrade_base_image(
             reason: "it has no @sha256: digest".into(),
         });
     }
-    let dirs = if names.is_empty() {
-        locator.all()
-    } else {
-        names
-            .iter()
-            .map(|n| locator.locate(n))
-            .collect::<Result<Vec<_>, _>>()?
-    };
+    let dirs = connector_dirs(locator, names)?;
     let mut results = Vec::new();
     for dir in dirs {
-        let path = dir.join(crate::model::connector::METADATA_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| EditError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        // A file that does not parse is reported by the edit below; one whose current base
-        // belongs to another family is not ours to move.
-        if let Ok(meta) = crate::model::metadata::parse(&path, &text) {
-            match meta.base_image() {
-                Some(current) if current.value.repository != target.repository => continue,
-                None if !insert => continue,
-                _ => {}
-            }
-        } else if names.is_empty() {
-            continue;
+        let target = |_: Option<&ImageRef>| Some(reference.to_string());
+        if let Some(r) = upgrade_connector(&dir, target, !names.is_empty(), insert, dry_run)? {
+            results.push(r);
         }
-        let (new_text, change) = edit::set_base_image(&path, &text, reference, insert)?;
-        if change != Change::Unchanged && !dry_run {
-            edit::write_atomic(&path, new_text.as_bytes())?;
-        }
-        results.push(UpgradeResult {
-            connector: display_name(&dir.to_string_lossy()),
-            path,
-            old: match &change {
-                Change::Replaced { old } => Some(old.clone()),
-                _ => None,
-            },
-            new: reference.to_string(),
-            changed: change != Change::Unchanged,
-        });
     }
     Ok(results)
+}
+
+/// The named connectors' folders, or every connector's when no name is given.
+pub fn connector_dirs(
+    locator: &ConnectorLocator,
+    names: &[String],
+) -> Result<Vec<PathBuf>, DiscoveryError> {
+    if names.is_empty() {
+        return Ok(locator.all());
+    }
+    names.iter().map(|n| locator.locate(n)).collect()
+}
+
+/// Sets one connector's `baseImage` to what `target` answers for its current base image
+/// (`None`: leave it). Connectors on another image family than the target's are left alone,
+/// and connectors without the key too unless `insert`. `named`: the user asked for this
+/// connector, so a metadata.yaml that does not parse is an error rather than skipped.
+pub fn upgrade_connector(
+    dir: &Path,
+    target: impl FnOnce(Option<&ImageRef>) -> Option<String>,
+    named: bool,
+    insert: bool,
+    dry_run: bool,
+) -> Result<Option<UpgradeResult>, UpgradeError> {
+    let path = dir.join(crate::model::connector::METADATA_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| EditError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    // A file that does not parse is reported by the edit below; one whose current base
+    // belongs to another family is not ours to move.
+    let reference = match crate::model::metadata::parse(&path, &text) {
+        Ok(meta) => {
+            let current = meta.base_image().map(|b| &b.value);
+            let Some(reference) = target(current) else {
+                return Ok(None);
+            };
+            let wanted = ImageRef::parse(&reference)?;
+            match current {
+                Some(current) if current.repository != wanted.repository => return Ok(None),
+                None if !insert => return Ok(None),
+                _ => {}
+            }
+            reference
+        }
+        Err(_) if !named => return Ok(None),
+        Err(_) => target(None).unwrap_or_default(),
+    };
+    let (new_text, change) = edit::set_base_image(&path, &text, &reference, insert)?;
+    if change != Change::Unchanged && !dry_run {
+        edit::write_atomic(&path, new_text.as_bytes())?;
+    }
+    Ok(Some(UpgradeResult {
+        connector: display_name(&dir.to_string_lossy()),
+        path,
+        old: match &change {
+            Change::Replaced { old } => Some(old.clone()),
+            _ => None,
+        },
+        new: reference,
+        changed: change != Change::Unchanged,
+    }))
 }

@@ -7,7 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const REF_FILE: &str = "/var/lib/connector-build/root-image.ref";
+/// The python base image the set-up published, digest-pinned.
+pub const REF_FILE: &str = "/var/lib/connector-build/base-image.ref";
+
+/// The fixtures' base image line before the set-up fills in the digest.
+pub const PLACEHOLDER_BASE: &str = "127.0.0.1:5000/airbyte/python-connector-base:1.0.0@sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The digest-pinned base image the set-up produced.
 pub fn base_ref() -> String {
@@ -74,11 +78,7 @@ impl Workspace {
         let meta = to.join("metadata.yaml");
         if let Ok(text) = std::fs::read_to_string(&meta) {
             // The fixtures carry an all-zero placeholder digest the set-up fills in.
-            let placeholder = format!(
-                "127.0.0.1:5000/connector-build/debian-python:3.11-bookworm@sha256:{}",
-                "0".repeat(64)
-            );
-            std::fs::write(&meta, text.replace(&placeholder, &base_ref())).unwrap();
+            std::fs::write(&meta, text.replace(PLACEHOLDER_BASE, &base_ref())).unwrap();
         }
         to
     }
