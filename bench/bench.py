@@ -184,17 +184,41 @@ def peak_memory(work, base_ref, count=300):
     return plan_kb, list_kb
 
 
+BENCH_ENGINE = {"CB_ENGINE_NAME": "cb-bench-docker", "CB_ENGINE_BRIDGE": "cb-bench-br", "CB_ENGINE_NET": "172.31.253"}
+
+
+def own_engine(action):
+    """Starts or stops the benchmark's private engine (scripts/second-engine.sh)."""
+    env = {**os.environ, **BENCH_ENGINE}
+    return run(["bash", str(ROOT / "scripts/second-engine.sh"), action], env=env).stdout.strip()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--connectors", type=int, default=5, help="how many real connectors (default 5)")
     ap.add_argument("--runs", type=int, default=3, help="runs per case; the median is reported")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the results")
+    ap.add_argument("--shared-engine", action="store_true",
+                    help="use DOCKER_HOST's engine instead of a private one (its caches get emptied)")
     args = ap.parse_args()
     count = max(1, min(args.connectors, len(CONNECTORS)))
 
     log("set-up and release build")
     base_ref = run(["bash", str(ROOT / "scripts/setup.sh")]).stdout.strip().splitlines()[-1]
     run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    if not args.shared_engine:
+        # A private engine: emptying caches between cases must not touch anyone's builds,
+        # and docker build and connector-build still share one engine.
+        os.environ["DOCKER_HOST"] = own_engine("start").splitlines()[-1]
+        log(f"private engine {os.environ['DOCKER_HOST']}")
+    try:
+        measure(args, count, base_ref)
+    finally:
+        if not args.shared_engine:
+            own_engine("stop")
+
+
+def measure(args, count, base_ref):
     work = Path(tempfile.mkdtemp(prefix="connector-build-bench-"))
     cb_root, docker_root, names = lay_out(work, base_ref, count)
     first = names[0]

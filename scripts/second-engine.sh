@@ -16,18 +16,21 @@
 # still means the first engine only.
 set -euo pipefail
 
-NAME=cb-test-docker2
+# Overridable so that several such engines (the tests', the benchmark's) can coexist.
+NAME=${CB_ENGINE_NAME:-cb-test-docker2}
 SOCK=/run/$NAME.sock
 HOST=unix://$SOCK
 DATA=/var/lib/$NAME
 EXEC=/run/$NAME-exec
 PIDFILE=/run/$NAME.pid
 BIN_DIR=/run/$NAME-bin
-BRIDGE=cb-test-br2
-ADDR=172.31.254.1/24
-SUBNET=172.31.254.0/24
+BRIDGE=${CB_ENGINE_BRIDGE:-cb-test-br2}
+NET=${CB_ENGINE_NET:-172.31.254}
+ADDR=$NET.1/24
+SUBNET=$NET.0/24
 LOG=/var/log/$NAME.log
 REF_FILE=/var/lib/connector-build/root-image.ref
+BASE_REF_FILE=/var/lib/connector-build/base-image.ref
 
 log() { echo "second-engine: $*" >&2; }
 
@@ -101,9 +104,11 @@ start() {
     docker -H "$HOST" info >/dev/null 2>&1 || { log "did not answer in 30 s; see $LOG"; tail -n 20 "$LOG" >&2; exit 1; }
     # The root image by digest from the local registry, so it carries its RepoDigests (an
     # image moved with `docker save | docker load` does not, and would be pulled again).
-    if [ -s "$REF_FILE" ]; then
-        docker -H "$HOST" pull -q "$(cat "$REF_FILE")" >/dev/null
-    fi
+    for ref_file in "$REF_FILE" "$BASE_REF_FILE"; do
+        if [ -s "$ref_file" ]; then
+            docker -H "$HOST" pull -q "$(cat "$ref_file")" >/dev/null
+        fi
+    done
     echo "$HOST"
 }
 

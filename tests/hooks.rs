@@ -99,21 +99,16 @@ fn a_customized_connector_builds_with_every_hook_style() {
     assert_ne!(edited[0]["cache_key"], results[0]["cache_key"]);
 }
 
-/// A copy of the requirements connector at `dir` under another connector name.
-fn renamed_copy(dir: &Path, parent: &Path, name: &str) -> std::path::PathBuf {
-    let to = parent.join(name);
-    copy_dir(dir, &to);
-    let package = name.replace('-', "_");
-    std::fs::rename(to.join("source_fixture_requirements"), to.join(&package)).unwrap();
-    let main = to.join("main.py");
-    let text = std::fs::read_to_string(&main).unwrap();
-    std::fs::write(&main, text.replace("source_fixture_requirements", &package)).unwrap();
-    to
-}
-
 /// A copy of the requirements fixture with `hook` as its build_customization.py.
 fn customized(ws: &Workspace, hook: &str) -> std::path::PathBuf {
     let dir = ws.add_fixture("source-fixture-requirements");
+    std::fs::write(dir.join("build_customization.py"), hook).unwrap();
+    dir
+}
+
+/// The same, as a connector named `name`.
+fn customized_as(ws: &Workspace, name: &str, hook: &str) -> std::path::PathBuf {
+    let dir = ws.add_renamed("source-fixture-requirements", name);
     std::fs::write(dir.join("build_customization.py"), hook).unwrap();
     dir
 }
@@ -210,18 +205,15 @@ fn a_hook_that_never_returns_is_stopped_after_the_timeout() {
 #[test]
 fn no_hooks_builds_without_the_customization_and_one_failure_does_not_stop_the_others() {
     let ws = Workspace::new();
-    let good = customized(
-        &ws,
-        "import os\n\nCOUNT = 0\n\ndef post_connector_install(c):\n    global COUNT\n    COUNT += 1\n    return c.with_env_variable('HOOK_COUNT', str(COUNT)).with_env_variable('FROM_HOST', os.environ['FIXTURE_FROM_HOST'])\n",
-    );
+    let counting = "import os\n\nCOUNT = 0\n\ndef post_connector_install(c):\n    global COUNT\n    COUNT += 1\n    return c.with_env_variable('HOOK_COUNT', str(COUNT)).with_env_variable('FROM_HOST', os.environ['FIXTURE_FROM_HOST'])\n";
+    let good = customized(&ws, counting);
     // A second connector with the same module-level state: each gets a fresh module.
-    let second = renamed_copy(&good, ws.path(), "source-fixture-second");
-    let broken = renamed_copy(&good, ws.path(), "source-fixture-broken-hook");
-    std::fs::write(
-        broken.join("build_customization.py"),
+    let second = customized_as(&ws, "source-fixture-second", counting);
+    let broken = customized_as(
+        &ws,
+        "source-fixture-broken-hook",
         "raise RuntimeError('module level')\n",
-    )
-    .unwrap();
+    );
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_connector-build"))
         .args(["build", "--json", "--concurrency", "3"])
@@ -230,7 +222,8 @@ fn no_hooks_builds_without_the_customization_and_one_failure_does_not_stop_the_o
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}) on stdout; stderr:\n{}", text(&out.stderr)));
     assert_eq!(results[0]["status"], "built", "{results}");
     assert_eq!(results[1]["status"], "built", "{results}");
     assert_eq!(results[2]["status"], "failed");

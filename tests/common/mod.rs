@@ -71,8 +71,13 @@ impl Workspace {
     }
 
     pub fn add_fixture(&self, rel: &str) -> PathBuf {
+        let name = Path::new(rel).file_name().unwrap().to_string_lossy().into_owned();
+        self.add_fixture_as(rel, &name)
+    }
+
+    /// The fixture copied into a folder called `name` (which is then its connector name).
+    fn add_fixture_as(&self, rel: &str, name: &str) -> PathBuf {
         let from = fixtures().join(rel);
-        let name = Path::new(rel).file_name().unwrap();
         let to = self.dir.path().join(name);
         copy_dir(&from, &to);
         let meta = to.join("metadata.yaml");
@@ -198,10 +203,8 @@ impl Workspace {
     /// A copy of fixture `rel` as connector `name`: the folder, its package folder
     /// (`<name with - as _>/`), the image repository and the imports follow the new name.
     pub fn add_renamed(&self, rel: &str, name: &str) -> PathBuf {
-        let copied = self.add_fixture(rel);
-        let old = copied.file_name().unwrap().to_string_lossy().into_owned();
-        let to = self.dir.path().join(name);
-        std::fs::rename(&copied, &to).unwrap();
+        let old = Path::new(rel).file_name().unwrap().to_string_lossy().into_owned();
+        let to = self.add_fixture_as(rel, name);
         let (old_pkg, new_pkg) = (old.replace('-', "_"), name.replace('-', "_"));
         if to.join(&old_pkg).is_dir() {
             std::fs::rename(to.join(&old_pkg), to.join(&new_pkg)).unwrap();
