@@ -10,16 +10,20 @@
 //! - [`edit`]: layout-preserving edits of users' files
 //! - [`report`]: progress events for whoever draws them
 //! - [`commands`]: the operations the command line offers
+//! - [`migrate`]: moving connectors off their Dockerfiles, and version bumps
+//! - [`analyze`]: how the remaining Dockerfiles differ
 //! - [`config`]: per-repository defaults from `connector-build.toml`
 //!
 //! The binary (`src/main.rs`, `src/cli/`) parses arguments and draws progress.
 
+pub mod analyze;
 pub mod build;
 pub mod commands;
 pub mod config;
 pub mod edit;
 pub mod engine;
 pub mod hooks;
+pub mod migrate;
 pub mod model;
 pub mod plan;
 pub mod python;
