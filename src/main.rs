@@ -74,6 +74,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Move connectors off their Dockerfiles when the image built from the base image
+    /// behaves the same: Dockerfile removed, baseImage set, patch release, changelog row.
+    MigrateToBaseImage(cli::migrate::MigrateArgs),
+    /// Release a new version: dockerImageTag, pyproject.toml version, changelog row.
+    BumpVersion(cli::migrate::BumpArgs),
+    /// Report how the connectors' Dockerfiles and their images differ, and which
+    /// connectors are migrated to a base image.
+    AnalyzeDockerfiles(cli::migrate::AnalyzeArgs),
 }
 
 #[derive(Args)]
@@ -170,7 +178,15 @@ fn parse_mirror(s: &str) -> Result<(String, String), String> {
     }
 }
 
-const SUBCOMMANDS: &[&str] = &["build", "plan", "upgrade-base-image", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "build",
+    "plan",
+    "upgrade-base-image",
+    "migrate-to-base-image",
+    "bump-version",
+    "analyze-dockerfiles",
+    "help",
+];
 
 /// Global options that take a value, so their value is not read as a subcommand.
 const VALUE_OPTIONS: &[&str] = &["--connectors-dir", "--engine"];
@@ -347,6 +363,13 @@ async fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Build(args) => build(&cli.global, &config, &locator, args).await,
+        Command::MigrateToBaseImage(args) => {
+            cli::migrate::migrate_to_base_image(&cli.global, &config, &locator, args).await
+        }
+        Command::BumpVersion(args) => cli::migrate::bump_version(&locator, args),
+        Command::AnalyzeDockerfiles(args) => {
+            cli::migrate::analyze_dockerfiles(&cli.global, &config, &locator, args).await
+        }
     }
 }
 

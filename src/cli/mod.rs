@@ -1,3 +1,4 @@
 //! The binary's own parts: drawing progress and rendering results. Not in the library.
 
+pub mod migrate;
 pub mod progress;

@@ -1,0 +1,453 @@
+//! `migrate-to-base-image`, `bump-version` and `analyze-dockerfiles`: arguments and output.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use connector_build::analyze;
+use connector_build::build::network::NetworkSettings;
+use connector_build::build::tools::Tools;
+use connector_build::build::Builder;
+use connector_build::config::Config;
+use connector_build::edit::FileChange;
+use connector_build::engine::Engine;
+use connector_build::migrate::bump::{self, BumpOutcome, ReleaseNote};
+use connector_build::migrate::resolve::{self, Fixed};
+use connector_build::migrate::version::Bump;
+use connector_build::migrate::{self, Migration, MigrationOutcome};
+use connector_build::model::ConnectorLocator;
+use connector_build::report::Silent;
+
+use super::progress::{Lines, Style};
+use crate::{Global, PlanArgs};
+
+#[derive(Args)]
+pub(crate) struct MigrateArgs {
+    /// Connector names or folders; default: every connector found that has a Dockerfile.
+    connectors: Vec<String>,
+    /// The digest-pinned base image to move to (`<registry>/<repo>:<tag>@sha256:<digest>`).
+    #[arg(long, value_name = "REFERENCE")]
+    to: Option<String>,
+    /// Pull request number for the changelog row's link.
+    #[arg(long, value_name = "N", value_parser = parse_pr)]
+    pr: Option<String>,
+    /// The changelog row's subject.
+    #[arg(long, value_name = "TEXT", default_value = migrate::DEFAULT_MESSAGE)]
+    message: String,
+    /// Build and compare, then print the changes as a diff instead of writing them.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    plan: PlanArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct BumpArgs {
+    /// major, minor, patch, rc (1.2.3 -> 1.2.4-rc.1 -> 1.2.4-rc.2) or version:X.Y.Z.
+    #[arg(value_parser = parse_bump)]
+    bump: Bump,
+    /// The changelog row's subject.
+    entry: String,
+    /// Connector names or folders.
+    #[arg(required = true)]
+    connectors: Vec<String>,
+    /// Pull request number for the changelog row's link.
+    #[arg(long, value_name = "N", value_parser = parse_pr)]
+    pr: Option<String>,
+    /// Print the changes as a diff instead of writing them.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct AnalyzeArgs {
+    /// Connector names or folders; default: every connector found.
+    connectors: Vec<String>,
+    /// Write dockerfile-analysis.md and dockerfile-analysis.json into DIR (else Markdown on
+    /// stdout).
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Print the JSON report on stdout instead of Markdown.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    plan: PlanArgs,
+}
+
+fn parse_pr(s: &str) -> Result<String, String> {
+    let n = s.trim_start_matches('#');
+    if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(n.to_string())
+    } else {
+        Err(format!("`{s}`: expected a pull request number, e.g. 31234"))
+    }
+}
+
+fn parse_bump(s: &str) -> Result<Bump, String> {
+    s.parse()
+        .map_err(|e: migrate::version::VersionError| e.to_string())
+}
+
+/// The named connectors' folders, or every connector's (those `keep` accepts) when none is
+/// named. A metadata query (selection flags) would narrow this list.
+fn selection(
+    locator: &ConnectorLocator,
+    names: &[String],
+    keep: impl Fn(&Path) -> bool,
+) -> Result<Vec<PathBuf>, ExitCode> {
+    if names.is_empty() {
+        return Ok(locator.all().into_iter().filter(|d| keep(d)).collect());
+    }
+    names
+        .iter()
+        .map(|n| locator.locate(n))
+        .collect::<Result<_, _>>()
+        .map_err(|e| crate::fail(&e))
+}
+
+fn lines() -> Lines {
+    Lines {
+        style: Style {
+            color: crate::use_color(),
+            verbose: false,
+        },
+    }
+}
+
+/// A path as the user would type it: relative to the current folder when inside it.
+fn shown(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    path.strip_prefix(&cwd)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn print_diffs(changes: &[FileChange]) {
+    for c in changes {
+        let c = FileChange {
+            path: shown(&c.path),
+            ..c.clone()
+        };
+        print!("{}", c.diff());
+    }
+}
+
+struct EngineParts {
+    engine: Engine,
+    network: NetworkSettings,
+    tools: Tools,
+    plan: connector_build::plan::PlanOptions,
+    hooks: connector_build::hooks::customize::HookOptions,
+}
+
+async fn engine_parts(
+    global: &Global,
+    config: &Config,
+    args: &PlanArgs,
+) -> Result<EngineParts, ExitCode> {
+    let network = crate::network_settings(args, config)?;
+    let (installer, tools) = crate::installer(args)?;
+    let engine = Engine::connect(global.engine.as_deref().or(config.engine.as_deref()))
+        .await
+        .map_err(|e| crate::fail(&e))?;
+    Ok(EngineParts {
+        plan: crate::plan_options(args, config, &network, installer),
+        hooks: crate::hook_options(args),
+        engine,
+        network,
+        tools,
+    })
+}
+
+/// Runs `work` unless interrupted; an interrupt removes the containers the tool started.
+async fn interruptible<T>(
+    engine: &Engine,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, ExitCode> {
+    tokio::select! {
+        out = work => Ok(out),
+        _ = crate::shutdown_signal() => {
+            let removed = engine.remove_all_containers().await;
+            eprintln!("interrupted: removed {removed} container(s); no connector was changed");
+            Err(ExitCode::from(130))
+        }
+    }
+}
+
+pub(crate) async fn migrate_to_base_image(
+    global: &Global,
+    config: &Config,
+    locator: &ConnectorLocator,
+    args: MigrateArgs,
+) -> ExitCode {
+    // The seam for choosing the newest published base image of the connector's family.
+    let Some(to) = args.to.clone() else {
+        eprintln!("error: migrate-to-base-image needs --to <registry>/<repo>:<tag>@sha256:<digest>, the base image to move to");
+        return ExitCode::FAILURE;
+    };
+    if let Err(e) = resolve::pinned(&to) {
+        return crate::fail(&e);
+    }
+    let dirs = match selection(locator, &args.connectors, |d| {
+        d.join("Dockerfile").is_file()
+    }) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let parts = match engine_parts(global, config, &args.plan).await {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let builder = Builder {
+        engine: &parts.engine,
+        network: &parts.network,
+        tools: &parts.tools,
+        reporter: &Silent,
+    };
+    let resolver = Fixed(to);
+    let options = migrate::MigrateOptions {
+        plan: parts.plan.clone(),
+        hooks: parts.hooks.clone(),
+        resolver: &resolver,
+        note: ReleaseNote {
+            subject: args.message.clone(),
+            pull_request: args.pr.clone(),
+            date: bump::today(),
+        },
+        dry_run: args.dry_run,
+    };
+    let reporter = lines();
+    let results = match interruptible(
+        &parts.engine,
+        migrate::migrate_all(&builder, &reporter, &dirs, &options),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    report_migrations(&results, &args)
+}
+
+fn report_migrations(results: &[Migration], args: &MigrateArgs) -> ExitCode {
+    let style = lines().style;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(results).unwrap_or_default()
+        );
+    }
+    for r in results {
+        match &r.outcome {
+            MigrationOutcome::Migrated {
+                base_image,
+                release,
+                customization,
+                changes,
+                written,
+                ..
+            } => {
+                if args.dry_run && !args.json {
+                    print_diffs(changes);
+                }
+                let hook = match customization {
+                    Some(_) => ", with a generated build_customization.py",
+                    None => "",
+                };
+                eprintln!(
+                    "{} {}: {} -> {}, on {base_image}{hook}{}",
+                    style.ok(if *written {
+                        "migrated"
+                    } else {
+                        "would migrate"
+                    }),
+                    r.connector,
+                    release.old_version,
+                    release.new_version,
+                    if release.docs_page.is_none() {
+                        " (no documentation page, so no changelog row)"
+                    } else {
+                        ""
+                    }
+                );
+                if args.pr.is_none() && release.docs_page.is_some() {
+                    eprintln!(
+                        "{}: the changelog row has no pull request link; pass --pr N or fill it in",
+                        r.connector
+                    );
+                }
+            }
+            MigrationOutcome::Skipped { reason } => eprintln!("{}: skipped: {reason}", r.connector),
+            MigrationOutcome::Refused {
+                differences,
+                customization,
+                note,
+                ..
+            } => {
+                eprintln!(
+                    "{} {}: the image built from the base image differs from the Dockerfile's; the connector was left as it was",
+                    style.bad("not migrated"),
+                    r.connector
+                );
+                for d in differences {
+                    let text = d.to_string().replace('\n', "\n    ");
+                    eprintln!("  - {text}");
+                }
+                if let Some(c) = customization {
+                    eprintln!(
+                        "  tried this build_customization.py:\n{}",
+                        indent(&c.render())
+                    );
+                }
+                eprintln!("  {note}");
+            }
+            MigrationOutcome::Failed { error } => {
+                eprintln!("{} {}: {error}", style.bad("failed"), r.connector)
+            }
+        }
+    }
+    if results.iter().all(Migration::ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(crate) fn bump_version(locator: &ConnectorLocator, args: BumpArgs) -> ExitCode {
+    let dirs = match selection(locator, &args.connectors, |_| true) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let note = ReleaseNote {
+        subject: args.entry.clone(),
+        pull_request: args.pr.clone(),
+        date: bump::today(),
+    };
+    let results = bump::bump_versions(&dirs, &args.bump, &note, args.dry_run);
+    let style = lines().style;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).unwrap_or_default()
+        );
+    }
+    let mut ok = true;
+    for r in &results {
+        match &r.outcome {
+            BumpOutcome::Bumped {
+                release, written, ..
+            } => {
+                if args.dry_run && !args.json {
+                    print_diffs(&release.changes);
+                }
+                eprintln!(
+                    "{} {}: {} -> {}{}",
+                    style.ok(if *written { "bumped" } else { "would bump" }),
+                    r.connector,
+                    release.old_version,
+                    release.new_version,
+                    if release.docs_page.is_none() {
+                        " (no documentation page, so no changelog row)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            BumpOutcome::Failed { error } => {
+                ok = false;
+                eprintln!(
+                    "{} {}: {error}; nothing was changed",
+                    style.bad("failed"),
+                    r.connector
+                );
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+pub(crate) async fn analyze_dockerfiles(
+    global: &Global,
+    config: &Config,
+    locator: &ConnectorLocator,
+    args: AnalyzeArgs,
+) -> ExitCode {
+    let dirs = match selection(locator, &args.connectors, |_| true) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    let parts = match engine_parts(global, config, &args.plan).await {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let builder = Builder {
+        engine: &parts.engine,
+        network: &parts.network,
+        tools: &parts.tools,
+        reporter: &Silent,
+    };
+    let reporter = lines();
+    let analysis = match interruptible(
+        &parts.engine,
+        analyze::analyze(&builder, &reporter, &dirs, &parts.plan),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    if let Some(dir) = &args.output {
+        match analyze::write_reports(&analysis, dir) {
+            Ok(files) => {
+                for f in files {
+                    eprintln!("wrote {}", shown(&f).display());
+                }
+            }
+            Err(e) => return crate::fail(&e),
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&analysis).unwrap_or_default()
+        );
+    } else if args.output.is_none() {
+        print!("{}", analyze::markdown::render(&analysis));
+    }
+    for c in analysis.connectors.iter().filter(|c| c.error.is_some()) {
+        eprintln!(
+            "{}: not analysed: {}",
+            c.name,
+            c.error.as_deref().unwrap_or_default()
+        );
+    }
+    eprintln!(
+        "{} variant(s) among {} Dockerfile(s); {} migrated, {} not yet",
+        analysis.variants.len(),
+        analysis
+            .connectors
+            .iter()
+            .filter(|c| c.has_dockerfile)
+            .count(),
+        analysis.progress.migrated.len(),
+        analysis.progress.not_migrated.len()
+    );
+    ExitCode::SUCCESS
+}
