@@ -21,10 +21,10 @@ use crate::build::Builder;
 use crate::commands::error_chain;
 use crate::engine::ImageInfo;
 use crate::migrate::compare::{env_map, packages};
-use crate::migrate::connector_name;
 use crate::migrate::dockerfile::Dockerfile;
+use crate::migrate::{build_dockerfile, connector_name};
 use crate::model::Connector;
-use crate::plan::{plan_connector, PlanOptions};
+use crate::plan::PlanOptions;
 use crate::report::{Event, Reporter};
 
 /// What the notebook replaced the connector's own names with.
@@ -255,11 +255,7 @@ async fn inspect(
     parsed: &Dockerfile,
     root_packages: &mut BTreeMap<String, Option<BTreeSet<String>>>,
 ) -> Result<(ImageInfo, Built), String> {
-    let mut as_dockerfile = connector.clone();
-    as_dockerfile.metadata.build_options = None;
-    let plan = plan_connector(&as_dockerfile, plan).map_err(|e| error_chain(&e))?;
-    let (image, _) = builder
-        .evaluate(&plan, false)
+    let image = build_dockerfile(builder, connector, plan)
         .await
         .map_err(|e| error_chain(&e))?;
     let engine = builder.engine;

@@ -138,6 +138,7 @@ fn print_diffs(changes: &[FileChange]) {
     }
 }
 
+/// What builds on the engine: its connection, install settings and plan options.
 struct EngineParts {
     engine: Engine,
     network: NetworkSettings,
@@ -163,6 +164,18 @@ async fn engine_parts(
         network,
         tools,
     })
+}
+
+impl EngineParts {
+    /// Builds quietly: these commands report their own phases.
+    fn builder(&self) -> Builder<'_> {
+        Builder {
+            engine: &self.engine,
+            network: &self.network,
+            tools: &self.tools,
+            reporter: &Silent,
+        }
+    }
 }
 
 /// Runs `work` unless interrupted; an interrupt removes the containers the tool started.
@@ -200,16 +213,15 @@ pub(crate) async fn migrate_to_base_image(
         Ok(d) => d,
         Err(code) => return code,
     };
+    if dirs.is_empty() {
+        eprintln!("no connector with a Dockerfile found: nothing to migrate");
+        return ExitCode::SUCCESS;
+    }
     let parts = match engine_parts(global, config, &args.plan).await {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let builder = Builder {
-        engine: &parts.engine,
-        network: &parts.network,
-        tools: &parts.tools,
-        reporter: &Silent,
-    };
+    let builder = parts.builder();
     let resolver = Fixed(to);
     let options = migrate::MigrateOptions {
         plan: parts.plan.clone(),
@@ -397,12 +409,7 @@ pub(crate) async fn analyze_dockerfiles(
         Ok(p) => p,
         Err(code) => return code,
     };
-    let builder = Builder {
-        engine: &parts.engine,
-        network: &parts.network,
-        tools: &parts.tools,
-        reporter: &Silent,
-    };
+    let builder = parts.builder();
     let reporter = lines();
     let analysis = match interruptible(
         &parts.engine,

@@ -190,11 +190,11 @@ pub async fn snapshot(
     engine: &Engine,
     image: &ImageInfo,
     base: &ImageInfo,
-    base_packages: Option<&BTreeSet<String>>,
 ) -> Result<Snapshot, EngineError> {
     let spec = spec(engine, image).await?;
     let packages = packages(engine, image).await?;
-    let extra_packages = match (&packages, base_packages) {
+    let base_packages = self::packages(engine, base).await?;
+    let extra_packages = match (&packages, &base_packages) {
         (Some(p), Some(b)) => Some(p.difference(b).cloned().collect()),
         _ => None,
     };

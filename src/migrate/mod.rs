@@ -193,6 +193,27 @@ pub async fn migrate_all(
     out
 }
 
+/// The image the connector's own Dockerfile builds (whatever its metadata declares), with
+/// the engine's builder and cache.
+pub async fn build_dockerfile(
+    builder: &Builder<'_>,
+    connector: &Connector,
+    plan: &PlanOptions,
+) -> Result<ImageInfo, MigrateError> {
+    let mut as_dockerfile = connector.clone();
+    as_dockerfile.metadata.build_options = None;
+    let plan = plan_connector(&as_dockerfile, plan)?;
+    let (image, _) =
+        builder
+            .evaluate(&plan, false)
+            .await
+            .map_err(|source| MigrateError::Build {
+                what: "the Dockerfile",
+                source,
+            })?;
+    Ok(image)
+}
+
 struct Run<'a> {
     builder: &'a Builder<'a>,
     reporter: &'a dyn Reporter,
@@ -291,8 +312,7 @@ impl Run<'_> {
             .ok_or_else(|| MigrateError::BaseMissing {
                 reference: reference.clone(),
             })?;
-        let base_packages = compare::packages(engine, &base).await?;
-        Ok(compare::snapshot(engine, &image, &base, base_packages.as_ref()).await?)
+        Ok(compare::snapshot(engine, &image, &base).await?)
     }
 
     async fn dockerfile_image(
@@ -301,17 +321,7 @@ impl Run<'_> {
         path: &Path,
         parsed: &Dockerfile,
     ) -> Result<Snapshot, MigrateError> {
-        let mut as_dockerfile = connector.clone();
-        as_dockerfile.metadata.build_options = None;
-        let plan = plan_connector(&as_dockerfile, &self.options.plan)?;
-        let (image, _): (ImageInfo, _) =
-            self.builder
-                .evaluate(&plan, false)
-                .await
-                .map_err(|source| MigrateError::Build {
-                    what: "the Dockerfile",
-                    source,
-                })?;
+        let image = build_dockerfile(self.builder, connector, &self.options.plan).await?;
         let (root, line) = parsed.final_root().ok_or_else(|| MigrateError::NoFrom {
             path: path.to_path_buf(),
         })?;
@@ -325,8 +335,7 @@ impl Run<'_> {
                     line,
                     image: root.to_string(),
                 })?;
-        let root_packages = compare::packages(engine, &root_image).await?;
-        Ok(compare::snapshot(engine, &image, &root_image, root_packages.as_ref()).await?)
+        Ok(compare::snapshot(engine, &image, &root_image).await?)
     }
 
     async fn migrate(&self, dir: &Path) -> Result<MigrationOutcome, MigrateError> {
@@ -394,6 +403,13 @@ impl Run<'_> {
             let c = Customization::derive(&differences, main_file, &parsed);
             if c.is_empty() {
                 return Ok(refused(differences, None, "no build customization can carry these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again"));
+            }
+            if !self.options.hooks.enabled {
+                return Ok(refused(
+                    differences,
+                    Some(c),
+                    "a build_customization.py is needed, and hooks are disabled (--no-hooks)",
+                ));
             }
             edit::write_atomic(&copy.join(HOOK_FILE), c.render().as_bytes())?;
             plan.main_file = None;
