@@ -4,14 +4,17 @@
 #   1. installs docker.io, docker-registry, debootstrap, curl (only what is missing)
 #   2. starts dockerd if no engine answers
 #   3. starts a local registry on 127.0.0.1:5000 (config: scripts/registry.yml)
-#   4. builds a Debian bookworm + Python 3.11 root image with debootstrap,
-#      imports it and pushes it to the local registry (skipped when already there)
-#   5. writes the digest-pinned reference to /var/lib/connector-build/root-image.ref
-#      and prints it on stdout as the last line
-#   6. checks the image (python --version, timezone)
+#   4. builds connector-build, and with it:
+#      - the root image (base-images/roots.toml): Debian bookworm + Python 3.11 from
+#        debootstrap, pushed to the local registry (skipped when the registry already has
+#        the current recipe's image); address in /var/lib/connector-build/root-image.ref
+#      - the python base image (base-images/python.toml): built, sanity-checked, published
+#        to the local registry; its digest-pinned address goes to
+#        /var/lib/connector-build/base-image.ref and is printed on stdout as the last line
+#   5. moves the fixtures in connectors-fixtures/ onto that base image
 #
 # Idempotent; a second run takes seconds. All logging goes to stderr, stdout
-# carries only the final reference. Safe with CI=true and no stdin.
+# carries only the final reference (the python base image). Safe with CI=true and no stdin.
 set -Eeuo pipefail
 
 # ---------------------------------------------------------------- settings --
@@ -21,24 +24,12 @@ REGISTRY_ADDR="127.0.0.1:5000"
 REGISTRY_DATA="/var/lib/connector-build/registry"   # must match registry.yml
 STATE_DIR="/var/lib/connector-build"
 CACHE_DIR="/var/cache/connector-build"
-REF_FILE="$STATE_DIR/root-image.ref"
+# The tool reads these; set here so its state and caches are where this script says.
+export CONNECTOR_BUILD_STATE_DIR="$STATE_DIR" CONNECTOR_BUILD_CACHE_DIR="$CACHE_DIR"
+ROOT_REF_FILE="$STATE_DIR/root-image.ref"
+BASE_REF_FILE="$STATE_DIR/base-image.ref"
 DOCKERD_LOG="/var/log/connector-build-dockerd.log"
 REGISTRY_LOG="/var/log/connector-build-registry.log"
-BUILD_LOG="/var/log/connector-build-rootfs.log"
-
-IMAGE_REPO="connector-build/debian-python"
-IMAGE_TAG="3.11-bookworm"
-IMAGE="$REGISTRY_ADDR/$IMAGE_REPO:$IMAGE_TAG"
-
-SUITE="bookworm"
-MIRROR="http://deb.debian.org/debian"
-SECURITY_MIRROR="http://deb.debian.org/debian-security"
-# netbase: /etc/services + /etc/protocols (socket.getservbyname etc.), as in
-# the official python images. No compilers on purpose.
-ROOTFS_INCLUDE="python3,python3-pip,python3-venv,python-is-python3,tzdata,ca-certificates,netbase"
-# Bump when the rootfs recipe below changes: it is part of the cache key, the
-# tarball name and an image label, so a changed recipe forces a rebuild.
-ROOTFS_RECIPE_REV=1
 
 WAIT_DOCKERD_S=60
 WAIT_REGISTRY_S=30
@@ -204,204 +195,61 @@ ensure_registry() {
     die "registry did not answer http://$REGISTRY_ADDR/v2/ within ${WAIT_REGISTRY_S}s; see $REGISTRY_LOG"
 }
 
-# ---------------------------------------------------------- 4. root image --
-MANIFEST_ACCEPT="application/vnd.docker.distribution.manifest.v2+json"
-MANIFEST_ACCEPT_OCI="application/vnd.oci.image.manifest.v1+json"
+# ------------------------------------------------ 4. the tool and images --
+# Root image, python base image and fixtures are the tool's own job (`connector-build
+# base-images ...`); this script only builds the tool and calls it. Everything it prints
+# besides the addresses we capture goes to stderr; the lock fd is closed for each call.
+TOOL="$SCRIPT_DIR/../target/debug/connector-build"
 
-ROOTFS_KEY="$(printf '%s\n' "$SUITE" minbase "$ROOTFS_INCLUDE" "$ROOTFS_RECIPE_REV" | sha256sum | cut -c1-16)"
-ROOTFS_TAR="$CACHE_DIR/rootfs-$SUITE-$ROOTFS_KEY.tar"
-KEY_LABEL="org.connector-build.rootfs-key"
-
-# Manifest digest of $IMAGE as the registry reports it (empty if absent).
-registry_digest() {
-    curl -fsS --max-time 10 -o /dev/null -D - \
-        -H "Accept: $MANIFEST_ACCEPT" -H "Accept: $MANIFEST_ACCEPT_OCI" \
-        "http://$REGISTRY_ADDR/v2/$IMAGE_REPO/manifests/$IMAGE_TAG" 2>/dev/null |
-        tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *\(sha256:[0-9a-f]\{64\}\)$/\1/p' || true
+build_tool() {
+    command -v cargo >/dev/null || die "cargo is needed to build connector-build"
+    log "building connector-build"
+    (cd "$SCRIPT_DIR/.." && cargo build --quiet --bin connector-build --bin connector-build-hooks) 9>&- >&2 ||
+        die "cargo build failed"
 }
 
-# Does the image behind $IMAGE in the registry carry our current recipe key?
-registry_image_is_current() {
-    local manifest config_digest
-    manifest="$(curl -fsS --max-time 10 -H "Accept: $MANIFEST_ACCEPT" -H "Accept: $MANIFEST_ACCEPT_OCI" \
-        "http://$REGISTRY_ADDR/v2/$IMAGE_REPO/manifests/$IMAGE_TAG" 2>/dev/null)" || return 1
-    config_digest="$(printf '%s' "$manifest" | tr -d ' \n\t' |
-        sed -n 's/.*"config":{[^}]*"digest":"\(sha256:[0-9a-f]\{64\}\)".*/\1/p')"
-    [ -n "$config_digest" ] || return 1
-    curl -fsS --max-time 10 "http://$REGISTRY_ADDR/v2/$IMAGE_REPO/blobs/$config_digest" 2>/dev/null |
-        grep -q "\"$KEY_LABEL\":\"$ROOTFS_KEY\""
+tool() { "$TOOL" "$@" 9>&-; }
+
+write_ref() {  # atomically: file, reference
+    printf '%s\n' "$2" >"$1.tmp"
+    mv -f "$1.tmp" "$1"
 }
 
-# Unmount anything left mounted under a directory (deepest first).
-umount_under() {
-    local dir="$1" m
-    for m in $(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
-        umount -l "$m" 2>/dev/null || true
-    done
-}
-
-run_logged() {  # run a command, output to $BUILD_LOG; show its tail on failure
-    local rc=0
-    "$@" </dev/null >>"$BUILD_LOG" 2>&1 9>&- || rc=$?
-    if [ "$rc" != 0 ]; then
-        log "'$*' failed (exit $rc); last lines of $BUILD_LOG:"
-        tail -n 40 "$BUILD_LOG" >&2 || true
-        return "$rc"
-    fi
-}
-
-build_rootfs_tarball() {
-    local tmp root
-    # Leftovers of an interrupted build are never reused: drop them.
-    for tmp in "$CACHE_DIR"/build.*; do
-        [ -e "$tmp" ] || continue
-        log "removing leftover of an interrupted build: $tmp"
-        umount_under "$tmp"
-        rm -rf --one-file-system "$tmp"
-    done
-    rm -f "$CACHE_DIR"/rootfs-*.tar.part
-
-    tmp="$(mktemp -d "$CACHE_DIR/build.XXXXXX")"
-    root="$tmp/rootfs"
-    # shellcheck disable=SC2064
-    trap "umount_under '$tmp'; rm -rf --one-file-system '$tmp'" EXIT
-    : >"$BUILD_LOG"
-    log "debootstrap $SUITE (minbase, +$ROOTFS_INCLUDE) into $root (log: $BUILD_LOG)"
-    mkdir -p "$CACHE_DIR/debs"
-    run_logged debootstrap --variant=minbase --include="$ROOTFS_INCLUDE" \
-        --cache-dir="$CACHE_DIR/debs" "$SUITE" "$root" "$MIRROR"
-    log "debootstrap done ($(elapsed)); customizing rootfs"
-
-    # apt sources like the official debian image, then pull in point-release
-    # and security updates (python3.11 gets security fixes there).
-    rm -f "$root/etc/apt/sources.list"
-    cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
-Types: deb
-URIs: $MIRROR
-Suites: $SUITE $SUITE-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: $SECURITY_MIRROR
-Suites: $SUITE-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-    # Never start services inside the image (as in Docker's debian images).
-    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
-    chmod 0755 "$root/usr/sbin/policy-rc.d"
-    cp /etc/resolv.conf "$root/etc/resolv.conf"
-    mount -t proc proc "$root/proc"
-    run_logged chroot "$root" apt-get update -q
-    run_logged chroot "$root" apt-get -y -q -o Dpkg::Options::=--force-confold dist-upgrade
-    run_logged chroot "$root" apt-get clean
-    umount "$root/proc"
-
-    # pip may install into the system Python, as in the official python images.
-    rm -f "$root"/usr/lib/python3*/EXTERNALLY-MANAGED
-    # UTC
-    ln -sfn /usr/share/zoneinfo/Etc/UTC "$root/etc/localtime"
-    echo Etc/UTC >"$root/etc/timezone"
-    printf 'tzdata tzdata/Areas select Etc\ntzdata tzdata/Zones/Etc select UTC\n' |
-        chroot "$root" debconf-set-selections
-    # Host-specific files: docker bind-mounts its own over these at run time.
-    : >"$root/etc/resolv.conf"
-    : >"$root/etc/hostname"
-    # Caches and logs.
-    rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.deb \
-        "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/partial/* \
-        "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old \
-        "$root"/var/log/apt/* "$root"/var/log/dpkg.log "$root"/var/log/alternatives.log \
-        "$root"/root/.cache "$root"/tmp/* "$root"/var/tmp/*
-    find "$root/usr/lib" -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
-    [ -x "$root/usr/bin/python3" ] && [ -e "$root/usr/bin/python" ] && [ -e "$root/usr/bin/pip" ] ||
-        die "rootfs is missing python3/python/pip"
-
-    log "packing rootfs"
-    tar --numeric-owner -C "$root" -cf "$ROOTFS_TAR.part" .
-    mv -f "$ROOTFS_TAR.part" "$ROOTFS_TAR"   # complete tarball appears atomically
-    # Older recipes' tarballs are of no further use.
-    find "$CACHE_DIR" -maxdepth 1 -name "rootfs-$SUITE-*.tar" ! -name "$(basename "$ROOTFS_TAR")" -delete
-    umount_under "$tmp"
-    rm -rf --one-file-system "$tmp"
-    trap - EXIT
-    log "rootfs tarball ready: $ROOTFS_TAR ($(du -h "$ROOTFS_TAR" | cut -f1), $(elapsed))"
-}
-
-local_image_is_current() {
-    [ "$(docker image inspect --format "{{ index .Config.Labels \"$KEY_LABEL\" }}" "$IMAGE" 2>/dev/null || true)" = "$ROOTFS_KEY" ]
-}
-
+# debootstrap root image: reused when the registry already holds the current recipe's image
+# (seconds), else built from Debian packages and pushed. Its digest is recorded by the tool
+# in $STATE_DIR/root-images/; root-image.ref is kept for older scripts.
 ensure_root_image() {
-    local digest
-    digest="$(registry_digest)"
-    if [ -n "$digest" ] && registry_image_is_current; then
-        log "registry already has $IMAGE ($digest, recipe $ROOTFS_KEY); not rebuilding"
-        if ! docker image inspect "$REGISTRY_ADDR/$IMAGE_REPO@$digest" >/dev/null 2>&1; then
-            log "local engine lacks it; pulling"
-            docker pull -q "$IMAGE" >&2
-        fi
-        return
-    fi
-    if [ -n "$digest" ]; then
-        log "registry has $IMAGE but from another recipe; rebuilding"
-    else
-        log "registry does not have $IMAGE; building it"
-    fi
-    if local_image_is_current; then
-        log "local engine already has $IMAGE for recipe $ROOTFS_KEY; pushing it"
-    else
-        if [ -s "$ROOTFS_TAR" ]; then
-            log "reusing cached rootfs tarball $ROOTFS_TAR"
-        else
-            build_rootfs_tarball
-        fi
-        log "docker import -> $IMAGE"
-        docker import \
-            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-            --change 'ENV LANG=C.UTF-8' \
-            --change "LABEL $KEY_LABEL=$ROOTFS_KEY" \
-            --change 'CMD ["python3"]' \
-            --message "connector-build root image: debian $SUITE minbase + python3 (recipe $ROOTFS_KEY)" \
-            "$ROOTFS_TAR" "$IMAGE" >&2
-    fi
-    log "docker push $IMAGE"
-    docker push "$IMAGE" >&2
-    log "pushed ($(elapsed))"
+    local ref
+    log "root image (log of a rebuild: $CACHE_DIR/rootfs-debian-python.log)"
+    ref="$(tool base-images root build --registry "$REGISTRY_ADDR" | tail -n 1)" ||
+        die "connector-build base-images root build failed"
+    [ -n "$ref" ] || die "connector-build base-images root build printed no reference"
+    write_ref "$ROOT_REF_FILE" "$ref"
+    log "root image: $ref"
 }
 
-# --------------------------------------------------------- 5. pinned ref --
-resolve_ref() {
-    local digest ref
-    digest="$(registry_digest)"
-    [ -n "$digest" ] || die "registry has no manifest for $IMAGE after push"
-    ref="$IMAGE@$digest"
-    # The engine must know the image under exactly this digest (this is what
-    # `docker pull $REGISTRY_ADDR/$IMAGE_REPO@$digest` resolves to).
-    if ! docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$IMAGE" 2>/dev/null |
-        grep -qx "$REGISTRY_ADDR/$IMAGE_REPO@$digest"; then
-        log "local $IMAGE is not $digest; pulling by digest"
-        docker pull -q "$REGISTRY_ADDR/$IMAGE_REPO@$digest" >&2
-        docker tag "$REGISTRY_ADDR/$IMAGE_REPO@$digest" "$IMAGE"
-    fi
-    printf '%s\n' "$ref" >"$REF_FILE.tmp"
-    mv -f "$REF_FILE.tmp" "$REF_FILE"
-    log "root image: $ref (written to $REF_FILE)"
-    ROOT_IMAGE_REF="$ref"
+# The python base image family: build (from cache on a second run), sanity checks, publish
+# (a no-op when the registry already has this very image), machine-local docs with the
+# registry's digests.
+ensure_base_image() {
+    local ref
+    tool base-images build python >/dev/null || die "building the python base image failed"
+    tool base-images check python >&2 || die "the python base image failed its checks (report above)"
+    ref="$(tool base-images publish python --with-older --registry "$REGISTRY_ADDR" | tail -n 1)" ||
+        die "publishing the python base image failed"
+    [ -n "$ref" ] || die "connector-build base-images publish printed no reference"
+    write_ref "$BASE_REF_FILE" "$ref"
+    tool base-images docs --from-registry --registry "$REGISTRY_ADDR" \
+        --out "$STATE_DIR/base-images/docs" >&2 || die "writing the machine's base image docs failed"
+    log "python base image: $ref (written to $BASE_REF_FILE)"
+    BASE_IMAGE_REF="$ref"
 }
 
-# ------------------------------------------------------------ 6. checks --
-verify_image() {
-    local out
-    out="$(docker run --rm --network none "$1" sh -c 'python --version && cat /etc/timezone' 2>&1)" ||
-        die "docker run $1 failed: $out"
-    case "$out" in
-        "Python 3.11."*) ;;
-        *) die "expected Python 3.11.x from $1, got: $out" ;;
-    esac
-    printf '%s\n' "$out" | grep -qx 'Etc/UTC' || die "expected /etc/timezone Etc/UTC in $1, got: $out"
-    log "image check ok: $(printf '%s' "$out" | tr '\n' ' ')"
+# The bundled fixtures carry a placeholder digest: move them onto the latest published
+# release of their family, with the tool's own layout-preserving edit.
+upgrade_fixtures() {
+    tool --connectors-dir "$SCRIPT_DIR/../connectors-fixtures" upgrade-base-image \
+        --registry "$REGISTRY_ADDR" >&2 || die "could not move the fixtures onto the python base image"
 }
 
 # ====================================================================== uv ==
@@ -428,27 +276,14 @@ ensure_uv() {
     "$UV_DIR/uv" --version >&2 || die "the installed uv does not run"
 }
 
-# ===================================================== fixture base images ==
-# The bundled fixtures carry a placeholder digest: point them at the image this machine
-# built, with the tool's own layout-preserving edit (`upgrade-base-image`).
-fill_fixture_base_images() {
-    local repo="$SCRIPT_DIR/.."
-    command -v cargo >/dev/null || die "cargo is needed to build connector-build"
-    log "building connector-build to point the fixtures at $1"
-    (cd "$repo" && cargo build --quiet --bin connector-build --bin connector-build-hooks) 9>&- >&2 ||
-        die "cargo build failed"
-    "$repo/target/debug/connector-build" --connectors-dir "$repo/connectors-fixtures" \
-        upgrade-base-image --to "$1" 9>&- >&2 || die "could not point the fixtures at $1"
-}
-
 # ===================================================================== main ==
 install_packages
 ensure_dockerd
 ensure_registry
+build_tool
 ensure_root_image
-resolve_ref
-verify_image "$ROOT_IMAGE_REF"
+ensure_base_image
 ensure_uv
-fill_fixture_base_images "$ROOT_IMAGE_REF"
+upgrade_fixtures
 log "done in $(elapsed)"
-printf '%s\n' "$ROOT_IMAGE_REF"
+printf '%s\n' "$BASE_IMAGE_REF"

@@ -3,8 +3,12 @@
 //!
 //! ```toml
 //! connectors_dirs = ["airbyte-integrations/connectors"]   # relative to this file
-//! engine = "unix:///var/run/docker.sock"
+//! engine = "unix:///var/run/docker.sock"              # or several, builds spread over them:
+//! # engines = ["unix:///var/run/docker.sock", "ssh://builder@10.0.0.5"]
 //! ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+//! registry = "127.0.0.1:5000"        # where base images are published and read from
+//! state_dir = "/var/lib/connector-build"   # this machine's built roots and published images
+//! base_images = "base-images"         # base image declarations; default: the built-in ones
 //! [mirrors]
 //! "docker.io" = "127.0.0.1:5000"
 //! ```
@@ -22,9 +26,18 @@ pub struct Config {
     #[serde(default)]
     pub connectors_dirs: Vec<PathBuf>,
     pub engine: Option<String>,
+    /// Several engines to spread bulk builds over; wins over `engine`.
+    #[serde(default)]
+    pub engines: Vec<String>,
     pub ca_bundle: Option<PathBuf>,
     #[serde(default)]
     pub mirrors: BTreeMap<String, String>,
+    /// Registry base images are published to and read from.
+    pub registry: Option<String>,
+    /// Machine-local state (see `base_images::state`).
+    pub state_dir: Option<PathBuf>,
+    /// A folder of base image declarations instead of the built-in ones.
+    pub base_images: Option<PathBuf>,
     /// The folder the file was found in; relative paths are taken from there.
     #[serde(skip)]
     pub root: PathBuf,
@@ -74,6 +87,8 @@ impl Config {
             .map(|d| config.root.join(d))
             .collect();
         config.ca_bundle = config.ca_bundle.as_ref().map(|p| config.root.join(p));
+        config.state_dir = config.state_dir.as_ref().map(|p| config.root.join(p));
+        config.base_images = config.base_images.as_ref().map(|p| config.root.join(p));
         Ok(config)
     }
 }
@@ -95,6 +110,21 @@ mod tests {
         let c = Config::discover(&nested).unwrap();
         assert_eq!(c.connectors_dirs, [dir.path().join("conns")]);
         assert_eq!(c.mirrors["docker.io"], "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn several_engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(
+            &p,
+            "engines = [\"unix:///a.sock\", \"tcp://10.0.0.5:2375\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(&p).unwrap().engines,
+            ["unix:///a.sock", "tcp://10.0.0.5:2375"]
+        );
     }
 
     #[test]

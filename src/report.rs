@@ -8,6 +8,18 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// A run over several connectors began; `engines` are the endpoints it spreads over.
+    RunStarted {
+        total: usize,
+        engines: Vec<String>,
+    },
+    /// The connector's engine stopped answering mid-build; it goes back in the queue for
+    /// another engine.
+    Retrying {
+        connector: String,
+        engine: String,
+        reason: String,
+    },
     /// A connector's build began; `steps` are the step names it will go through.
     Started {
         connector: String,

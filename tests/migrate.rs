@@ -288,12 +288,22 @@ fn a_connector_whose_behaviour_differs_is_left_untouched() {
 }
 
 #[test]
-fn dry_run_prints_the_diff_and_writes_nothing() {
+fn dry_run_on_the_latest_release_prints_the_diff_and_writes_nothing() {
     let ws = workspace();
     let name = "source-dockerfile-slim";
     ws.add_fixture(&format!("dockerfiles/{name}"));
     let before = files(ws.path());
-    let out = migrate(&ws, &[name, "--dry-run"]);
+    // Without --to: the newest published release of the python family, which the set-up
+    // published (its base_ref).
+    let out = cli(&[
+        "--connectors-dir",
+        ws.path().to_str().unwrap(),
+        "migrate-to-base-image",
+        "--pr",
+        "4242",
+        name,
+        "--dry-run",
+    ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(files(ws.path()), before);

@@ -19,7 +19,8 @@ async def pre_connector_install(base_image_container: Container) -> Container:
             ["sh", "-c", "apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*"],
             skip_entrypoint=True,
         )
-        .with_exec(["useradd", "--uid", "1000", "--create-home", "airbyte"])
+        # The python base image already has the airbyte user; older bases did not.
+        .with_exec(["sh", "-c", "id -u airbyte >/dev/null 2>&1 || useradd --uid 1000 --create-home airbyte"])
         .with_env_variable("FIXTURE_FLAVOUR", flavour)
         .with_env_variable("FIXTURE_PATH_COPY", "${PATH}", expand=True)
         .with_label("io.airbyte.fixture", "hooks")

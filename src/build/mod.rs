@@ -428,7 +428,17 @@ impl Builder<'_> {
                                 line: line.to_string(),
                             })
                         })
-                        .await?;
+                        .await
+                        .map_err(|e| match e {
+                            EngineError::Pull {
+                                reference: r,
+                                message,
+                            } if through_mirror(pull, reference) => EngineError::Pull {
+                                reference: format!("{r} (the mirror's copy of {reference})"),
+                                message,
+                            },
+                            e => e,
+                        })?;
                     let info = self.engine.inspect_image(pull).await?.ok_or_else(|| {
                         EngineError::Pull {
                             reference: pull.into(),
@@ -696,6 +706,12 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether `pull` is `reference` rewritten to a mirror (another registry).
+fn through_mirror(pull: &str, reference: &str) -> bool {
+    let registry = |r: &str| crate::model::ImageRef::parse(r).map(|i| i.registry).ok();
+    registry(pull) != registry(reference)
 }
 
 fn needs_scratch(run: &Run) -> bool {

@@ -1,10 +1,14 @@
 //! `migrate-to-base-image`, `bump-version` and `analyze-dockerfiles`: arguments and output.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 use connector_build::analyze;
+use connector_build::base_images::declare::Declarations;
+use connector_build::base_images::state::State;
+use connector_build::base_images::BaseImages;
 use connector_build::build::network::NetworkSettings;
 use connector_build::build::tools::Tools;
 use connector_build::build::Builder;
@@ -12,22 +16,31 @@ use connector_build::config::Config;
 use connector_build::edit::FileChange;
 use connector_build::engine::Engine;
 use connector_build::migrate::bump::{self, BumpOutcome, ReleaseNote};
-use connector_build::migrate::resolve::{self, Fixed};
+use connector_build::migrate::resolve::{self, BaseImageResolver, Fixed, LatestRelease};
 use connector_build::migrate::version::Bump;
 use connector_build::migrate::{self, Migration, MigrationOutcome};
 use connector_build::model::ConnectorLocator;
 use connector_build::report::Silent;
 
 use super::progress::{Lines, Style};
-use crate::{Global, PlanArgs};
+use crate::{Global, PlanArgs, SelectionArgs};
 
 #[derive(Args)]
 pub(crate) struct MigrateArgs {
-    /// Connector names or folders; default: every connector found that has a Dockerfile.
-    connectors: Vec<String>,
+    /// Which connectors; default: every connector found that has a Dockerfile.
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// The digest-pinned base image to move to (`<registry>/<repo>:<tag>@sha256:<digest>`).
+    /// Default: the newest published release of the connector's base image family.
     #[arg(long, value_name = "REFERENCE")]
     to: Option<String>,
+    /// Registry the families are published to (without --to). Default: `registry` in
+    /// connector-build.toml, else 127.0.0.1:5000.
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "to")]
+    registry: Option<String>,
+    /// Base image declarations folder (without --to). Default: the built-in ones.
+    #[arg(long, value_name = "DIR", conflicts_with = "to")]
+    declarations: Option<PathBuf>,
     /// Pull request number for the changelog row's link.
     #[arg(long, value_name = "N", value_parser = parse_pr)]
     pr: Option<String>,
@@ -51,9 +64,9 @@ pub(crate) struct BumpArgs {
     bump: Bump,
     /// The changelog row's subject.
     entry: String,
-    /// Connector names or folders.
-    #[arg(required = true)]
-    connectors: Vec<String>,
+    /// Which connectors (at least one name or selection flag).
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// Pull request number for the changelog row's link.
     #[arg(long, value_name = "N", value_parser = parse_pr)]
     pr: Option<String>,
@@ -67,8 +80,10 @@ pub(crate) struct BumpArgs {
 
 #[derive(Args)]
 pub(crate) struct AnalyzeArgs {
-    /// Connector names or folders; default: every connector found.
-    connectors: Vec<String>,
+    /// Which connectors; default: every connector found. `--metadata-query
+    /// "data.supportLevel == 'certified'"` narrows the progress listing too.
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// Write dockerfile-analysis.md and dockerfile-analysis.json into DIR (else Markdown on
     /// stdout).
     #[arg(short, long, value_name = "DIR")]
@@ -94,30 +109,35 @@ fn parse_bump(s: &str) -> Result<Bump, String> {
         .map_err(|e: migrate::version::VersionError| e.to_string())
 }
 
-/// The named connectors' folders, or every connector's (those `keep` accepts) when none is
-/// named. A metadata query (selection flags) would narrow this list.
+/// The selected connectors' folders, or every connector's that `keep` accepts when nothing
+/// is selected. `Ok(None)`: a selection matched nothing (said on stderr).
 fn selection(
     locator: &ConnectorLocator,
-    names: &[String],
+    args: &SelectionArgs,
+    verbose: u8,
     keep: impl Fn(&Path) -> bool,
-) -> Result<Vec<PathBuf>, ExitCode> {
-    if names.is_empty() {
-        return Ok(locator.all().into_iter().filter(|d| keep(d)).collect());
+) -> Result<Option<Vec<PathBuf>>, ExitCode> {
+    match crate::selected(locator, args, verbose)? {
+        None => Ok(Some(
+            locator.all().into_iter().filter(|d| keep(d)).collect(),
+        )),
+        Some(result) if result.connectors.is_empty() => {
+            eprintln!("no connector matches the selection");
+            Ok(None)
+        }
+        Some(result) => Ok(Some(result.connectors.into_iter().map(|c| c.dir).collect())),
     }
-    names
-        .iter()
-        .map(|n| locator.locate(n))
-        .collect::<Result<_, _>>()
-        .map_err(|e| crate::fail(&e))
+}
+
+fn style() -> Style {
+    Style {
+        color: crate::use_color(),
+        verbose: false,
+    }
 }
 
 fn lines() -> Lines {
-    Lines {
-        style: Style {
-            color: crate::use_color(),
-            verbose: false,
-        },
-    }
+    Lines::new(style())
 }
 
 /// A path as the user would type it: relative to the current folder when inside it.
@@ -154,7 +174,12 @@ async fn engine_parts(
 ) -> Result<EngineParts, ExitCode> {
     let network = crate::network_settings(args, config)?;
     let (installer, tools) = crate::installer(args)?;
-    let engine = Engine::connect(global.engine.as_deref().or(config.engine.as_deref()))
+    // One engine: a migration compares two images built side by side.
+    let host = crate::engine_hosts(global, config)
+        .into_iter()
+        .next()
+        .flatten();
+    let engine = Engine::connect(host.as_deref())
         .await
         .map_err(|e| crate::fail(&e))?;
     Ok(EngineParts {
@@ -199,18 +224,15 @@ pub(crate) async fn migrate_to_base_image(
     locator: &ConnectorLocator,
     args: MigrateArgs,
 ) -> ExitCode {
-    // The seam for choosing the newest published base image of the connector's family.
-    let Some(to) = args.to.clone() else {
-        eprintln!("error: migrate-to-base-image needs --to <registry>/<repo>:<tag>@sha256:<digest>, the base image to move to");
-        return ExitCode::FAILURE;
-    };
-    if let Err(e) = resolve::pinned(&to) {
-        return crate::fail(&e);
+    if let Some(to) = &args.to {
+        if let Err(e) = resolve::pinned(to) {
+            return crate::fail(&e);
+        }
     }
-    let dirs = match selection(locator, &args.connectors, |d| {
-        d.join("Dockerfile").is_file()
-    }) {
-        Ok(d) => d,
+    let has_dockerfile = |d: &Path| d.join("Dockerfile").is_file();
+    let dirs = match selection(locator, &args.selection, global.verbose, has_dockerfile) {
+        Ok(Some(d)) => d,
+        Ok(None) => return ExitCode::SUCCESS,
         Err(code) => return code,
     };
     if dirs.is_empty() {
@@ -221,12 +243,46 @@ pub(crate) async fn migrate_to_base_image(
         Ok(p) => p,
         Err(code) => return code,
     };
+    // Without --to, each connector's family's newest release, read from the registry.
+    let declarations = match &args.to {
+        Some(_) => None,
+        None => match Declarations::from(
+            crate::cli::base_images::declarations_dir(args.declarations.as_deref(), config)
+                .as_deref(),
+        ) {
+            Ok(d) => Some(d),
+            Err(e) => return crate::fail(&e),
+        },
+    };
+    let state = State::locate(config.state_dir.as_deref());
+    let registry = crate::cli::base_images::registry_of(args.registry.as_deref(), config);
+    let no_mirrors = BTreeMap::new();
+    let images = declarations.as_ref().map(|declarations| BaseImages {
+        engine: &parts.engine,
+        network: &parts.network,
+        reporter: &Silent,
+        declarations,
+        state: &state,
+        registry: &registry,
+        mirrors: &no_mirrors,
+    });
+    let fixed;
+    let latest;
+    let resolver: &dyn BaseImageResolver = match &images {
+        Some(images) => {
+            latest = LatestRelease { images };
+            &latest
+        }
+        None => {
+            fixed = Fixed(args.to.clone().unwrap_or_default());
+            &fixed
+        }
+    };
     let builder = parts.builder();
-    let resolver = Fixed(to);
     let options = migrate::MigrateOptions {
         plan: parts.plan.clone(),
         hooks: parts.hooks.clone(),
-        resolver: &resolver,
+        resolver,
         note: ReleaseNote {
             subject: args.message.clone(),
             pull_request: args.pr.clone(),
@@ -248,7 +304,7 @@ pub(crate) async fn migrate_to_base_image(
 }
 
 fn report_migrations(results: &[Migration], args: &MigrateArgs) -> ExitCode {
-    let style = lines().style;
+    let style = style();
     if args.json {
         println!(
             "{}",
@@ -338,9 +394,15 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-pub(crate) fn bump_version(locator: &ConnectorLocator, args: BumpArgs) -> ExitCode {
-    let dirs = match selection(locator, &args.connectors, |_| true) {
-        Ok(d) => d,
+pub(crate) fn bump_version(locator: &ConnectorLocator, verbose: u8, args: BumpArgs) -> ExitCode {
+    // Never every connector by default: a release is per connector.
+    let dirs = match selection(locator, &args.selection, verbose, |_| false) {
+        Ok(Some(d)) if d.is_empty() => {
+            eprintln!("error: bump-version needs connector names or selection flags");
+            return ExitCode::from(2);
+        }
+        Ok(Some(d)) => d,
+        Ok(None) => return ExitCode::SUCCESS,
         Err(code) => return code,
     };
     let note = ReleaseNote {
@@ -349,7 +411,7 @@ pub(crate) fn bump_version(locator: &ConnectorLocator, args: BumpArgs) -> ExitCo
         date: bump::today(),
     };
     let results = bump::bump_versions(&dirs, &args.bump, &note, args.dry_run);
-    let style = lines().style;
+    let style = style();
     if args.json {
         println!(
             "{}",
@@ -401,8 +463,9 @@ pub(crate) async fn analyze_dockerfiles(
     locator: &ConnectorLocator,
     args: AnalyzeArgs,
 ) -> ExitCode {
-    let dirs = match selection(locator, &args.connectors, |_| true) {
-        Ok(d) => d,
+    let dirs = match selection(locator, &args.selection, global.verbose, |_| true) {
+        Ok(Some(d)) => d,
+        Ok(None) => return ExitCode::SUCCESS,
         Err(code) => return code,
     };
     let parts = match engine_parts(global, config, &args.plan).await {

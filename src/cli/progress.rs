@@ -1,8 +1,9 @@
 //! Drawing progress: bars on a terminal, plain lines elsewhere (CI logs, pipes).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use connector_build::report::{Event, Reporter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -51,10 +52,40 @@ fn step_line(style: &Style, connector: &str, step: &str, cached: bool, d: Durati
     format!("{connector}: {step} {how}")
 }
 
-/// One bar per connector in flight, showing its current step.
+/// How far a run is: connectors finished and failed out of the total.
+#[derive(Default)]
+struct Counts {
+    total: AtomicUsize,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Counts {
+    /// Records a finished connector; returns (done, failed, total).
+    fn finish(&self, ok: bool) -> (usize, usize, usize) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let failed = self.failed.load(Ordering::Relaxed) + usize::from(!ok);
+        if !ok {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        (done, failed, self.total.load(Ordering::Relaxed))
+    }
+}
+
+fn retry_line(style: &Style, connector: &str, engine: &str, reason: &str) -> String {
+    format!(
+        "{connector}: {} the engine {engine} stopped answering ({reason}); retrying on another engine",
+        style.warn("warning:")
+    )
+}
+
+/// An overall bar (done/failed/total, elapsed, ETA) above one bar per connector in flight,
+/// showing its current step.
 pub struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    overall: Mutex<Option<ProgressBar>>,
+    counts: Counts,
     style: Style,
 }
 
@@ -63,7 +94,47 @@ impl Bars {
         Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),
+            overall: Mutex::new(None),
+            counts: Counts::default(),
             style,
+        }
+    }
+
+    fn start_run(&self, total: usize) {
+        self.counts.total.store(total, Ordering::Relaxed);
+        if total < 2 {
+            return;
+        }
+        let bar = self.multi.insert(0, ProgressBar::new(total as u64));
+        let template = if self.style.color {
+            "{prefix:.bold} [{bar:30.green/blue}] {pos}/{len} done, {msg}  {elapsed} elapsed, ETA {eta}"
+        } else {
+            "{prefix} [{bar:30}] {pos}/{len} done, {msg}  {elapsed} elapsed, ETA {eta}"
+        };
+        if let Ok(s) = ProgressStyle::with_template(template) {
+            bar.set_style(s.progress_chars("=> "));
+        }
+        bar.set_prefix("all connectors");
+        bar.set_message("0 failed");
+        bar.enable_steady_tick(Duration::from_millis(500));
+        if let Ok(mut overall) = self.overall.lock() {
+            *overall = Some(bar);
+        }
+    }
+
+    fn finish_one(&self, ok: bool) {
+        let (done, failed, total) = self.counts.finish(ok);
+        if let Some(bar) = self.overall.lock().ok().and_then(|o| o.clone()) {
+            bar.set_position(done as u64);
+            let msg = format!("{failed} failed");
+            bar.set_message(if failed > 0 {
+                self.style.bad(&msg)
+            } else {
+                msg
+            });
+            if done >= total {
+                bar.finish();
+            }
         }
     }
 
@@ -94,8 +165,21 @@ impl Bars {
 impl Reporter for Bars {
     fn report(&self, event: Event) {
         match event {
+            Event::RunStarted { total, .. } => self.start_run(total),
+            Event::Retrying {
+                connector,
+                engine,
+                reason,
+            } => {
+                let _ = self
+                    .multi
+                    .println(retry_line(&self.style, &connector, &engine, &reason));
+            }
             Event::Started { connector, steps } => {
-                self.bar(&connector, steps.len() as u64);
+                // A retried connector starts over on its new engine.
+                let bar = self.bar(&connector, steps.len() as u64);
+                bar.set_length(steps.len() as u64);
+                bar.set_position(0);
             }
             Event::StepStarted { connector, step } => self.bar(&connector, 0).set_message(step),
             Event::StepFinished {
@@ -123,25 +207,53 @@ impl Reporter for Bars {
                     self.style.warn("warning:")
                 ));
             }
-            Event::Finished { connector, .. } => {
+            Event::Finished { connector, ok } => {
                 let bar = self.bars.lock().ok().and_then(|mut b| b.remove(&connector));
                 if let Some(bar) = bar {
                     bar.finish_and_clear();
                     self.multi.remove(&bar);
                 }
+                self.finish_one(ok);
             }
         }
     }
 }
 
-/// Line-by-line output for logs.
+/// Line-by-line output for logs, with a progress count on each finished connector.
 pub struct Lines {
-    pub style: Style,
+    style: Style,
+    counts: Counts,
+    started: Instant,
+}
+
+impl Lines {
+    pub fn new(style: Style) -> Self {
+        Lines {
+            style,
+            counts: Counts::default(),
+            started: Instant::now(),
+        }
+    }
 }
 
 impl Reporter for Lines {
     fn report(&self, event: Event) {
         match event {
+            Event::RunStarted { total, engines } => {
+                self.counts.total.store(total, Ordering::Relaxed);
+                if total > 1 {
+                    eprintln!(
+                        "building {total} connectors on {} engine(s): {}",
+                        engines.len(),
+                        engines.join(", ")
+                    );
+                }
+            }
+            Event::Retrying {
+                connector,
+                engine,
+                reason,
+            } => eprintln!("{}", retry_line(&self.style, &connector, &engine, &reason)),
             Event::Started { connector, steps } => {
                 eprintln!("{connector}: building ({} steps)", steps.len())
             }
@@ -167,7 +279,20 @@ impl Reporter for Lines {
             Event::Warning { connector, message } => {
                 eprintln!("{connector}: {} {message}", self.style.warn("warning:"))
             }
-            Event::Finished { .. } => {}
+            Event::Finished { connector, ok } => {
+                let (done, failed, total) = self.counts.finish(ok);
+                if total > 1 {
+                    let what = if ok {
+                        self.style.ok("built")
+                    } else {
+                        self.style.bad("FAILED")
+                    };
+                    eprintln!(
+                        "[{done}/{total}] {connector}: {what}  ({failed} failed so far, {:.0}s elapsed)",
+                        self.started.elapsed().as_secs_f64()
+                    );
+                }
+            }
         }
     }
 }

@@ -2,14 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::build::network::NetworkSettings;
-use crate::build::tools::Tools;
-use crate::build::{BuildError, BuildOutcome, Builder};
+use crate::build::{BuildError, Builder};
 use crate::edit::{self, Change, EditError};
-use crate::engine::Engine;
 use crate::hooks::customize::{plan_customized, CustomizeError, HookOptions};
 use crate::hooks::HookError;
 use crate::model::{
@@ -17,7 +13,7 @@ use crate::model::{
 };
 use crate::plan::python::PlanError;
 use crate::plan::{BuildPlan, PlanOptions};
-use crate::report::{Event, Reporter, Silent};
+use crate::report::{Event, Silent};
 
 /// Why one connector could not be built. Each connector fails on its own; a bulk run goes on.
 #[derive(Debug, thiserror::Error)]
@@ -60,30 +56,6 @@ pub async fn plan_one(
     Ok((connector, plan))
 }
 
-#[derive(Debug, Serialize)]
-pub struct ConnectorResult {
-    pub connector: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Outcome {
-    Built(BuildOutcome),
-    Failed {
-        error: String,
-        #[serde(skip)]
-        cause: Box<ConnectorError>,
-    },
-}
-
-impl ConnectorResult {
-    pub fn ok(&self) -> bool {
-        matches!(self.outcome, Outcome::Built(_))
-    }
-}
-
 /// Full error text with its causes, one per line; for reports and `--json`.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -96,84 +68,38 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-pub struct BuildRequest<'a> {
-    pub locator: &'a ConnectorLocator,
-    pub names: &'a [String],
-    pub plan: PlanOptions,
-    pub hooks: HookOptions,
-    pub concurrency: usize,
-}
-
-/// Builds each named connector, `concurrency` at a time; results in the order asked.
-pub async fn build_all(
-    engine: &Engine,
-    network: &NetworkSettings,
-    tools: &Tools,
-    reporter: &dyn Reporter,
-    request: BuildRequest<'_>,
-) -> Vec<ConnectorResult> {
-    let builder = Builder {
-        engine,
-        network,
-        tools,
-        reporter,
-    };
-    let builder = &builder;
+/// Plans one connector given by name or path (with its build customization) and announces
+/// its build to the builder's reporter.
+pub async fn prepare(
+    builder: &Builder<'_>,
+    locator: &ConnectorLocator,
+    name_or_path: &str,
+    options: &PlanOptions,
+    hooks: &HookOptions,
+) -> Result<BuildPlan, ConnectorError> {
     // Hooks that ask about their container are answered without drawing progress: the
     // connector's own build, which reuses those layers, reports them.
     let quiet = Builder {
-        engine,
-        network,
-        tools,
+        engine: builder.engine,
+        network: builder.network,
+        tools: builder.tools,
         reporter: &Silent,
     };
-    let quiet = &quiet;
-    let plan_options = &request.plan;
-    let hooks = &request.hooks;
-    let locator = request.locator;
-    let mut results: Vec<(usize, ConnectorResult)> = stream::iter(request.names.iter().enumerate())
-        .map(|(i, name)| async move {
-            let result = async {
-                let (connector, plan) =
-                    plan_one(locator, name, plan_options, hooks, Some(quiet)).await?;
-                reporter.report(Event::Started {
-                    connector: plan.connector.clone(),
-                    steps: crate::build::progress_steps(&plan),
-                });
-                if connector.metadata.base_image().is_none() {
-                    reporter.report(Event::Warning {
-                        connector: plan.connector.clone(),
-                        message: "no connectorBuildOptions.baseImage: building from the Dockerfile, a deprecated path; migrate to a base image".into(),
-                    });
-                }
-                Ok::<_, ConnectorError>(builder.build(&plan).await?)
-            }
-            .await;
-            let connector = match &result {
-                Ok(o) => o.connector.clone(),
-                Err(_) => display_name(name),
-            };
-            reporter.report(Event::Finished {
-                connector: connector.clone(),
-                ok: result.is_ok(),
-            });
-            let outcome = match result {
-                Ok(o) => Outcome::Built(o),
-                Err(e) => Outcome::Failed {
-                    error: error_chain(&e),
-                    cause: Box::new(e),
-                },
-            };
-            (i, ConnectorResult { connector, outcome })
-        })
-        .buffer_unordered(request.concurrency.max(1))
-        .collect()
-        .await;
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+    let (connector, plan) = plan_one(locator, name_or_path, options, hooks, Some(&quiet)).await?;
+    builder.reporter.report(Event::Started {
+        connector: plan.connector.clone(),
+        steps: crate::build::progress_steps(&plan),
+    });
+    if connector.metadata.base_image().is_none() {
+        builder.reporter.report(Event::Warning {
+            connector: plan.connector.clone(),
+            message: "no connectorBuildOptions.baseImage: building from the Dockerfile, a deprecated path; migrate to a base image".into(),
+        });
+    }
+    Ok(plan)
 }
 
-fn display_name(name_or_path: &str) -> String {
+pub fn display_name(name_or_path: &str) -> String {
     Path::new(name_or_path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -218,46 +144,75 @@ pub fn upgrade_base_image(
             reason: "it has no @sha256: digest".into(),
         });
     }
-    let dirs = if names.is_empty() {
-        locator.all()
-    } else {
-        names
-            .iter()
-            .map(|n| locator.locate(n))
-            .collect::<Result<Vec<_>, _>>()?
-    };
+    let dirs = connector_dirs(locator, names)?;
     let mut results = Vec::new();
     for dir in dirs {
-        let path = dir.join(crate::model::connector::METADATA_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| EditError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        // A file that does not parse is reported by the edit below; one whose current base
-        // belongs to another family is not ours to move.
-        if let Ok(meta) = crate::model::metadata::parse(&path, &text) {
-            match meta.base_image() {
-                Some(current) if current.value.repository != target.repository => continue,
-                None if !insert => continue,
-                _ => {}
-            }
-        } else if names.is_empty() {
-            continue;
+        let target = |_: Option<&ImageRef>| Some(reference.to_string());
+        if let Some(r) = upgrade_connector(&dir, target, !names.is_empty(), insert, dry_run)? {
+            results.push(r);
         }
-        let (new_text, change) = edit::set_base_image(&path, &text, reference, insert)?;
-        if change != Change::Unchanged && !dry_run {
-            edit::write_atomic(&path, new_text.as_bytes())?;
-        }
-        results.push(UpgradeResult {
-            connector: display_name(&dir.to_string_lossy()),
-            path,
-            old: match &change {
-                Change::Replaced { old } => Some(old.clone()),
-                _ => None,
-            },
-            new: reference.to_string(),
-            changed: change != Change::Unchanged,
-        });
     }
     Ok(results)
+}
+
+/// The named connectors' folders, or every connector's when no name is given.
+pub fn connector_dirs(
+    locator: &ConnectorLocator,
+    names: &[String],
+) -> Result<Vec<PathBuf>, DiscoveryError> {
+    if names.is_empty() {
+        return Ok(locator.all());
+    }
+    names.iter().map(|n| locator.locate(n)).collect()
+}
+
+/// Sets one connector's `baseImage` to what `target` answers for its current base image
+/// (`None`: leave it). Connectors on another image family than the target's are left alone,
+/// and connectors without the key too unless `insert`. `named`: the user asked for this
+/// connector, so a metadata.yaml that does not parse is an error rather than skipped.
+pub fn upgrade_connector(
+    dir: &Path,
+    target: impl FnOnce(Option<&ImageRef>) -> Option<String>,
+    named: bool,
+    insert: bool,
+    dry_run: bool,
+) -> Result<Option<UpgradeResult>, UpgradeError> {
+    let path = dir.join(crate::model::connector::METADATA_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| EditError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    // A file that does not parse is reported by the edit below; one whose current base
+    // belongs to another family is not ours to move.
+    let reference = match crate::model::metadata::parse(&path, &text) {
+        Ok(meta) => {
+            let current = meta.base_image().map(|b| &b.value);
+            let Some(reference) = target(current) else {
+                return Ok(None);
+            };
+            let wanted = ImageRef::parse(&reference)?;
+            match current {
+                Some(current) if current.repository != wanted.repository => return Ok(None),
+                None if !insert => return Ok(None),
+                _ => {}
+            }
+            reference
+        }
+        Err(_) if !named => return Ok(None),
+        Err(_) => target(None).unwrap_or_default(),
+    };
+    let (new_text, change) = edit::set_base_image(&path, &text, &reference, insert)?;
+    if change != Change::Unchanged && !dry_run {
+        edit::write_atomic(&path, new_text.as_bytes())?;
+    }
+    Ok(Some(UpgradeResult {
+        connector: display_name(&dir.to_string_lossy()),
+        path,
+        old: match &change {
+            Change::Replaced { old } => Some(old.clone()),
+            _ => None,
+        },
+        new: reference,
+        changed: change != Change::Unchanged,
+    }))
 }

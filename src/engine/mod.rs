@@ -4,6 +4,8 @@
 //! done. Every container the tool creates is tracked so that it can be removed when a step
 //! fails or the user interrupts the run.
 
+pub mod auth;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,8 +15,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CommitContainerOptionsBuilder, CreateImageOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
-    TagImageOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    LogsOptionsBuilder, PushImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, TagImageOptionsBuilder, UploadToContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -53,6 +56,25 @@ pub enum EngineError {
     },
     #[error("building the Dockerfile failed: {message}")]
     DockerfileBuild { message: String, log: Vec<String> },
+    #[error("pushing {reference} failed: {message}; check that the registry is up and that you may push there (credentials come from `docker login`)")]
+    Push { reference: String, message: String },
+    #[error("cannot read {reference} from its registry: {message}; check that the registry is up and reachable from the Docker engine (a plain-HTTP registry must be in the engine's insecure-registries; 127.0.0.0/8 is by default)")]
+    Registry { reference: String, message: String },
+    #[error("the registry refused to show {reference} (HTTP {status}): {message}; log in with `docker login {registry}`")]
+    RegistryAuth {
+        reference: String,
+        registry: String,
+        status: u16,
+        message: String,
+    },
+    #[error("importing {path} as {reference} failed: {message}")]
+    Import {
+        path: std::path::PathBuf,
+        reference: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Credentials(#[from] auth::AuthError),
 }
 
 impl EngineError {
@@ -189,34 +211,54 @@ impl Engine {
     pub async fn pull(
         &self,
         reference: &str,
-        mut on_line: impl FnMut(&str),
+        on_line: impl FnMut(&str),
     ) -> Result<(), EngineError> {
         let options = CreateImageOptionsBuilder::default()
             .from_image(reference)
             .build();
         tracing::info!(reference, "pulling");
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let credentials = credentials_for_reference(reference)?;
+        let stream = self.docker.create_image(Some(options), None, credentials);
+        self.follow(
+            stream,
+            &format!("pull {reference}"),
+            |i| (i.error_detail.and_then(|d| d.message), i.status),
+            |message| EngineError::Pull {
+                reference: reference.into(),
+                message,
+            },
+            on_line,
+        )
+        .await
+    }
+
+    /// Follows a pull, push or import progress stream: status lines go to `on_line`; the
+    /// first error, in an item or from the engine, becomes `fail(message)`.
+    async fn follow<T>(
+        &self,
+        stream: impl futures_util::Stream<Item = Result<T, bollard::errors::Error>>,
+        action: &str,
+        parts: impl Fn(T) -> (Option<String>, Option<String>),
+        fail: impl Fn(String) -> EngineError,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<(), EngineError> {
+        let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
             match item {
                 Ok(info) => {
-                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                        return Err(EngineError::Pull {
-                            reference: reference.into(),
-                            message: e,
-                        });
+                    let (error, status) = parts(info);
+                    if let Some(message) = error {
+                        return Err(fail(message));
                     }
-                    if let Some(status) = info.status {
+                    if let Some(status) = status {
                         on_line(&status);
                     }
                 }
                 Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                 | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
-                    return Err(EngineError::Pull {
-                        reference: reference.into(),
-                        message,
-                    })
+                    return Err(fail(message))
                 }
-                Err(e) => return Err(classify(&self.host, &format!("pull {reference}"), e)),
+                Err(e) => return Err(classify(&self.host, action, e)),
             }
         }
         Ok(())
@@ -653,9 +695,142 @@ impl Engine {
         Ok(None)
     }
 
+    /// Pushes `reference` (`registry/repository:tag`) with the credentials the Docker client
+    /// would use; returns the manifest digest the registry reported.
+    pub async fn push(
+        &self,
+        reference: &str,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<Option<String>, EngineError> {
+        let (repository, tag) = split_tag(reference);
+        let options = PushImageOptionsBuilder::default().tag(tag).build();
+        let credentials = credentials_for_reference(reference)?;
+        tracing::info!(reference, "pushing");
+        let stream = self
+            .docker
+            .push_image(repository, Some(options), credentials);
+        let mut digest = None;
+        self.follow(
+            stream,
+            &format!("push {reference}"),
+            |i| (i.error_detail.and_then(|d| d.message), i.status),
+            |message| EngineError::Push {
+                reference: reference.into(),
+                message,
+            },
+            |line| {
+                if let Some(d) = pushed_digest(line) {
+                    digest = Some(d);
+                }
+                on_line(line);
+            },
+        )
+        .await?;
+        Ok(digest)
+    }
+
+    /// The manifest digest `reference` has in its registry, asked through the engine (so its
+    /// registry settings apply); `None` when the registry does not have it.
+    pub async fn registry_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        let credentials = credentials_for_reference(reference)?;
+        match self
+            .docker
+            .inspect_registry_image(reference, credentials)
+            .await
+        {
+            Ok(found) => Ok(found.descriptor.digest),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: status @ (401 | 403),
+                message,
+            }) => Err(EngineError::RegistryAuth {
+                reference: reference.into(),
+                registry: crate::model::ImageRef::parse(reference)
+                    .map(|r| r.registry)
+                    .unwrap_or_default(),
+                status,
+                message,
+            }),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
+                Err(EngineError::Registry {
+                    reference: reference.into(),
+                    message,
+                })
+            }
+            Err(e) => Err(classify(
+                &self.host,
+                &format!("look up {reference} in its registry"),
+                e,
+            )),
+        }
+    }
+
+    /// `docker import`: a root filesystem tarball as a one-layer image tagged `reference`,
+    /// with Dockerfile-style `changes` (`ENV ...`, `LABEL ...`, `CMD [...]`). Returns its id.
+    pub async fn import(
+        &self,
+        tarball: &std::path::Path,
+        reference: &str,
+        changes: &[String],
+        message: &str,
+    ) -> Result<String, EngineError> {
+        let fail = |message: String| EngineError::Import {
+            path: tarball.to_path_buf(),
+            reference: reference.into(),
+            message,
+        };
+        let file = tokio::fs::File::open(tarball)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
+        let (repository, tag) = split_tag(reference);
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(repository)
+            .tag(tag)
+            .changes(changes.to_vec())
+            .message(message)
+            .build();
+        let stream = self.docker.create_image(Some(options), Some(body), None);
+        self.follow(
+            stream,
+            &format!("import {reference}"),
+            |i| (i.error_detail.and_then(|d| d.message), None),
+            fail,
+            |_| {},
+        )
+        .await?;
+        let info = self
+            .inspect_image(reference)
+            .await?
+            .ok_or_else(|| fail("the engine does not have the image after importing it".into()))?;
+        Ok(info.id)
+    }
+
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
+}
+
+/// Credentials for the registry of `reference`, as the Docker client would send them.
+fn credentials_for_reference(
+    reference: &str,
+) -> Result<Option<bollard::auth::DockerCredentials>, EngineError> {
+    let Ok(image) = crate::model::ImageRef::parse(reference) else {
+        return Ok(None);
+    };
+    Ok(auth::credentials_for(&image.registry)?.map(auth::RegistryAuth::into_inner))
+}
+
+/// The digest in a push's last status line, `<tag>: digest: sha256:<hex> size: <n>`.
+fn pushed_digest(status: &str) -> Option<String> {
+    let rest = status.split_once("digest: ")?.1;
+    let digest = rest.split_whitespace().next()?;
+    crate::model::Digest::parse(digest)
+        .ok()
+        .map(|d| d.to_string())
 }
 
 /// `repo:tag` -> (`repo`, `tag`), where a `:` in a registry port is not a tag separator.
@@ -693,6 +868,17 @@ fn classify(host: &str, action: &str, e: bollard::errors::Error) -> EngineError 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_status_digest() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            pushed_digest(&format!("1.0.0: digest: {d} size: 529")),
+            Some(d)
+        );
+        assert_eq!(pushed_digest("Pushed"), None);
+        assert_eq!(pushed_digest("x: digest: nonsense size: 1"), None);
+    }
 
     #[test]
     fn split_tag_ignores_registry_port() {

@@ -1,10 +1,11 @@
-//! Which base image a migrated connector gets. The migration asks a [`BaseImageResolver`];
-//! `--to` is [`Fixed`]. Choosing the newest published version of the connector's base image
-//! family is another implementation of the same trait.
+//! Which base image a migrated connector gets. The migration asks a [`BaseImageResolver`]:
+//! [`Fixed`] for `--to`, [`LatestRelease`] for the newest published release of the
+//! connector's base image family (what `upgrade-base-image` chooses).
 
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::base_images::BaseImages;
 use crate::model::{Connector, ImageRef, ImageRefError};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,4 +50,45 @@ pub fn pinned(reference: &str) -> Result<ImageRef, ResolveError> {
         });
     }
     Ok(image)
+}
+
+/// The newest published release (not a pre-release) of the connector's family: the family of
+/// its current `baseImage` when that is one, else the family for its `language:` tag.
+pub struct LatestRelease<'a> {
+    pub images: &'a BaseImages<'a>,
+}
+
+impl BaseImageResolver for LatestRelease<'_> {
+    fn resolve<'a>(&'a self, connector: &'a Connector) -> Resolved<'a> {
+        Box::pin(async move {
+            let declarations = self.images.declarations;
+            let meta = &connector.metadata;
+            let family = meta
+                .base_image()
+                .and_then(|b| declarations.family_by_repository(&b.value.repository))
+                .or_else(|| {
+                    meta.language()
+                        .and_then(|l| declarations.family_for_language(l))
+                })
+                .ok_or_else(|| ResolveError::NoBaseImage {
+                    connector: connector.name.clone(),
+                    reason: match meta.language() {
+                        Some(l) => format!(
+                            "no base image family is declared for `language:{l}`; pass --to"
+                        ),
+                        None => {
+                            "it has no `language:` tag to choose a base image family by; pass --to"
+                                .into()
+                        }
+                    },
+                })?;
+            self.images
+                .latest_release(family)
+                .await
+                .map_err(|e| ResolveError::Lookup {
+                    connector: connector.name.clone(),
+                    source: Box::new(e),
+                })
+        })
+    }
 }

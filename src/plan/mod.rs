@@ -7,6 +7,7 @@
 
 pub mod canonical;
 pub mod context;
+pub mod dockerfile;
 pub mod python;
 
 use std::collections::BTreeMap;

@@ -80,6 +80,28 @@ pub enum PlanError {
     BadTag { tag: String, reason: String },
 }
 
+/// The shared pip cache, mounted for pip install steps only.
+pub fn pip_caches() -> Vec<CacheMount> {
+    vec![CacheMount {
+        target: PIP_CACHE_DIR.into(),
+        volume: PIP_CACHE_VOLUME.into(),
+    }]
+}
+
+/// pip settings for install steps only: quiet, non-interactive, root allowed, shared cache.
+pub fn pip_build_env() -> Vec<(String, String)> {
+    [
+        ("PIP_CACHE_DIR", PIP_CACHE_DIR),
+        ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+        ("PIP_NO_INPUT", "1"),
+        ("PIP_PROGRESS_BAR", "off"),
+        ("PIP_ROOT_USER_ACTION", "ignore"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 pub fn output_tag(connector: &Connector, tag: Option<&str>) -> Result<String, PlanError> {
     let repo = &connector.metadata.docker_repository.value;
     let full = match tag {
@@ -187,21 +209,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
     }
 
     let (installer, tools, caches, installer_env) = match &opts.installer {
-        InstallerChoice::Pip => (
-            Installer::Pip,
-            vec![],
-            vec![CacheMount {
-                target: PIP_CACHE_DIR.into(),
-                volume: PIP_CACHE_VOLUME.into(),
-            }],
-            vec![
-                ("PIP_CACHE_DIR", PIP_CACHE_DIR),
-                ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
-                ("PIP_NO_INPUT", "1"),
-                ("PIP_PROGRESS_BAR", "off"),
-                ("PIP_ROOT_USER_ACTION", "ignore"),
-            ],
-        ),
+        InstallerChoice::Pip => (Installer::Pip, vec![], pip_caches(), pip_build_env()),
         InstallerChoice::Uv { identity } => (
             Installer::Uv {
                 program: format!("{UV_DIR}/uv"),
@@ -215,13 +223,16 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
                 target: UV_CACHE_DIR.into(),
                 volume: UV_CACHE_VOLUME.into(),
             }],
-            vec![
+            [
                 ("UV_CACHE_DIR", UV_CACHE_DIR),
                 // The cache is a volume, another file system: copy, don't try to link.
                 ("UV_LINK_MODE", "copy"),
                 ("UV_PYTHON_DOWNLOADS", "never"),
                 ("UV_NO_PROGRESS", "1"),
-            ],
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ),
     };
     let install = dependency_install(dir, &installer).map_err(|source| PlanError::Install {
@@ -254,10 +265,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
                 scratch_files: install.scratch_files,
                 network: Some(opts.network_fingerprint.clone()),
                 caches,
-                build_env: installer_env
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
+                build_env: installer_env,
                 use_entrypoint: false,
                 expect: Expect::Success,
                 shell: None,

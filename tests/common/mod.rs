@@ -7,7 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const REF_FILE: &str = "/var/lib/connector-build/root-image.ref";
+/// The python base image the set-up published, digest-pinned.
+pub const REF_FILE: &str = "/var/lib/connector-build/base-image.ref";
+
+/// The fixtures' base image line before the set-up fills in the digest.
+pub const PLACEHOLDER_BASE: &str = "127.0.0.1:5000/airbyte/python-connector-base:1.0.0@sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The digest-pinned base image the set-up produced.
 pub fn base_ref() -> String {
@@ -74,11 +78,7 @@ impl Workspace {
         let meta = to.join("metadata.yaml");
         if let Ok(text) = std::fs::read_to_string(&meta) {
             // The fixtures carry an all-zero placeholder digest the set-up fills in.
-            let placeholder = format!(
-                "127.0.0.1:5000/connector-build/debian-python:3.11-bookworm@sha256:{}",
-                "0".repeat(64)
-            );
-            std::fs::write(&meta, text.replace(&placeholder, &base_ref())).unwrap();
+            std::fs::write(&meta, text.replace(PLACEHOLDER_BASE, &base_ref())).unwrap();
         }
         to
     }
@@ -178,4 +178,88 @@ impl Drop for TestTag {
     fn drop(&mut self) {
         let _ = docker(&["image", "rm", &self.0]);
     }
+}
+
+/// Replaces every occurrence of `from` by `to` in the text files under `dir`.
+fn replace_in_tree(dir: &Path, from: &str, to: &str) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            replace_in_tree(&path, from, to);
+        } else if let Ok(text) = std::fs::read_to_string(&path) {
+            if text.contains(from) {
+                std::fs::write(&path, text.replace(from, to)).unwrap();
+            }
+        }
+    }
+}
+
+impl Workspace {
+    /// A copy of fixture `rel` as connector `name`: the folder, its package folder
+    /// (`<name with - as _>/`), the image repository and the imports follow the new name.
+    pub fn add_renamed(&self, rel: &str, name: &str) -> PathBuf {
+        let copied = self.add_fixture(rel);
+        let old = copied.file_name().unwrap().to_string_lossy().into_owned();
+        let to = self.dir.path().join(name);
+        std::fs::rename(&copied, &to).unwrap();
+        let (old_pkg, new_pkg) = (old.replace('-', "_"), name.replace('-', "_"));
+        if to.join(&old_pkg).is_dir() {
+            std::fs::rename(to.join(&old_pkg), to.join(&new_pkg)).unwrap();
+        }
+        replace_in_tree(&to, &old, name);
+        replace_in_tree(&to, &old_pkg, &new_pkg);
+        to
+    }
+}
+
+/// Images tagged `airbyte/<connector>:<tag>` by a bulk test, removed from the given engines
+/// when dropped.
+pub struct BulkTags {
+    pub tag: String,
+    pub connectors: Vec<String>,
+    pub hosts: Vec<String>,
+}
+
+impl BulkTags {
+    pub fn new(test: &str, connectors: &[&str], hosts: &[&str]) -> Self {
+        BulkTags {
+            tag: format!("{test}-{}", std::process::id()),
+            connectors: connectors.iter().map(|c| c.to_string()).collect(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    pub fn image(&self, connector: &str) -> String {
+        format!("airbyte/{connector}:{}", self.tag)
+    }
+}
+
+impl Drop for BulkTags {
+    fn drop(&mut self) {
+        for host in &self.hosts {
+            for c in &self.connectors {
+                let _ = Command::new("docker")
+                    .args(["-H", host, "image", "rm", &self.image(c)])
+                    .output();
+            }
+        }
+    }
+}
+
+/// A report written by `build --report-dir`.
+pub fn read_report(dir: &Path) -> serde_json::Value {
+    let path = dir.join("report.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The report entry of `connector`.
+pub fn report_entry<'a>(report: &'a serde_json::Value, connector: &str) -> &'a serde_json::Value {
+    report["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["connector"] == connector)
+        .unwrap_or_else(|| panic!("{connector} not in the report: {report}"))
 }

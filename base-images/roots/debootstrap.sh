@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Root image recipe: a Debian root filesystem from packages, packed as a tarball for
+# `docker import`. Run by `connector-build base-images root build` (embedded in the tool),
+# as root, with its settings in the environment:
+#
+#   ROOT             empty folder to build the root filesystem in
+#   OUT              tarball to write
+#   SUITE VARIANT    debootstrap suite and variant (bookworm, minbase)
+#   INCLUDE          comma-separated extra packages
+#   MIRROR SECURITY_MIRROR DEBS_CACHE
+#
+# The tool mounts nothing itself: this script mounts /proc in the chroot, and the tool
+# unmounts whatever is left under ROOT's parent afterwards, even when the script failed.
+set -Eeuo pipefail
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C
+
+: "${ROOT:?}" "${OUT:?}" "${SUITE:?}" "${VARIANT:?}" "${INCLUDE:?}" "${MIRROR:?}" \
+  "${SECURITY_MIRROR:?}" "${DEBS_CACHE:?}"
+
+mkdir -p "$DEBS_CACHE"
+echo "debootstrap $SUITE ($VARIANT, +$INCLUDE)"
+debootstrap --variant="$VARIANT" --include="$INCLUDE" --cache-dir="$DEBS_CACHE" \
+    "$SUITE" "$ROOT" "$MIRROR"
+
+# apt sources like the official debian image, then point-release and security updates
+# (python3.11 gets security fixes there).
+rm -f "$ROOT/etc/apt/sources.list"
+cat >"$ROOT/etc/apt/sources.list.d/debian.sources" <<SOURCES
+Types: deb
+URIs: $MIRROR
+Suites: $SUITE $SUITE-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $SECURITY_MIRROR
+Suites: $SUITE-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+# Never start services inside the image (as in Docker's debian images).
+printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+mount -t proc proc "$ROOT/proc"
+chroot "$ROOT" apt-get update -q
+chroot "$ROOT" apt-get -y -q -o Dpkg::Options::=--force-confold dist-upgrade
+chroot "$ROOT" apt-get clean
+umount "$ROOT/proc"
+
+# pip may install into the system Python, as in the official python images.
+rm -f "$ROOT"/usr/lib/python3*/EXTERNALLY-MANAGED
+# UTC
+ln -sfn /usr/share/zoneinfo/Etc/UTC "$ROOT/etc/localtime"
+echo Etc/UTC >"$ROOT/etc/timezone"
+printf 'tzdata tzdata/Areas select Etc\ntzdata tzdata/Zones/Etc select UTC\n' |
+    chroot "$ROOT" debconf-set-selections
+# Host-specific files: docker bind-mounts its own over these at run time.
+: >"$ROOT/etc/resolv.conf"
+: >"$ROOT/etc/hostname"
+# Caches and logs.
+rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.deb \
+    "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/apt/archives/partial/* \
+    "$ROOT"/var/cache/debconf/*-old "$ROOT"/var/lib/dpkg/*-old \
+    "$ROOT"/var/log/apt/* "$ROOT"/var/log/dpkg.log "$ROOT"/var/log/alternatives.log \
+    "$ROOT"/root/.cache "$ROOT"/tmp/* "$ROOT"/var/tmp/*
+find "$ROOT/usr/lib" -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
+for f in usr/bin/python3 usr/bin/python usr/bin/pip; do
+    [ -e "$ROOT/$f" ] || { echo "the root filesystem has no /$f" >&2; exit 1; }
+done
+
+echo "packing $OUT"
+tar --numeric-owner -C "$ROOT" -cf "$OUT" .

@@ -1,0 +1,371 @@
+//! Base image families: declared in the repository, built on the engine through the same
+//! plans and cache as connectors, sanity-checked, published to a registry, documented, and
+//! used by `upgrade-base-image` to move connectors onto their latest release.
+//!
+//! - [`declare`]: the declaration files and their validation
+//! - [`plan`]: a declared version as a build plan, and its Dockerfile for reading
+//! - [`root`]: root images, pinned by digest or built with debootstrap
+//! - [`check`]: the sanity checks
+//! - [`docs`]: the generated documentation and its drift check
+//! - [`upgrade`]: moving connectors onto the latest published release
+//! - [`state`]: what this machine built and published
+//!
+//! Published state is always read from the registry (through the engine, so the engine's
+//! registry settings and the Docker client's credentials apply); the machine state only
+//! records addresses for people and scripts.
+
+pub mod check;
+pub mod declare;
+pub mod docs;
+pub mod plan;
+pub mod root;
+pub mod state;
+pub mod upgrade;
+pub mod version;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use self::check::CheckReport;
+use self::declare::{DeclarationError, Declarations, Family, FamilyVersion};
+use self::root::RootError;
+use self::state::{PublishedRecord, State, StateError};
+use crate::build::network::NetworkSettings;
+use crate::build::tools::Tools;
+use crate::build::{BuildError, BuildOutcome, Builder};
+use crate::engine::{Engine, EngineError};
+use crate::report::{Event, Reporter};
+
+/// Where base images are published when neither `--registry` nor `registry` in
+/// connector-build.toml says otherwise: the set-up's local registry.
+pub const DEFAULT_REGISTRY: &str = "127.0.0.1:5000";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaseImageError {
+    #[error(transparent)]
+    Declaration(#[from] DeclarationError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Root(#[from] RootError),
+    #[error("{image} is not in the engine; build it first (`connector-build base-images build {family} {version}`) or pass --image")]
+    NotBuilt {
+        image: String,
+        family: String,
+        version: String,
+    },
+    #[error("{family} {version} is not released: the previous version {previous} is not published to {registry}; publish it first (`connector-build base-images publish {family} {previous}`), or pass --with-older to publish every missing older version first")]
+    PreviousUnpublished {
+        family: String,
+        version: String,
+        previous: String,
+        registry: String,
+    },
+    #[error("{reference} is already published as {digest}, and the image built from the declaration is a different one; a published tag is not overwritten without --force (connectors pinned to {digest} keep it only while the registry does)")]
+    AlreadyPublished { reference: String, digest: String },
+    #[error("{family} {version} failed its checks, so it was not published:\n{report}")]
+    ChecksFailed {
+        family: String,
+        version: String,
+        report: String,
+    },
+    #[error(
+        "the registry has no digest for {reference} right after pushing it; nothing was recorded"
+    )]
+    NoDigest { reference: String },
+    #[error("the push of {reference} reported digest {pushed} but the registry serves {served}; nothing was recorded")]
+    DigestDiffers {
+        reference: String,
+        pushed: String,
+        served: String,
+    },
+    #[error("no release of {family} ({repository}) is published to {registry} (pre-releases are never chosen); publish one with `connector-build base-images publish {family}`")]
+    NothingPublished {
+        family: String,
+        repository: String,
+        registry: String,
+    },
+}
+
+/// A version's state in a registry.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionState {
+    pub version: String,
+    pub prerelease: bool,
+    pub changelog: String,
+    pub published: bool,
+    pub digest: Option<String>,
+    /// `registry/repository:version@sha256:...` when published.
+    pub reference: Option<String>,
+}
+
+/// The outcome of publishing one version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub family: String,
+    pub version: String,
+    pub reference: String,
+    pub digest: String,
+    /// False when the registry already had this very image under the tag.
+    pub pushed: bool,
+}
+
+/// What the base image operations work with.
+pub struct BaseImages<'a> {
+    pub engine: &'a Engine,
+    pub network: &'a NetworkSettings,
+    pub reporter: &'a dyn Reporter,
+    pub declarations: &'a Declarations,
+    pub state: &'a State,
+    /// Registry host[:port] to publish to and read published state from.
+    pub registry: &'a str,
+    /// Registry -> mirror, for roots pulled from a registry.
+    pub mirrors: &'a BTreeMap<String, String>,
+}
+
+impl BaseImages<'_> {
+    /// Builds `v` on its root image (reusing the layer cache) and tags it
+    /// `repository:version` in the engine.
+    pub async fn build(
+        &self,
+        family: &Family,
+        v: &FamilyVersion,
+    ) -> Result<BuildOutcome, BaseImageError> {
+        let root =
+            self.declarations
+                .root(&v.decl.root)
+                .ok_or_else(|| DeclarationError::Invalid {
+                    path: family.path.clone(),
+                    message: format!("root `{}` is not declared", v.decl.root),
+                })?;
+        let base = root::resolve(root, self.state, self.mirrors)?;
+        let plan = plan::plan_version(family, v, base, &self.network.fingerprint());
+        self.reporter.report(Event::Started {
+            connector: plan.connector.clone(),
+            steps: crate::build::progress_steps(&plan),
+        });
+        // pip installs pip and poetry here: no host tool is mounted.
+        let tools = Tools::none();
+        let builder = Builder {
+            engine: self.engine,
+            network: self.network,
+            tools: &tools,
+            reporter: self.reporter,
+        };
+        let outcome = builder.build(&plan).await;
+        self.reporter.report(Event::Finished {
+            connector: plan.connector.clone(),
+            ok: outcome.is_ok(),
+        });
+        Ok(outcome?)
+    }
+
+    /// Runs the sanity checks on `image`, by default the version's local tag.
+    pub async fn check(
+        &self,
+        family: &Family,
+        v: &FamilyVersion,
+        image: Option<&str>,
+    ) -> Result<CheckReport, BaseImageError> {
+        let image = image
+            .map(str::to_string)
+            .unwrap_or_else(|| family.local_tag(&v.version));
+        let info =
+            self.engine
+                .inspect_image(&image)
+                .await?
+                .ok_or_else(|| BaseImageError::NotBuilt {
+                    image: image.clone(),
+                    family: family.name.clone(),
+                    version: v.version.to_string(),
+                })?;
+        Ok(check::check_image(self.engine, family, v, &image, &info).await?)
+    }
+
+    /// The digest `v` has in the registry, if published.
+    pub async fn published_digest(
+        &self,
+        family: &Family,
+        v: &FamilyVersion,
+    ) -> Result<Option<String>, BaseImageError> {
+        Ok(self
+            .engine
+            .registry_digest(&family.registry_tag(self.registry, &v.version))
+            .await?)
+    }
+
+    /// Every declared version with its state in the registry, newest first.
+    pub async fn list(&self, family: &Family) -> Result<Vec<VersionState>, BaseImageError> {
+        let mut out = Vec::new();
+        for v in &family.versions {
+            let digest = self.published_digest(family, v).await?;
+            out.push(VersionState {
+                version: v.version.to_string(),
+                prerelease: v.version.is_prerelease(),
+                changelog: v.decl.changelog.clone(),
+                published: digest.is_some(),
+                reference: digest
+                    .as_ref()
+                    .map(|d| format!("{}@{d}", family.registry_tag(self.registry, &v.version))),
+                digest,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The digest-pinned address of the newest published version that is not a pre-release.
+    pub async fn latest_release(&self, family: &Family) -> Result<String, BaseImageError> {
+        for v in family
+            .versions
+            .iter()
+            .filter(|v| !v.version.is_prerelease())
+        {
+            if let Some(d) = self.published_digest(family, v).await? {
+                return Ok(format!(
+                    "{}@{d}",
+                    family.registry_tag(self.registry, &v.version)
+                ));
+            }
+        }
+        Err(BaseImageError::NothingPublished {
+            family: family.name.clone(),
+            repository: family.repository.clone(),
+            registry: self.registry.to_string(),
+        })
+    }
+
+    /// Publishes `version` (default: the newest declared): builds it, checks it, pushes it
+    /// and records its digest-pinned address. With `with_older`, every older declared version
+    /// the registry lacks is published first, oldest first.
+    pub async fn publish(
+        &self,
+        family: &Family,
+        version: Option<&str>,
+        force: bool,
+        with_older: bool,
+    ) -> Result<Vec<Published>, BaseImageError> {
+        let target = family.version(version)?;
+        let mut done = Vec::new();
+        if with_older {
+            for older in family
+                .versions
+                .iter()
+                .rev()
+                .filter(|v| v.version < target.version)
+            {
+                if self.published_digest(family, older).await?.is_none() {
+                    done.push(self.publish_one(family, older, false).await?);
+                }
+            }
+        }
+        done.push(self.publish_one(family, target, force).await?);
+        Ok(done)
+    }
+
+    async fn publish_one(
+        &self,
+        family: &Family,
+        v: &FamilyVersion,
+        force: bool,
+    ) -> Result<Published, BaseImageError> {
+        let tag = family.registry_tag(self.registry, &v.version);
+        // Registry state first: a registry that is down fails here, before any work.
+        let existing = self.engine.registry_digest(&tag).await?;
+        if let Some(previous) = family.previous(&v.version) {
+            if self.published_digest(family, previous).await?.is_none() {
+                return Err(BaseImageError::PreviousUnpublished {
+                    family: family.name.clone(),
+                    version: v.version.to_string(),
+                    previous: previous.version.to_string(),
+                    registry: self.registry.to_string(),
+                });
+            }
+        }
+        let built = self.build(family, v).await?;
+        let report = self.check(family, v, Some(&built.tag)).await?;
+        if !report.passed() {
+            return Err(BaseImageError::ChecksFailed {
+                family: family.name.clone(),
+                version: v.version.to_string(),
+                report: report.render(),
+            });
+        }
+        let name = format!("{}/{}", self.registry, family.repository);
+        if let Some(digest) = existing {
+            // The engine remembers the digests an image was pushed or pulled as.
+            let same = self
+                .engine
+                .inspect_image(&built.image_id)
+                .await?
+                .is_some_and(|i| i.repo_digests.contains(&format!("{name}@{digest}")));
+            if same {
+                self.engine.tag(&built.image_id, &tag).await?;
+                return self.record(family, v, &tag, &digest, false);
+            }
+            if !force {
+                return Err(BaseImageError::AlreadyPublished {
+                    reference: tag,
+                    digest,
+                });
+            }
+        }
+        self.engine.tag(&built.image_id, &tag).await?;
+        let label = plan::short_name(family).to_string();
+        let reporter = self.reporter;
+        let pushed = self
+            .engine
+            .push(&tag, |line| {
+                reporter.report(Event::Output {
+                    connector: format!("{label}:{}", v.version),
+                    line: line.to_string(),
+                })
+            })
+            .await?;
+        let served =
+            self.engine
+                .registry_digest(&tag)
+                .await?
+                .ok_or_else(|| BaseImageError::NoDigest {
+                    reference: tag.clone(),
+                })?;
+        if let Some(pushed) = pushed.filter(|p| *p != served) {
+            return Err(BaseImageError::DigestDiffers {
+                reference: tag,
+                pushed,
+                served,
+            });
+        }
+        self.record(family, v, &tag, &served, true)
+    }
+
+    fn record(
+        &self,
+        family: &Family,
+        v: &FamilyVersion,
+        tag: &str,
+        digest: &str,
+        pushed: bool,
+    ) -> Result<Published, BaseImageError> {
+        let reference = format!("{tag}@{digest}");
+        self.state.record_published(PublishedRecord {
+            family: family.name.clone(),
+            version: v.version.to_string(),
+            registry: self.registry.to_string(),
+            repository: family.repository.clone(),
+            digest: digest.to_string(),
+            reference: reference.clone(),
+        })?;
+        Ok(Published {
+            family: family.name.clone(),
+            version: v.version.to_string(),
+            reference,
+            digest: digest.to_string(),
+            pushed,
+        })
+    }
+}

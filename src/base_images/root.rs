@@ -1,0 +1,589 @@
+//! Root images: obtaining the image a base image family builds on.
+//!
+//! A `reference` root is used by digest (through a mirror when one is configured). A
+//! `debootstrap` root is built here from Debian packages, imported into the engine, pushed to
+//! a registry, and its digest-pinned address recorded in the machine's state. The recipe
+//! key names a recipe (suite, variant, packages, revision); an image carrying the same key,
+//! in the registry or the engine, is reused instead of rebuilt, and so is a rootfs tarball.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest as _, Sha256};
+
+use super::declare::{Debootstrap, Root, RootSource};
+use super::state::{RootRecord, State, StateError};
+use crate::engine::{ContainerSpec, Engine, EngineError};
+use crate::model::ImageRef;
+use crate::plan::Base;
+use crate::report::{Event, Reporter};
+
+/// The image label that carries the recipe key.
+pub const KEY_LABEL: &str = "org.connector-build.rootfs-key";
+
+/// The recipe script, embedded so the tool works outside its repository.
+const RECIPE: &str = include_str!("../../base-images/roots/debootstrap.sh");
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    #[error("the root image `{name}` has not been built on this machine (no {path}); build it with `connector-build base-images root build {name}` (needs root and debootstrap), or pin a digest-pinned `reference` for it in roots.toml")]
+    NotBuilt { name: String, path: PathBuf },
+    #[error("the root image `{name}` on this machine ({reference}) was built from another recipe (key {recorded}, now {current}); rebuild it with `connector-build base-images root build {name}`")]
+    StaleRecipe {
+        name: String,
+        reference: String,
+        recorded: String,
+        current: String,
+    },
+    #[error("{path}: the recorded root image `{reference}` is not a digest-pinned reference; rebuild it with `connector-build base-images root build`")]
+    BadRecord { path: PathBuf, reference: String },
+    #[error("the root image `{name}` is a registry image ({reference}); there is nothing to build, it is pulled by digest when needed")]
+    NotBuildable { name: String, reference: String },
+    #[error("building a root image needs root (debootstrap and chroot); run it as root")]
+    NotRoot,
+    #[error("debootstrap is not installed; install it (`apt-get install debootstrap`)")]
+    NoDebootstrap,
+    #[error("cannot prepare {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the root filesystem recipe failed ({status}); full log: {log}{}", tail(.last_lines))]
+    Recipe {
+        status: String,
+        log: PathBuf,
+        last_lines: Vec<String>,
+    },
+    #[error("the registry has no digest for {reference} right after pushing it")]
+    NoDigest { reference: String },
+    #[error("the root image {reference} does not work: `{command}` printed `{output}`")]
+    Broken {
+        reference: String,
+        command: String,
+        output: String,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+fn tail(lines: &[String]) -> String {
+    let mut s = String::new();
+    if !lines.is_empty() {
+        s.push_str("\n  last lines of the log:");
+        for l in lines {
+            s.push_str("\n    ");
+            s.push_str(l);
+        }
+    }
+    s
+}
+
+/// The recipe's key: the same formula the set-up script used before this module existed, so
+/// images and tarballs it made are recognised.
+pub fn recipe_key(recipe: &Debootstrap) -> String {
+    let text = format!(
+        "{}\n{}\n{}\n{}\n",
+        recipe.suite,
+        recipe.variant,
+        recipe.include.join(","),
+        recipe.revision
+    );
+    hex::encode(Sha256::digest(text.as_bytes()))[..16].to_string()
+}
+
+/// The base a family version builds on, on this machine.
+pub fn resolve(
+    root: &Root,
+    state: &State,
+    mirrors: &BTreeMap<String, String>,
+) -> Result<Base, RootError> {
+    let (image, reference) = match &root.source {
+        RootSource::Reference(image) => (image.clone(), image.to_string()),
+        RootSource::Debootstrap { recipe, .. } => {
+            let Some(record) = state.root(&root.name)? else {
+                return Err(RootError::NotBuilt {
+                    name: root.name.clone(),
+                    path: state.root_path(&root.name),
+                });
+            };
+            let current = recipe_key(recipe);
+            if record.recipe_key != current {
+                return Err(RootError::StaleRecipe {
+                    name: root.name.clone(),
+                    reference: record.reference,
+                    recorded: record.recipe_key,
+                    current,
+                });
+            }
+            let image = ImageRef::parse(&record.reference)
+                .ok()
+                .filter(|i| i.digest.is_some())
+                .ok_or_else(|| RootError::BadRecord {
+                    path: state.root_path(&root.name),
+                    reference: record.reference.clone(),
+                })?;
+            (image, record.reference)
+        }
+    };
+    let source = match mirrors.get(&image.registry) {
+        Some(mirror) => image.with_registry(mirror),
+        None => image.clone(),
+    };
+    Ok(Base::Image {
+        reference,
+        pull: source.pinned().unwrap_or_else(|| source.to_string()),
+        digest: image.digest.as_ref().map(ToString::to_string),
+    })
+}
+
+pub struct RootBuild<'a> {
+    pub engine: &'a Engine,
+    pub reporter: &'a dyn Reporter,
+    pub state: &'a State,
+    pub registry: &'a str,
+}
+
+impl RootBuild<'_> {
+    fn say(&self, label: &str, line: String) {
+        tracing::info!("{label}: {line}");
+        self.reporter.report(Event::Output {
+            connector: label.to_string(),
+            line,
+        });
+    }
+
+    fn step<T>(
+        &self,
+        label: &str,
+        step: &str,
+        started: std::time::Instant,
+        cached: bool,
+        v: T,
+    ) -> T {
+        self.reporter.report(Event::StepFinished {
+            connector: label.into(),
+            step: step.into(),
+            cached,
+            duration: started.elapsed(),
+        });
+        v
+    }
+
+    /// Makes sure the registry holds the root image for the current recipe, building it if
+    /// needed, and records its digest-pinned address. Returns that address.
+    pub async fn ensure(&self, root: &Root) -> Result<String, RootError> {
+        let (repository, tag, recipe) = match &root.source {
+            RootSource::Debootstrap {
+                repository,
+                tag,
+                recipe,
+            } => (repository, tag, recipe),
+            RootSource::Reference(image) => {
+                return Err(RootError::NotBuildable {
+                    name: root.name.clone(),
+                    reference: image.to_string(),
+                })
+            }
+        };
+        let label = format!("root {}", root.name);
+        let key = recipe_key(recipe);
+        let tagged = format!("{}/{repository}:{tag}", self.registry);
+        let name = format!("{}/{repository}", self.registry);
+        self.reporter.report(Event::Started {
+            connector: label.clone(),
+            steps: vec!["registry".into(), "root filesystem".into(), "push".into()],
+        });
+
+        let t = std::time::Instant::now();
+        self.reporter.report(Event::StepStarted {
+            connector: label.clone(),
+            step: "registry".into(),
+        });
+        if let Some(digest) = self.engine.registry_digest(&tagged).await? {
+            let pinned = format!("{name}@{digest}");
+            if self.image_key(&pinned, true).await?.as_deref() == Some(key.as_str()) {
+                self.say(
+                    &label,
+                    format!("{tagged} is current (recipe {key}); not rebuilding"),
+                );
+                for step in ["registry", "root filesystem", "push"] {
+                    self.step(&label, step, t, true, ());
+                }
+                return self.record(root, &tagged, &digest, &key, &pinned).await;
+            }
+            self.say(
+                &label,
+                format!("{tagged} is from another recipe; rebuilding"),
+            );
+        }
+        self.step(&label, "registry", t, false, ());
+
+        let t = std::time::Instant::now();
+        self.reporter.report(Event::StepStarted {
+            connector: label.clone(),
+            step: "root filesystem".into(),
+        });
+        let cached = self.image_key(&tagged, false).await?.as_deref() == Some(key.as_str());
+        if cached {
+            self.say(
+                &label,
+                format!("the engine already has {tagged} for recipe {key}"),
+            );
+        } else {
+            let tarball = self.tarball(root, recipe, &key, &label).await?;
+            let changes = vec![
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+                "ENV LANG=C.UTF-8".to_string(),
+                format!("LABEL {KEY_LABEL}={key}"),
+                "CMD [\"python3\"]".to_string(),
+            ];
+            let message = format!(
+                "connector-build root image: debian {} {} + {} (recipe {key})",
+                recipe.suite,
+                recipe.variant,
+                recipe.include.join(",")
+            );
+            self.engine
+                .import(&tarball, &tagged, &changes, &message)
+                .await?;
+        }
+        self.step(&label, "root filesystem", t, cached, ());
+
+        let t = std::time::Instant::now();
+        self.reporter.report(Event::StepStarted {
+            connector: label.clone(),
+            step: "push".into(),
+        });
+        let reporter = self.reporter;
+        let pushed = self
+            .engine
+            .push(&tagged, |line| {
+                reporter.report(Event::Output {
+                    connector: label.clone(),
+                    line: line.to_string(),
+                })
+            })
+            .await?;
+        let digest =
+            match pushed {
+                Some(d) => d,
+                None => self.engine.registry_digest(&tagged).await?.ok_or_else(|| {
+                    RootError::NoDigest {
+                        reference: tagged.clone(),
+                    }
+                })?,
+            };
+        self.step(&label, "push", t, false, ());
+        let pinned = format!("{name}@{digest}");
+        self.record(root, &tagged, &digest, &key, &pinned).await
+    }
+
+    /// The recipe key an image carries; with `pull`, fetched from its registry when the
+    /// engine does not have it.
+    async fn image_key(&self, reference: &str, pull: bool) -> Result<Option<String>, RootError> {
+        let mut info = self.engine.inspect_image(reference).await?;
+        if info.is_none() && pull {
+            self.engine.pull(reference, |_| {}).await?;
+            info = self.engine.inspect_image(reference).await?;
+        }
+        Ok(info.and_then(|i| i.labels.get(KEY_LABEL).cloned()))
+    }
+
+    async fn record(
+        &self,
+        root: &Root,
+        tagged: &str,
+        digest: &str,
+        key: &str,
+        pinned: &str,
+    ) -> Result<String, RootError> {
+        self.verify(pinned).await?;
+        let reference = format!("{tagged}@{digest}");
+        self.state.set_root(
+            &root.name,
+            &RootRecord {
+                reference: reference.clone(),
+                recipe_key: key.to_string(),
+            },
+        )?;
+        Ok(reference)
+    }
+
+    /// The image runs Python and is on UTC.
+    async fn verify(&self, pinned: &str) -> Result<(), RootError> {
+        let command = "python --version && cat /etc/timezone";
+        let spec = ContainerSpec {
+            image: pinned.to_string(),
+            entrypoint: Some(vec![]),
+            cmd: Some(vec!["/bin/sh".into(), "-c".into(), command.into()]),
+            network_disabled: true,
+            ..Default::default()
+        };
+        let container = self.engine.create_container(&spec).await?;
+        let out = self.engine.run(&container).await;
+        self.engine.remove_container(&container).await?;
+        let out = out?;
+        let text = format!("{}{}", out.stdout, out.stderr);
+        if out.exit_code != 0 || !text.starts_with("Python 3") {
+            return Err(RootError::Broken {
+                reference: pinned.into(),
+                command: command.into(),
+                output: text.trim().into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The rootfs tarball for `key`, built with the recipe script unless already cached.
+    async fn tarball(
+        &self,
+        root: &Root,
+        recipe: &Debootstrap,
+        key: &str,
+        label: &str,
+    ) -> Result<PathBuf, RootError> {
+        let cache = State::cache_dir();
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RootError::Io { path, source }
+        };
+        std::fs::create_dir_all(&cache).map_err(io(&cache))?;
+        let tarball = cache.join(format!("rootfs-{}-{key}.tar", recipe.suite));
+        if tarball.is_file() {
+            self.say(label, format!("reusing {}", tarball.display()));
+            return Ok(tarball);
+        }
+        if !is_root() {
+            return Err(RootError::NotRoot);
+        }
+        if Command::new("debootstrap")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
+            return Err(RootError::NoDebootstrap);
+        }
+        // Leftovers of an interrupted build are never reused.
+        for entry in std::fs::read_dir(&cache).map_err(io(&cache))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("build.") {
+                self.say(
+                    label,
+                    format!("removing leftover {}", entry.path().display()),
+                );
+                remove_build_dir(&entry.path());
+            } else if name.ends_with(".tar.part") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let work = tempfile::Builder::new()
+            .prefix("build.")
+            .tempdir_in(&cache)
+            .map_err(io(&cache))?
+            .keep();
+        let script = work.join("debootstrap.sh");
+        std::fs::write(&script, RECIPE).map_err(io(&script))?;
+        let log = cache.join(format!("rootfs-{}.log", root.name));
+        let log_file = std::fs::File::create(&log).map_err(io(&log))?;
+        let log_err = log_file.try_clone().map_err(io(&log))?;
+        let part = cache.join(format!("rootfs-{}-{key}.tar.part", recipe.suite));
+        self.say(
+            label,
+            format!(
+                "debootstrap {} ({}, +{}); log: {}",
+                recipe.suite,
+                recipe.variant,
+                recipe.include.join(","),
+                log.display()
+            ),
+        );
+        let mut command = tokio::process::Command::new("bash");
+        command
+            .arg(&script)
+            .env("ROOT", work.join("rootfs"))
+            .env("OUT", &part)
+            .env("SUITE", &recipe.suite)
+            .env("VARIANT", &recipe.variant)
+            .env("INCLUDE", recipe.include.join(","))
+            .env("MIRROR", &recipe.mirror)
+            .env("SECURITY_MIRROR", &recipe.security_mirror)
+            .env("DEBS_CACHE", cache.join("debs"))
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_err)
+            .kill_on_drop(true);
+        let status = command.status().await;
+        // Whatever happened, nothing stays mounted and the work folder goes.
+        remove_build_dir(&work);
+        let status = status.map_err(io(&script))?;
+        if !status.success() {
+            let _ = std::fs::remove_file(&part);
+            return Err(RootError::Recipe {
+                status: status.to_string(),
+                last_lines: last_lines(&log, 30),
+                log,
+            });
+        }
+        std::fs::rename(&part, &tarball).map_err(io(&tarball))?;
+        // Tarballs of older recipes are of no further use.
+        let prefix = format!("rootfs-{}-", recipe.suite);
+        for entry in std::fs::read_dir(&cache).map_err(io(&cache))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name.ends_with(".tar") && entry.path() != tarball {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(tarball)
+    }
+}
+
+/// Effective uid 0, read from /proc so no unsafe call is needed.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Unmounts whatever is mounted under `dir` (deepest first), then removes it, staying on its
+/// file system so a mount that would not go away is never emptied.
+fn remove_build_dir(dir: &Path) {
+    let prefix = format!("{}/", dir.display());
+    let mut mounts: Vec<String> = std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    mounts.sort();
+    for m in mounts.iter().rev() {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
+    }
+    let _ = Command::new("rm")
+        .args(["-rf", "--one-file-system"])
+        .arg(dir)
+        .status();
+}
+
+fn last_lines(path: &Path, n: usize) -> Vec<String> {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return vec![];
+    };
+    // The end of a long log is enough.
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)));
+    let mut text = String::new();
+    let _ = f.read_to_string(&mut text);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base_images::declare::Declarations;
+
+    #[test]
+    fn the_recipe_key_is_the_set_up_scripts() {
+        let d = Declarations::embedded().unwrap();
+        let RootSource::Debootstrap { recipe, .. } = &d.root("debian-python").unwrap().source
+        else {
+            panic!("debian-python is a debootstrap root")
+        };
+        // printf '%s\n' bookworm minbase python3,...,netbase 1 | sha256sum | cut -c1-16
+        let text = "bookworm\nminbase\npython3,python3-pip,python3-venv,python-is-python3,tzdata,ca-certificates,netbase\n1\n";
+        assert_eq!(
+            recipe_key(recipe),
+            hex::encode(Sha256::digest(text.as_bytes()))[..16]
+        );
+    }
+
+    #[test]
+    fn resolving_needs_a_current_record() {
+        let d = Declarations::embedded().unwrap();
+        let root = d.root("debian-python").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let state = State {
+            dir: dir.path().into(),
+        };
+        let none = BTreeMap::new();
+        let e = resolve(root, &state, &none).unwrap_err().to_string();
+        assert!(e.contains("base-images root build debian-python"), "{e}");
+        let RootSource::Debootstrap { recipe, .. } = &root.source else {
+            unreachable!()
+        };
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let reference =
+            format!("127.0.0.1:5000/connector-build/debian-python:3.11-bookworm@{digest}");
+        state
+            .set_root(
+                "debian-python",
+                &RootRecord {
+                    reference: reference.clone(),
+                    recipe_key: "old".into(),
+                },
+            )
+            .unwrap();
+        let e = resolve(root, &state, &none).unwrap_err().to_string();
+        assert!(e.contains("another recipe"), "{e}");
+        state
+            .set_root(
+                "debian-python",
+                &RootRecord {
+                    reference: reference.clone(),
+                    recipe_key: recipe_key(recipe),
+                },
+            )
+            .unwrap();
+        let Base::Image {
+            pull, digest: d, ..
+        } = resolve(root, &state, &none).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(d.as_deref(), Some(digest.as_str()));
+        assert_eq!(
+            pull,
+            format!("127.0.0.1:5000/connector-build/debian-python@{digest}")
+        );
+    }
+
+    #[test]
+    fn a_pinned_reference_root_goes_through_the_mirror() {
+        let digest = format!("sha256:{}", "b".repeat(64));
+        let root = Root {
+            name: "python-slim".into(),
+            description: String::new(),
+            source: RootSource::Reference(
+                ImageRef::parse(&format!("python:3.11-slim@{digest}")).unwrap(),
+            ),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let state = State {
+            dir: dir.path().into(),
+        };
+        let mirrors = BTreeMap::from([("docker.io".to_string(), "127.0.0.1:5000".to_string())]);
+        let Base::Image {
+            pull, reference, ..
+        } = resolve(&root, &state, &mirrors).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(pull, format!("127.0.0.1:5000/library/python@{digest}"));
+        assert!(reference.starts_with("docker.io/library/python:3.11-slim@"));
+    }
+}

@@ -1,0 +1,441 @@
+//! Building many connectors: spread over one or more engines, a few at a time on each, each
+//! connector failing on its own, and a connector whose engine stops answering retried on
+//! another engine. The run's record is a [`report::RunReport`].
+
+pub mod html;
+pub mod report;
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::build::network::NetworkSettings;
+use crate::build::tools::Tools;
+use crate::build::{BuildError, Builder};
+use crate::commands::{display_name, error_chain, prepare, ConnectorError};
+use crate::engine::Engine;
+use crate::hooks::customize::HookOptions;
+use crate::model::ConnectorLocator;
+use crate::plan::{Action, BuildPlan, PlanOptions};
+use crate::report::{Event, Reporter};
+
+use self::report::{ConnectorReport, LostAttempt, RunReport, StepTiming};
+
+/// How long an engine gets to answer a ping before it counts as gone.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct BulkRequest<'a> {
+    pub locator: &'a ConnectorLocator,
+    /// Connector names or folder paths, in the order results are reported.
+    pub connectors: Vec<String>,
+    pub plan: PlanOptions,
+    pub hooks: HookOptions,
+    /// Builds at once on each engine.
+    pub concurrency: usize,
+    /// Start nothing new after the first failure.
+    pub fail_fast: bool,
+    /// Notices from selection, carried into the report.
+    pub warnings: Vec<String>,
+}
+
+/// What the workers share.
+struct State {
+    queue: VecDeque<usize>,
+    in_flight: usize,
+    /// Per engine: why the run stopped using it.
+    lost: Vec<Option<String>>,
+    stopped: bool,
+    done: Vec<Option<ConnectorReport>>,
+    lost_attempts: Vec<Vec<LostAttempt>>,
+    /// Builds in progress: (engine, connector, keys of their command steps).
+    building: Vec<(usize, usize, Vec<String>)>,
+}
+
+enum Take {
+    Job(usize),
+    Wait,
+    Exit,
+}
+
+impl State {
+    fn take(&mut self, engine: usize) -> Take {
+        if self.lost[engine].is_some() || self.stopped {
+            return Take::Exit;
+        }
+        if let Some(i) = self.queue.pop_front() {
+            self.in_flight += 1;
+            return Take::Job(i);
+        }
+        // Work in flight elsewhere may come back if its engine goes away.
+        if self.in_flight > 0 {
+            Take::Wait
+        } else {
+            Take::Exit
+        }
+    }
+}
+
+struct Run<'a> {
+    engines: &'a [Engine],
+    network: &'a NetworkSettings,
+    tools: &'a Tools,
+    reporter: &'a dyn Reporter,
+    request: &'a BulkRequest<'a>,
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+enum AttemptEnd {
+    Done(Box<ConnectorReport>),
+    EngineLost(LostAttempt),
+}
+
+/// Builds every requested connector and returns the run's record. Never fails as a whole:
+/// each connector's failure is in the report.
+pub async fn run(
+    engines: &[Engine],
+    network: &NetworkSettings,
+    tools: &Tools,
+    reporter: &dyn Reporter,
+    request: BulkRequest<'_>,
+) -> RunReport {
+    let started_at = unix_now();
+    let n = request.connectors.len();
+    reporter.report(Event::RunStarted {
+        total: n,
+        engines: engines.iter().map(|e| e.host().to_string()).collect(),
+    });
+    let run = Run {
+        engines,
+        network,
+        tools,
+        reporter,
+        request: &request,
+        state: Mutex::new(State {
+            queue: (0..n).collect(),
+            in_flight: 0,
+            lost: vec![None; engines.len()],
+            stopped: false,
+            done: (0..n).map(|_| None).collect(),
+            lost_attempts: (0..n).map(|_| Vec::new()).collect(),
+            building: Vec::new(),
+        }),
+        changed: Notify::new(),
+    };
+    let per_engine = request.concurrency.max(1);
+    let workers = (0..engines.len())
+        .flat_map(|e| std::iter::repeat_n(e, per_engine))
+        .map(|e| run.worker(e));
+    futures_util::future::join_all(workers).await;
+
+    let state = run.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    let every_engine_lost = !engines.is_empty() && state.lost.iter().all(Option::is_some);
+    let connectors = state
+        .done
+        .into_iter()
+        .zip(state.lost_attempts)
+        .zip(&request.connectors)
+        .map(|((done, lost), name)| {
+            let mut report = done.unwrap_or_else(|| {
+                if every_engine_lost || engines.is_empty() {
+                    let why = "not built: no engine left; every engine stopped answering";
+                    ConnectorReport::failed(
+                        display_name(name),
+                        None,
+                        (why.into(), vec![]),
+                        vec![],
+                        0.0,
+                    )
+                } else {
+                    ConnectorReport::skipped(display_name(name))
+                }
+            });
+            report.lost_attempts = lost;
+            report
+        })
+        .collect();
+    let hosts: Vec<String> = engines.iter().map(|e| e.host().to_string()).collect();
+    RunReport::new(
+        started_at,
+        unix_now(),
+        &hosts,
+        &state.lost,
+        request.warnings.clone(),
+        connectors,
+    )
+}
+
+impl Run<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn worker(&self, engine: usize) {
+        loop {
+            // Registered before looking at the state, so no wake-up is missed.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let take = self.lock().take(engine);
+            let i = match take {
+                Take::Exit => return,
+                Take::Wait => {
+                    changed.await;
+                    continue;
+                }
+                Take::Job(i) => i,
+            };
+            let end = self.attempt(engine, i).await;
+            {
+                let mut state = self.lock();
+                state.in_flight -= 1;
+                match end {
+                    AttemptEnd::Done(report) => {
+                        let failed = report.status == report::Status::Failed;
+                        self.reporter.report(Event::Finished {
+                            connector: report.connector.clone(),
+                            ok: !failed,
+                        });
+                        if failed && self.request.fail_fast {
+                            state.stopped = true;
+                        }
+                        state.done[i] = Some(*report);
+                    }
+                    AttemptEnd::EngineLost(attempt) => {
+                        let connector = display_name(&self.request.connectors[i]);
+                        if state.lost[engine].is_none() {
+                            state.lost[engine] =
+                                Some(format!("stopped answering while building {connector}"));
+                        }
+                        self.reporter.report(Event::Retrying {
+                            connector,
+                            engine: attempt.engine.clone(),
+                            reason: attempt.error.lines().next().unwrap_or_default().to_string(),
+                        });
+                        state.lost_attempts[i].push(attempt);
+                        state.queue.push_front(i);
+                    }
+                }
+            }
+            self.changed.notify_waiters();
+        }
+    }
+
+    async fn attempt(&self, engine_index: usize, i: usize) -> AttemptEnd {
+        let engine = &self.engines[engine_index];
+        let name = &self.request.connectors[i];
+        let recorder = Recorder {
+            inner: self.reporter,
+            steps: Mutex::new(Vec::new()),
+        };
+        let builder = Builder {
+            engine,
+            network: self.network,
+            tools: self.tools,
+            reporter: &recorder,
+        };
+        let started = std::time::Instant::now();
+        let result = async {
+            let plan = prepare(
+                &builder,
+                self.request.locator,
+                name,
+                &self.request.plan,
+                &self.request.hooks,
+            )
+            .await?;
+            self.claim(engine_index, i, &plan, &recorder).await;
+            let built = builder.build(&plan).await;
+            self.release(engine_index, i);
+            Ok::<_, ConnectorError>(built?)
+        }
+        .await;
+        match result {
+            Ok(outcome) => {
+                AttemptEnd::Done(Box::new(ConnectorReport::built(outcome, engine.host())))
+            }
+            Err(e) => {
+                let steps = recorder.finish();
+                if engine_lost(engine, &e).await {
+                    return AttemptEnd::EngineLost(LostAttempt {
+                        engine: engine.host().to_string(),
+                        error: error_chain(&e),
+                        steps,
+                    });
+                }
+                // Errors before the engine was involved (metadata, plan) name no engine.
+                let engine = matches!(e, ConnectorError::Build(_) | ConnectorError::Hook(_))
+                    .then(|| engine.host());
+                AttemptEnd::Done(Box::new(ConnectorReport::failed(
+                    display_name(name),
+                    engine,
+                    error_report(&e),
+                    steps,
+                    (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                )))
+            }
+        }
+    }
+}
+
+impl Run<'_> {
+    /// Waits until no other build on this engine runs one of this plan's commands, then
+    /// registers this one. Connectors with the same dependency set thus install once: the
+    /// second finds the first one's layer in the engine's cache instead of installing again
+    /// beside it.
+    async fn claim(&self, engine: usize, i: usize, plan: &BuildPlan, reporter: &dyn Reporter) {
+        let keys = command_keys(plan);
+        let mut announced = false;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut state = self.lock();
+                let busy = state
+                    .building
+                    .iter()
+                    .find(|(e, _, k)| *e == engine && k.iter().any(|x| keys.contains(x)))
+                    .map(|(_, other, _)| *other);
+                match busy {
+                    None => {
+                        state.building.push((engine, i, keys));
+                        return;
+                    }
+                    Some(other) if !announced => {
+                        announced = true;
+                        reporter.report(Event::Output {
+                            connector: plan.connector.clone(),
+                            line: format!(
+                                "waiting for {}, which runs the same install on this engine",
+                                display_name(&self.request.connectors[other])
+                            ),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+            changed.await;
+        }
+    }
+
+    fn release(&self, engine: usize, i: usize) {
+        self.lock()
+            .building
+            .retain(|(e, c, _)| !(*e == engine && *c == i));
+        self.changed.notify_waiters();
+    }
+}
+
+/// The cache keys of a plan's command steps (installs, hook commands).
+fn command_keys(plan: &BuildPlan) -> Vec<String> {
+    let keys = plan.keys();
+    plan.steps
+        .iter()
+        .zip(&keys.steps)
+        .filter(|(step, _)| matches!(step.action, Action::Run(_)))
+        .map(|(_, key)| key.0.clone())
+        .collect()
+}
+
+/// Whether a failed build failed because its engine went away. Any error from work on the
+/// engine (a build step, or a hook asking about its container) counts when the engine no
+/// longer answers a ping: a stopping engine kills its containers first, so the step may fail
+/// with a plain exit code before requests start failing.
+async fn engine_lost(engine: &Engine, e: &ConnectorError) -> bool {
+    if !matches!(e, ConnectorError::Build(_) | ConnectorError::Hook(_)) {
+        return false;
+    }
+    !answers(engine).await
+}
+
+async fn answers(engine: &Engine) -> bool {
+    matches!(
+        tokio::time::timeout(PING_TIMEOUT, engine.docker().ping()).await,
+        Ok(Ok(_))
+    )
+}
+
+/// The error with its causes, and the last lines of output of a failed command.
+pub fn error_report(e: &ConnectorError) -> (String, Vec<String>) {
+    let output = match e {
+        ConnectorError::Build(BuildError::StepFailed(failure)) => failure.output.clone(),
+        ConnectorError::Build(BuildError::SmokeTest { output, .. }) => output.clone(),
+        _ => Vec::new(),
+    };
+    (error_chain(e), output)
+}
+
+/// Passes events on and notes each step's wall-clock span, so a failed or lost attempt can
+/// still be drawn on the timeline.
+struct Recorder<'a> {
+    inner: &'a dyn Reporter,
+    steps: Mutex<Vec<(StepTiming, bool)>>,
+}
+
+impl Recorder<'_> {
+    /// The steps seen; one still open is where the build failed, and ends now.
+    fn finish(&self) -> Vec<StepTiming> {
+        let now = unix_now();
+        let steps = std::mem::take(&mut *self.steps.lock().unwrap_or_else(|p| p.into_inner()));
+        steps
+            .into_iter()
+            .map(|(mut s, open)| {
+                if open {
+                    s.seconds = ((now - s.started_at) * 1000.0).round() / 1000.0;
+                    s.failed = true;
+                }
+                s
+            })
+            .collect()
+    }
+}
+
+impl Reporter for Recorder<'_> {
+    fn report(&self, event: Event) {
+        match &event {
+            Event::StepStarted { step, .. } => {
+                if let Ok(mut steps) = self.steps.lock() {
+                    steps.push((
+                        StepTiming {
+                            name: step.clone(),
+                            cached: false,
+                            started_at: (unix_now() * 1000.0).round() / 1000.0,
+                            seconds: 0.0,
+                            failed: false,
+                        },
+                        true,
+                    ));
+                }
+            }
+            Event::StepFinished {
+                step,
+                cached,
+                duration,
+                ..
+            } => {
+                if let Ok(mut steps) = self.steps.lock() {
+                    if let Some((s, open)) = steps
+                        .iter_mut()
+                        .rev()
+                        .find(|(s, open)| *open && s.name == *step)
+                    {
+                        s.cached = *cached;
+                        s.seconds = (duration.as_secs_f64() * 1000.0).round() / 1000.0;
+                        *open = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.inner.report(event);
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

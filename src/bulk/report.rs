@@ -1,0 +1,600 @@
+//! The record of a run, as plain data, and its renderings: `report.json`, `report.md` (also
+//! appended to the GitHub step summary) and `report.html` (see [`super::html`]).
+//!
+//! Rendering is a pure function of [`RunReport`], so every format is snapshot-tested without
+//! an engine.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::build::{BuildOutcome, StepReport};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    pub tool_version: String,
+    /// Seconds since the Unix epoch.
+    pub started_at: f64,
+    pub finished_at: f64,
+    pub engines: Vec<EngineReport>,
+    pub totals: Totals,
+    /// Connectors the selection left out, and similar notices.
+    pub warnings: Vec<String>,
+    /// In the order they were asked for.
+    pub connectors: Vec<ConnectorReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineReport {
+    pub host: String,
+    pub built: usize,
+    pub failed: usize,
+    /// Why the run stopped using this engine, when it did.
+    pub lost: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub built: usize,
+    pub failed: usize,
+    /// Not started: `--fail-fast` stopped the run first.
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Built,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Built => "built",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectorReport {
+    pub connector: String,
+    pub status: Status,
+    /// The engine that built it (or failed to); `None` when it never reached one.
+    pub engine: Option<String>,
+    pub tag: Option<String>,
+    pub image_id: Option<String>,
+    pub size: Option<i64>,
+    pub base_digest: Option<String>,
+    pub cache_key: Option<String>,
+    pub containers_started: Option<usize>,
+    pub seconds: f64,
+    pub steps: Vec<StepTiming>,
+    /// Why it failed (or was not started): the error with its causes, one per line.
+    pub error: Option<String>,
+    /// The last lines of the failing command's output, when a command failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_output: Vec<String>,
+    /// Earlier attempts on engines that stopped answering.
+    pub lost_attempts: Vec<LostAttempt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepTiming {
+    pub name: String,
+    pub cached: bool,
+    /// Seconds since the Unix epoch.
+    pub started_at: f64,
+    pub seconds: f64,
+    /// The step the build failed in.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
+}
+
+impl From<&StepReport> for StepTiming {
+    fn from(s: &StepReport) -> Self {
+        StepTiming {
+            name: s.name.clone(),
+            cached: s.cached,
+            started_at: s.started_at,
+            seconds: s.seconds,
+            failed: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LostAttempt {
+    pub engine: String,
+    pub error: String,
+    pub steps: Vec<StepTiming>,
+}
+
+impl ConnectorReport {
+    pub fn built(outcome: BuildOutcome, engine: &str) -> Self {
+        ConnectorReport {
+            connector: outcome.connector,
+            status: Status::Built,
+            engine: Some(engine.to_string()),
+            tag: Some(outcome.tag),
+            image_id: Some(outcome.image_id),
+            size: Some(outcome.size),
+            base_digest: outcome.base_digest,
+            cache_key: Some(outcome.cache_key),
+            containers_started: Some(outcome.containers_started),
+            seconds: outcome.seconds,
+            steps: outcome.steps.iter().map(StepTiming::from).collect(),
+            error: None,
+            error_output: Vec::new(),
+            lost_attempts: Vec::new(),
+        }
+    }
+
+    pub fn failed(
+        connector: String,
+        engine: Option<&str>,
+        (error, error_output): (String, Vec<String>),
+        steps: Vec<StepTiming>,
+        seconds: f64,
+    ) -> Self {
+        ConnectorReport {
+            connector,
+            status: Status::Failed,
+            engine: engine.map(str::to_string),
+            tag: None,
+            image_id: None,
+            size: None,
+            base_digest: None,
+            cache_key: None,
+            containers_started: None,
+            seconds,
+            steps,
+            error: Some(error),
+            error_output,
+            lost_attempts: Vec::new(),
+        }
+    }
+
+    pub fn skipped(connector: String) -> Self {
+        ConnectorReport {
+            status: Status::Skipped,
+            ..ConnectorReport::failed(
+                connector,
+                None,
+                (
+                    "not started: --fail-fast stopped the run after a failure".into(),
+                    vec![],
+                ),
+                vec![],
+                0.0,
+            )
+        }
+    }
+}
+
+impl ConnectorReport {
+    /// The error's first line, for tables.
+    pub fn error_summary(&self) -> Option<&str> {
+        self.error.as_deref().and_then(|e| e.lines().next())
+    }
+
+    /// `cached/steps`, or nothing when no step ran.
+    pub fn cache_hits(&self) -> String {
+        if self.steps.is_empty() {
+            return String::new();
+        }
+        let cached = self.steps.iter().filter(|s| s.cached).count();
+        format!("{cached}/{}", self.steps.len())
+    }
+
+    /// The build time, or nothing for a connector that never started.
+    pub fn shown_time(&self) -> String {
+        if self.status == Status::Skipped {
+            String::new()
+        } else {
+            duration(self.seconds)
+        }
+    }
+}
+
+impl RunReport {
+    /// Totals and per-engine counts, from the connectors.
+    pub fn new(
+        started_at: f64,
+        finished_at: f64,
+        hosts: &[String],
+        lost: &[Option<String>],
+        warnings: Vec<String>,
+        connectors: Vec<ConnectorReport>,
+    ) -> RunReport {
+        let count = |status: Status, engine: Option<&str>| {
+            connectors
+                .iter()
+                .filter(|c| {
+                    c.status == status && (engine.is_none() || c.engine.as_deref() == engine)
+                })
+                .count()
+        };
+        let engines = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| EngineReport {
+                host: h.clone(),
+                built: count(Status::Built, Some(h)),
+                failed: count(Status::Failed, Some(h)),
+                lost: lost.get(i).cloned().flatten(),
+            })
+            .collect();
+        RunReport {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at,
+            finished_at,
+            engines,
+            totals: Totals {
+                built: count(Status::Built, None),
+                failed: count(Status::Failed, None),
+                skipped: count(Status::Skipped, None),
+            },
+            warnings,
+            connectors,
+        }
+    }
+
+    pub fn seconds(&self) -> f64 {
+        (self.finished_at - self.started_at).max(0.0)
+    }
+
+    pub fn ok(&self) -> bool {
+        self.totals.failed == 0 && self.totals.skipped == 0
+    }
+
+    /// The failed connectors with their errors, in report order.
+    pub fn failures(&self) -> Vec<(&ConnectorReport, &str)> {
+        self.connectors
+            .iter()
+            .filter(|c| c.status == Status::Failed)
+            .filter_map(|c| c.error.as_deref().map(|e| (c, e)))
+            .collect()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// `N built, N failed, N skipped`, without the zero counts that say nothing.
+    pub fn headline(&self) -> String {
+        let t = self.totals;
+        let mut parts = vec![format!("{} built", t.built)];
+        if t.failed > 0 || t.skipped == 0 {
+            parts.push(format!("{} failed", t.failed));
+        }
+        if t.skipped > 0 {
+            parts.push(format!("{} skipped", t.skipped));
+        }
+        parts.join(", ")
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut md = format!("## connector-build: {}\n\n", self.headline());
+        md.push_str(&format!(
+            "{} connector(s) in {} on {} engine(s): {}.\n\n",
+            self.connectors.len(),
+            duration(self.seconds()),
+            self.engines.len(),
+            self.engines
+                .iter()
+                .map(|e| match &e.lost {
+                    Some(_) => format!("`{}` (stopped answering)", e.host),
+                    None => format!("`{}`", e.host),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        md.push_str("| connector | status | engine | image | time | from cache | error |\n");
+        md.push_str("|---|---|---|---|---:|---:|---|\n");
+        for c in &self.connectors {
+            let status = match c.status {
+                Status::Built => "built".to_string(),
+                Status::Failed => "**FAILED**".to_string(),
+                Status::Skipped => "skipped".to_string(),
+            };
+            let retried = if c.lost_attempts.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (retried after {})",
+                    c.lost_attempts
+                        .iter()
+                        .map(|a| format!("`{}` stopped answering", a.engine))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let image = match (&c.tag, &c.image_id) {
+                (Some(tag), Some(id)) => format!("`{tag}` `{}`", short_id(id)),
+                _ => String::new(),
+            };
+            let (cached, time) = (c.cache_hits(), c.shown_time());
+            md.push_str(&format!(
+                "| {} | {status}{} | {} | {image} | {time} | {cached} | {} |\n",
+                cell(&c.connector),
+                cell(&retried),
+                c.engine.as_deref().map(cell).unwrap_or_default(),
+                c.error_summary()
+                    .filter(|_| c.status == Status::Failed)
+                    .map(cell)
+                    .unwrap_or_default(),
+            ));
+        }
+        let failures = self.failures();
+        if !failures.is_empty() {
+            md.push_str("\n### Failures\n");
+            for (c, e) in failures {
+                md.push_str(&format!(
+                    "\n#### {}\n\n```text\n{}\n```\n",
+                    c.connector,
+                    fence_safe(e)
+                ));
+            }
+        }
+        if !self.warnings.is_empty() {
+            md.push_str("\n### Warnings\n\n");
+            for w in &self.warnings {
+                md.push_str(&format!("- {}\n", w.replace('\n', " ")));
+            }
+        }
+        md
+    }
+
+    /// Writes `report.json`, `report.md` and `report.html` into `dir` (created), and appends
+    /// the Markdown to `step_summary` when given (GitHub's `$GITHUB_STEP_SUMMARY`).
+    pub fn write(
+        &self,
+        dir: &Path,
+        step_summary: Option<&Path>,
+    ) -> Result<Vec<PathBuf>, WriteError> {
+        let wrap = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| WriteError { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(wrap(dir))?;
+        let md = self.markdown();
+        let mut written = Vec::new();
+        for (name, body) in [
+            ("report.json", self.to_json()),
+            ("report.md", md.clone()),
+            ("report.html", super::html::render(self)),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, body).map_err(wrap(&path))?;
+            written.push(path);
+        }
+        if let Some(summary) = step_summary {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(summary)
+                .and_then(|mut f| f.write_all(format!("{md}\n").as_bytes()))
+                .map_err(wrap(summary))?;
+        }
+        Ok(written)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the report {path}")]
+pub struct WriteError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+pub fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// `42.6s`, `3m 05s`, `1h 02m`.
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        let whole = s.round() as u64;
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    } else {
+        let minutes = (s / 60.0).round() as u64;
+        format!("{}h {:02}m", minutes / 60, minutes % 60)
+    }
+}
+
+/// Text safe inside a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// Text safe inside a ``` fence.
+fn fence_safe(text: &str) -> String {
+    text.replace("```", "`\u{200b}``")
+}
+
+/// `YYYYMMDD-HHMMSS` (UTC) for report folder names, from Unix seconds.
+pub fn timestamp(unix: f64) -> String {
+    let secs = unix.max(0.0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn step(name: &str, cached: bool, started_at: f64, seconds: f64) -> StepTiming {
+        StepTiming {
+            name: name.into(),
+            cached,
+            started_at,
+            seconds,
+            failed: false,
+        }
+    }
+
+    /// A run over two engines: a fresh build, a cached one, one retried after its engine
+    /// stopped answering, one that failed in its install, and one skipped.
+    pub fn sample() -> RunReport {
+        let t0 = 1_800_000_000.0;
+        let e1 = "unix:///var/run/docker.sock".to_string();
+        let e2 = "unix:///run/cb-test-docker2.sock".to_string();
+        let built = |name: &str, engine: &str, offset: f64, cached: bool| ConnectorReport {
+            connector: name.into(),
+            status: Status::Built,
+            engine: Some(engine.into()),
+            tag: Some(format!("airbyte/{name}:dev")),
+            image_id: Some(format!("sha256:{}", "4e99e65e88a0".repeat(5))),
+            size: Some(312_400_000),
+            base_digest: Some(format!("sha256:{}", "b8".repeat(32))),
+            cache_key: Some("ab".repeat(32)),
+            containers_started: Some(if cached { 0 } else { 3 }),
+            seconds: if cached { 0.2 } else { 44.0 },
+            steps: if cached {
+                vec![
+                    step("base image", true, t0 + offset, 0.0),
+                    step("install dependencies", true, t0 + offset, 0.0),
+                    step("copy connector code", true, t0 + offset + 0.1, 0.0),
+                    step("smoke test", true, t0 + offset + 0.1, 0.0),
+                ]
+            } else {
+                vec![
+                    step("base image", true, t0 + offset, 0.1),
+                    step("install dependencies", false, t0 + offset + 0.1, 41.2),
+                    step("copy connector code", false, t0 + offset + 41.3, 0.4),
+                    step("smoke test", false, t0 + offset + 41.7, 2.3),
+                ]
+            },
+            error: None,
+            error_output: vec![],
+            lost_attempts: vec![],
+        };
+        let mut retried = built("source-retried", &e1, 30.0, false);
+        retried.lost_attempts.push(LostAttempt {
+            engine: e2.clone(),
+            error: "engine unreachable: cannot talk to the Docker engine".into(),
+            steps: vec![
+                step("base image", true, t0 + 1.0, 0.1),
+                StepTiming {
+                    failed: true,
+                    ..step("install dependencies", false, t0 + 1.1, 27.5)
+                },
+            ],
+        });
+        let failed = ConnectorReport::failed(
+            "source-broken".into(),
+            Some(&e2),
+            (
+                "step `install dependencies` failed: `python -m pip install -r requirements.txt` exited with code 1\n  last lines of output:\n    ERROR: No matching distribution found for nope==0.0.0 | <b>".into(),
+                vec!["ERROR: No matching distribution found for nope==0.0.0 | <b>".into()],
+            ),
+            vec![
+                step("base image", true, t0 + 2.0, 0.1),
+                StepTiming {
+                    failed: true,
+                    ..step("install dependencies", false, t0 + 2.1, 6.4)
+                },
+            ],
+            8.5,
+        );
+        let connectors = vec![
+            built("source-faker", &e1, 0.0, false),
+            built("source-cached", &e1, 0.5, true),
+            retried,
+            failed,
+            ConnectorReport::skipped("source-after".into()),
+        ];
+        RunReport::new(
+            t0 - 0.5,
+            t0 + 75.0,
+            &[e1, e2.clone()],
+            &[
+                None,
+                Some("stopped answering while building source-retried".into()),
+            ],
+            vec!["source-yaml: left out, its metadata cannot be read".into()],
+            connectors,
+        )
+    }
+
+    #[test]
+    fn totals_and_engine_counts() {
+        let r = sample();
+        assert_eq!(
+            r.totals,
+            Totals {
+                built: 3,
+                failed: 1,
+                skipped: 1
+            }
+        );
+        assert_eq!((r.engines[0].built, r.engines[0].failed), (3, 0));
+        assert_eq!((r.engines[1].built, r.engines[1].failed), (0, 1));
+        assert!(!r.ok());
+        assert_eq!(r.headline(), "3 built, 1 failed, 1 skipped");
+    }
+
+    #[test]
+    fn markdown_report() {
+        insta::assert_snapshot!(sample().markdown());
+    }
+
+    #[test]
+    fn json_report() {
+        insta::assert_snapshot!(sample().to_json());
+    }
+
+    #[test]
+    fn durations_and_timestamps() {
+        assert_eq!(duration(42.64), "42.6s");
+        assert_eq!(duration(185.0), "3m 05s");
+        assert_eq!(duration(3720.0), "1h 02m");
+        assert_eq!(timestamp(0.0), "19700101-000000");
+        assert_eq!(timestamp(1_795_255_383.9), "20261121-100303");
+        assert_eq!(timestamp(951_782_400.0), "20000229-000000");
+    }
+
+    #[test]
+    fn written_files_and_the_step_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = dir.path().join("summary.md");
+        std::fs::write(&summary, "before\n").unwrap();
+        let out = dir.path().join("a/b");
+        let written = sample().write(&out, Some(&summary)).unwrap();
+        assert_eq!(written.len(), 3);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["connectors"][3]["status"], "failed");
+        let appended = std::fs::read_to_string(&summary).unwrap();
+        assert!(
+            appended.starts_with("before\n## connector-build: 3 built"),
+            "{appended}"
+        );
+    }
+}
