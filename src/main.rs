@@ -82,17 +82,8 @@ enum Command {
         /// Which connectors; default: every connector found.
         #[command(flatten)]
         selection: SelectionArgs,
-        /// The digest-pinned image reference to set. Default: each connector's family's
-        /// newest published release that is not a pre-release, read from the registry.
-        #[arg(long, value_name = "REFERENCE")]
-        to: Option<String>,
-        /// Registry the families are published to (without --to). Default: `registry` in
-        /// connector-build.toml, else 127.0.0.1:5000.
-        #[arg(long, value_name = "REGISTRY", conflicts_with = "to")]
-        registry: Option<String>,
-        /// Base image declarations folder (without --to). Default: the built-in ones.
-        #[arg(long, value_name = "DIR", conflicts_with = "to")]
-        declarations: Option<PathBuf>,
+        #[command(flatten)]
+        target: BaseImageTarget,
         /// Add the key to connectors that have none.
         #[arg(long)]
         set_if_not_exists: bool,
@@ -110,6 +101,22 @@ enum Command {
     /// Report how the connectors' Dockerfiles and their images differ, and which
     /// connectors are migrated to a base image.
     AnalyzeDockerfiles(cli::migrate::AnalyzeArgs),
+}
+
+/// Which base image connectors move to.
+#[derive(Args)]
+struct BaseImageTarget {
+    /// The digest-pinned image reference to set. Default: each connector's family's
+    /// newest published release that is not a pre-release, read from the registry.
+    #[arg(long, value_name = "REFERENCE")]
+    to: Option<String>,
+    /// Registry the families are published to (without --to). Default: `registry` in
+    /// connector-build.toml, else 127.0.0.1:5000.
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "to")]
+    registry: Option<String>,
+    /// Base image declarations folder (without --to). Default: the built-in ones.
+    #[arg(long, value_name = "DIR", conflicts_with = "to")]
+    declarations: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -445,11 +452,14 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::UpgradeBaseImage {
             selection,
-            to,
+            target:
+                BaseImageTarget {
+                    to,
+                    registry,
+                    declarations,
+                },
             set_if_not_exists,
             dry_run,
-            registry,
-            declarations,
         } => {
             // No selection keeps the "every connector found" behaviour, which skips files that
             // do not parse; a selection names folders.

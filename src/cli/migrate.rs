@@ -15,7 +15,7 @@ use connector_build::build::Builder;
 use connector_build::config::Config;
 use connector_build::edit::FileChange;
 use connector_build::engine::Engine;
-use connector_build::migrate::bump::{self, BumpOutcome, ReleaseNote};
+use connector_build::migrate::bump::{self, BumpOutcome, Release, ReleaseNote};
 use connector_build::migrate::resolve::{self, BaseImageResolver, Fixed, LatestRelease};
 use connector_build::migrate::version::Bump;
 use connector_build::migrate::{self, Migration, MigrationOutcome};
@@ -23,24 +23,15 @@ use connector_build::model::ConnectorLocator;
 use connector_build::report::Silent;
 
 use super::progress::{Lines, Style};
-use crate::{Global, PlanArgs, SelectionArgs};
+use crate::{BaseImageTarget, Global, PlanArgs, SelectionArgs};
 
 #[derive(Args)]
 pub(crate) struct MigrateArgs {
     /// Which connectors; default: every connector found that has a Dockerfile.
     #[command(flatten)]
     selection: SelectionArgs,
-    /// The digest-pinned base image to move to (`<registry>/<repo>:<tag>@sha256:<digest>`).
-    /// Default: the newest published release of the connector's base image family.
-    #[arg(long, value_name = "REFERENCE")]
-    to: Option<String>,
-    /// Registry the families are published to (without --to). Default: `registry` in
-    /// connector-build.toml, else 127.0.0.1:5000.
-    #[arg(long, value_name = "REGISTRY", conflicts_with = "to")]
-    registry: Option<String>,
-    /// Base image declarations folder (without --to). Default: the built-in ones.
-    #[arg(long, value_name = "DIR", conflicts_with = "to")]
-    declarations: Option<PathBuf>,
+    #[command(flatten)]
+    target: BaseImageTarget,
     /// Pull request number for the changelog row's link.
     #[arg(long, value_name = "N", value_parser = parse_pr)]
     pr: Option<String>,
@@ -224,7 +215,7 @@ pub(crate) async fn migrate_to_base_image(
     locator: &ConnectorLocator,
     args: MigrateArgs,
 ) -> ExitCode {
-    if let Some(to) = &args.to {
+    if let Some(to) = &args.target.to {
         if let Err(e) = resolve::pinned(to) {
             return crate::fail(&e);
         }
@@ -244,10 +235,10 @@ pub(crate) async fn migrate_to_base_image(
         Err(code) => return code,
     };
     // Without --to, each connector's family's newest release, read from the registry.
-    let declarations = match &args.to {
+    let declarations = match &args.target.to {
         Some(_) => None,
         None => match Declarations::from(
-            crate::cli::base_images::declarations_dir(args.declarations.as_deref(), config)
+            crate::cli::base_images::declarations_dir(args.target.declarations.as_deref(), config)
                 .as_deref(),
         ) {
             Ok(d) => Some(d),
@@ -255,7 +246,7 @@ pub(crate) async fn migrate_to_base_image(
         },
     };
     let state = State::locate(config.state_dir.as_deref());
-    let registry = crate::cli::base_images::registry_of(args.registry.as_deref(), config);
+    let registry = crate::cli::base_images::registry_of(args.target.registry.as_deref(), config);
     let no_mirrors = BTreeMap::new();
     let images = declarations.as_ref().map(|declarations| BaseImages {
         engine: &parts.engine,
@@ -274,7 +265,7 @@ pub(crate) async fn migrate_to_base_image(
             &latest
         }
         None => {
-            fixed = Fixed(args.to.clone().unwrap_or_default());
+            fixed = Fixed(args.target.to.clone().unwrap_or_default());
             &fixed
         }
     };
@@ -328,21 +319,19 @@ fn report_migrations(results: &[Migration], args: &MigrateArgs) -> ExitCode {
                     Some(_) => ", with a generated build_customization.py",
                     None => "",
                 };
+                let verb = if *written {
+                    "migrated"
+                } else {
+                    "would migrate"
+                };
                 eprintln!(
-                    "{} {}: {} -> {}, on {base_image}{hook}{}",
-                    style.ok(if *written {
-                        "migrated"
-                    } else {
-                        "would migrate"
-                    }),
-                    r.connector,
-                    release.old_version,
-                    release.new_version,
-                    if release.docs_page.is_none() {
-                        " (no documentation page, so no changelog row)"
-                    } else {
-                        ""
-                    }
+                    "{}",
+                    release_line(
+                        &style.ok(verb),
+                        &r.connector,
+                        release,
+                        &format!(", on {base_image}{hook}")
+                    )
                 );
                 if args.pr.is_none() && release.docs_page.is_some() {
                     eprintln!(
@@ -387,6 +376,19 @@ fn report_migrations(results: &[Migration], args: &MigrateArgs) -> ExitCode {
     }
 }
 
+/// `migrated source-foo: 1.0.0 -> 1.0.1<extra>`, saying when no changelog row was added.
+fn release_line(verb: &str, connector: &str, release: &Release, extra: &str) -> String {
+    let no_row = if release.docs_page.is_none() {
+        " (no documentation page, so no changelog row)"
+    } else {
+        ""
+    };
+    format!(
+        "{verb} {connector}: {} -> {}{extra}{no_row}",
+        release.old_version, release.new_version
+    )
+}
+
 fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("    {l}"))
@@ -427,17 +429,10 @@ pub(crate) fn bump_version(locator: &ConnectorLocator, verbose: u8, args: BumpAr
                 if args.dry_run && !args.json {
                     print_diffs(&release.changes);
                 }
+                let verb = if *written { "bumped" } else { "would bump" };
                 eprintln!(
-                    "{} {}: {} -> {}{}",
-                    style.ok(if *written { "bumped" } else { "would bump" }),
-                    r.connector,
-                    release.old_version,
-                    release.new_version,
-                    if release.docs_page.is_none() {
-                        " (no documentation page, so no changelog row)"
-                    } else {
-                        ""
-                    }
+                    "{}",
+                    release_line(&style.ok(verb), &r.connector, release, "")
                 );
             }
             BumpOutcome::Failed { error } => {

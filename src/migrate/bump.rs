@@ -209,22 +209,14 @@ pub fn bump_versions(
 pub fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    civil_date((secs / 86_400) as i64)
+        .map_or(0.0, |d| d.as_secs_f64());
+    date_of(secs)
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_date(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+/// `YYYY-MM-DD` (UTC) of a Unix time, from the run reports' timestamp (`YYYYMMDD-HHMMSS`).
+fn date_of(unix: f64) -> String {
+    let t = crate::bulk::report::timestamp(unix);
+    format!("{}-{}-{}", &t[..4], &t[4..6], &t[6..8])
 }
 
 #[cfg(test)]
@@ -233,10 +225,11 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(19_723), "2024-01-01");
-        assert_eq!(civil_date(19_782), "2024-02-29");
-        assert_eq!(civil_date(20_000), "2024-10-04");
+        let day = 86_400.0;
+        assert_eq!(date_of(0.0), "1970-01-01");
+        assert_eq!(date_of(19_723.0 * day), "2024-01-01");
+        assert_eq!(date_of(19_782.0 * day + 86_399.0), "2024-02-29");
+        assert_eq!(date_of(20_000.0 * day), "2024-10-04");
         assert_eq!(today().len(), 10);
     }
 
