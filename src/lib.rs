@@ -12,11 +12,14 @@
 //! - [`edit`]: layout-preserving edits of users' files
 //! - [`report`]: progress events for whoever draws them
 //! - [`commands`]: the operations the command line offers
+//! - [`migrate`]: moving connectors off their Dockerfiles, and version bumps
+//! - [`analyze`]: how the remaining Dockerfiles differ
 //! - [`config`]: per-repository defaults from `connector-build.toml`
 //! - [`select`]: choosing connectors (names, language, support level, git changes, queries)
 //!
 //! The binary (`src/main.rs`, `src/cli/`) parses arguments and draws progress.
 
+pub mod analyze;
 pub mod base_images;
 pub mod build;
 pub mod bulk;
@@ -25,6 +28,7 @@ pub mod config;
 pub mod edit;
 pub mod engine;
 pub mod hooks;
+pub mod migrate;
 pub mod model;
 pub mod plan;
 pub mod python;

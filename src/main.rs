@@ -82,17 +82,8 @@ enum Command {
         /// Which connectors; default: every connector found.
         #[command(flatten)]
         selection: SelectionArgs,
-        /// The digest-pinned image reference to set. Default: each connector's family's
-        /// newest published release that is not a pre-release, read from the registry.
-        #[arg(long, value_name = "REFERENCE")]
-        to: Option<String>,
-        /// Registry the families are published to (without --to). Default: `registry` in
-        /// connector-build.toml, else 127.0.0.1:5000.
-        #[arg(long, value_name = "REGISTRY", conflicts_with = "to")]
-        registry: Option<String>,
-        /// Base image declarations folder (without --to). Default: the built-in ones.
-        #[arg(long, value_name = "DIR", conflicts_with = "to")]
-        declarations: Option<PathBuf>,
+        #[command(flatten)]
+        target: BaseImageTarget,
         /// Add the key to connectors that have none.
         #[arg(long)]
         set_if_not_exists: bool,
@@ -102,6 +93,30 @@ enum Command {
     },
     /// Base image families: build, check, publish, list, document; root images.
     BaseImages(cli::base_images::BaseImagesArgs),
+    /// Move connectors off their Dockerfiles when the image built from the base image
+    /// behaves the same: Dockerfile removed, baseImage set, patch release, changelog row.
+    MigrateToBaseImage(cli::migrate::MigrateArgs),
+    /// Release a new version: dockerImageTag, pyproject.toml version, changelog row.
+    BumpVersion(cli::migrate::BumpArgs),
+    /// Report how the connectors' Dockerfiles and their images differ, and which
+    /// connectors are migrated to a base image.
+    AnalyzeDockerfiles(cli::migrate::AnalyzeArgs),
+}
+
+/// Which base image connectors move to.
+#[derive(Args)]
+struct BaseImageTarget {
+    /// The digest-pinned image reference to set. Default: each connector's family's
+    /// newest published release that is not a pre-release, read from the registry.
+    #[arg(long, value_name = "REFERENCE")]
+    to: Option<String>,
+    /// Registry the families are published to (without --to). Default: `registry` in
+    /// connector-build.toml, else 127.0.0.1:5000.
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "to")]
+    registry: Option<String>,
+    /// Base image declarations folder (without --to). Default: the built-in ones.
+    #[arg(long, value_name = "DIR", conflicts_with = "to")]
+    declarations: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -280,6 +295,9 @@ const SUBCOMMANDS: &[&str] = &[
     "plan",
     "upgrade-base-image",
     "base-images",
+    "migrate-to-base-image",
+    "bump-version",
+    "analyze-dockerfiles",
     "help",
 ];
 
@@ -434,11 +452,14 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::UpgradeBaseImage {
             selection,
-            to,
+            target:
+                BaseImageTarget {
+                    to,
+                    registry,
+                    declarations,
+                },
             set_if_not_exists,
             dry_run,
-            registry,
-            declarations,
         } => {
             // No selection keeps the "every connector found" behaviour, which skips files that
             // do not parse; a selection names folders.
@@ -489,6 +510,15 @@ async fn run(cli: Cli) -> ExitCode {
             cli::base_images::run(args, base_images_context(&cli.global, &config)).await
         }
         Command::Build(args) => build(&cli.global, &config, &locator, args).await,
+        Command::MigrateToBaseImage(args) => {
+            cli::migrate::migrate_to_base_image(&cli.global, &config, &locator, args).await
+        }
+        Command::BumpVersion(args) => {
+            cli::migrate::bump_version(&locator, cli.global.verbose, args)
+        }
+        Command::AnalyzeDockerfiles(args) => {
+            cli::migrate::analyze_dockerfiles(&cli.global, &config, &locator, args).await
+        }
     }
 }
 

@@ -145,13 +145,13 @@ fn reporter(ctx: &Context<'_>, quiet: bool) -> Box<dyn Reporter> {
     }
 }
 
-fn registry_of(flag: Option<&str>, config: &Config) -> String {
+pub(crate) fn registry_of(flag: Option<&str>, config: &Config) -> String {
     flag.map(str::to_string)
         .or_else(|| config.registry.clone())
         .unwrap_or_else(|| DEFAULT_REGISTRY.to_string())
 }
 
-fn declarations_dir(flag: Option<&Path>, config: &Config) -> Option<PathBuf> {
+pub(crate) fn declarations_dir(flag: Option<&Path>, config: &Config) -> Option<PathBuf> {
     flag.map(Path::to_path_buf)
         .or_else(|| config.base_images.clone())
 }
