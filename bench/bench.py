@@ -120,13 +120,30 @@ LABEL io.airbyte.name=airbyte/{name}
     return cb_root, docker_root, names
 
 
+# Where connector-build's time went in the last runs, by step name (from --json).
+STEPS = []
+
+
 def cb_build(cb_root, names, tag_suffix="", concurrency=1):
-    cmd = [str(BIN), "build", "--installer", "uv", "--concurrency", str(concurrency)]
+    cmd = [str(BIN), "build", "--json", "--installer", "uv", "--concurrency", str(concurrency)]
     for n in names:
         cmd.append(str(cb_root / n))
     if len(names) == 1:
         cmd += ["--tag", f"bench-cb/{names[0]}:dev{tag_suffix}"]
-    return timed(cmd)
+    start = time.monotonic()
+    out = run(cmd).stdout
+    elapsed = time.monotonic() - start
+    steps = {}
+    for result in json.loads(out):
+        for step in result.get("steps") or []:
+            steps[step["name"]] = steps.get(step["name"], 0.0) + step["seconds"]
+    STEPS.append(steps)
+    return elapsed
+
+
+def spec_seconds(runs):
+    """The smoke test's share of the last `runs` connector-build runs (median)."""
+    return statistics.median(s.get("smoke test", 0.0) for s in STEPS[-runs:]) if STEPS else 0.0
 
 
 def docker_build(docker_root, name):
@@ -226,9 +243,13 @@ def measure(args, count, base_ref):
 
     def case(label, docker_times, cb_times):
         d, c = statistics.median(docker_times), statistics.median(cb_times)
+        # connector-build verifies every image with `spec`; docker build does not.
+        spec = spec_seconds(len(cb_times))
         results[label] = {"docker_build_s": round(d, 3), "connector_build_s": round(c, 3), "ratio": round(c / d, 3),
+                          "spec_check_s": round(spec, 3), "ratio_without_spec_check": round(max(c - spec, 0) / d, 3),
+                          "steps_s": {k: round(v, 3) for k, v in STEPS[-1].items()} if STEPS else {},
                           "docker_runs": [round(x, 3) for x in docker_times], "connector_build_runs": [round(x, 3) for x in cb_times]}
-        log(f"{label}: docker {d:.2f}s, connector-build {c:.2f}s, ratio {c / d:.2f}")
+        log(f"{label}: docker {d:.2f}s, connector-build {c:.2f}s (spec check {spec:.2f}s), ratio {c / d:.2f}; steps {results[label]['steps_s']}")
 
     log(f"cold, {first}")
     d, c = [], []
@@ -280,14 +301,15 @@ def measure(args, count, base_ref):
     shutil.rmtree(work, ignore_errors=True)
 
     rows = []
-    print(f"\n{'case':<12} {'docker build':>13} {'connector-build':>16} {'ratio':>7} {'target':>8}  ok")
+    print(f"\n{'case':<12} {'docker build':>13} {'connector-build':>16} {'ratio':>7} {'target':>8}  ok   {'spec check':>10} {'ratio w/o it':>12}")
     for label, r in results.items():
         target = TARGETS.get(label)
         ok = "yes" if target is None or r["ratio"] <= target else "NO"
         if label == "no change":
             ok = "yes" if r["connector_build_s"] < 1.0 else "NO"
         tgt = f"<={target}x" if target else "<1s"
-        print(f"{label:<12} {r['docker_build_s']:>12.2f}s {r['connector_build_s']:>15.2f}s {r['ratio']:>6.2f}x {tgt:>8}  {ok}")
+        print(f"{label:<12} {r['docker_build_s']:>12.2f}s {r['connector_build_s']:>15.2f}s {r['ratio']:>6.2f}x {tgt:>8}  {ok:<4} "
+              f"{r['spec_check_s']:>9.2f}s {r['ratio_without_spec_check']:>11.2f}x")
         rows.append({"case": label, **r, "target": tgt, "met": ok == "yes"})
     mem = {"plan_300_kb": plan_kb, "list_300_kb": list_kb}
     peak = max(v for v in mem.values() if v)

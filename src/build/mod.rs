@@ -33,6 +33,29 @@ pub fn cache_ref(key: &CacheKey) -> String {
     format!("{CACHE_REPOSITORY}:{}", key.0)
 }
 
+/// Attempts at a command whose failure looks like a passing network problem.
+const NETWORK_ATTEMPTS: u32 = 3;
+
+/// Whether a failed command's output shows a network problem that may pass (DNS, resets,
+/// timeouts), as apt, pip and uv word them.
+fn is_transient_network_failure(failure: &StepFailure) -> bool {
+    const SIGNS: &[&str] = &[
+        "temporary failure in name resolution",
+        "temporary failure resolving",
+        "failed to lookup address",
+        "dns error",
+        "could not resolve host",
+        "connection reset by peer",
+        "connection timed out",
+        "read timed out",
+        "max retries exceeded",
+        "error sending request for url",
+        "could not connect to",
+    ];
+    let text = format!("{}\n{}", failure.stdout, failure.stderr).to_lowercase();
+    SIGNS.iter().any(|s| text.contains(s))
+}
+
 /// How many output lines an error shows.
 const TAIL_LINES: usize = 20;
 
@@ -582,21 +605,40 @@ impl Builder<'_> {
             }
         };
 
-        let container = self.engine.create_container(&spec).await?;
-        let result = self
-            .fill_run_commit(
-                &container,
-                has_files.then_some(files),
-                scratch,
-                run,
-                &config,
-            )
-            .await;
-        // Removed whatever happened, so failed steps leave nothing behind.
-        let removed = self.engine.remove_container(&container).await;
-        let built = result?;
-        removed?;
-        Ok(built)
+        let files = has_files.then_some(files);
+        let mut attempt = 1;
+        loop {
+            let container = self.engine.create_container(&spec).await?;
+            let result = self
+                .fill_run_commit(&container, files.clone(), scratch.clone(), run, &config)
+                .await;
+            // Removed whatever happened, so failed steps leave nothing behind.
+            let removed = self.engine.remove_container(&container).await;
+            match result {
+                // Each attempt starts from the same parent in a new container, so running the
+                // command again is safe; only network hiccups are worth it.
+                Err(BuildError::StepFailed(failure))
+                    if attempt < NETWORK_ATTEMPTS && is_transient_network_failure(&failure) =>
+                {
+                    self.reporter.report(Event::Warning {
+                        connector: plan.connector.clone(),
+                        message: format!(
+                            "`{}` hit a network error ({}); trying again ({} of {NETWORK_ATTEMPTS})",
+                            failure.command,
+                            failure.output.last().map_or("", String::as_str),
+                            attempt + 1
+                        ),
+                    });
+                    tokio::time::sleep(Duration::from_secs(3 * attempt as u64)).await;
+                    attempt += 1;
+                }
+                result => {
+                    let built = result?;
+                    removed?;
+                    return Ok(built);
+                }
+            }
+        }
     }
 
     fn scratch_archive(&self, run: &Run) -> Result<Option<Vec<u8>>, BuildError> {
@@ -838,6 +880,27 @@ mod tests {
         assert_eq!(cmd[..2], ["/bin/sh", "-c"]);
         assert_eq!(cmd[4..], ["python", "-m", "pip"]);
         assert!(!cmd.join(" ").contains("PIP_INDEX_URL"));
+    }
+
+    #[test]
+    fn only_network_failures_are_retried() {
+        let failure = |stderr: &str| StepFailure {
+            step: "install".into(),
+            command: "uv pip install".into(),
+            exit_code: 2,
+            output: vec![],
+            stdout: String::new(),
+            stderr: stderr.into(),
+        };
+        assert!(is_transient_network_failure(&failure(
+            "error: Request failed after 3 retries\n  cause: dns error\n  cause: failed to lookup address information: Try again"
+        )));
+        assert!(is_transient_network_failure(&failure(
+            "W: Failed to fetch http://deb.debian.org/x  Temporary failure resolving 'deb.debian.org'"
+        )));
+        assert!(!is_transient_network_failure(&failure(
+            "ERROR: No matching distribution found for nope==9"
+        )));
     }
 
     #[test]
