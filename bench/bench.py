@@ -237,6 +237,9 @@ def main():
 
 def measure(args, count, base_ref):
     work = Path(tempfile.mkdtemp(prefix="connector-build-bench-"))
+    # Pulled by digest the base image has no tag, and `docker image prune` (which empties
+    # docker build's cache) would remove it: a tag keeps both tools from re-pulling it.
+    run(["docker", "tag", base_ref, "bench-base:keep"])
     cb_root, docker_root, names = lay_out(work, base_ref, count)
     first = names[0]
     results = {}
@@ -279,12 +282,14 @@ def measure(args, count, base_ref):
     case("no change", d, c)
 
     log("dependency change")
-    move_pin(cb_root, docker_root, first, "1.16.0")
+    # A version neither tool has built with before, every run, so no run is a cache hit.
+    versions = ["1.10.0", "1.11.0", "1.12.0", "1.13.0", "1.14.0", "1.15.0", "1.16.0", "1.17.0"]
+    move_pin(cb_root, docker_root, first, versions[0])
     docker_build(docker_root, first)
     cb_build(cb_root, [first])
     d, c = [], []
     for i in range(args.runs):
-        move_pin(cb_root, docker_root, first, "1.17.0" if i % 2 == 0 else "1.16.0")
+        move_pin(cb_root, docker_root, first, versions[1 + i % (len(versions) - 1)])
         d.append(docker_build(docker_root, first))
         c.append(cb_build(cb_root, [first]))
     case("dep change", d, c)
