@@ -83,10 +83,39 @@ fn a_customized_connector_builds_with_every_hook_style() {
         "MAIN_FILE_NAME replaces main.py: {inside}"
     );
 
-    // The hook file is part of the key: the same build again is all cache; an edited hook
-    // file is not.
-    let (results, out) = build_json(&[dir.to_str().unwrap(), "--tag", &tag.0]);
+    // The hook file is part of the key: the same build again is all cache and starts no
+    // container, even though the hooks ask about their container (the answers are
+    // remembered); an edited hook file is not.
+    let since = docker_ok(&["system", "info", "--format", "{{.SystemTime}}"]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .args(["build", "--json", dir.to_str().unwrap(), "--tag", &tag.0])
+        .env("FIXTURE_HOOK_FLAVOUR", "from-the-host")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ours = format!("connector-build-step-{}-", child.id());
+    let out = child.wait_with_output().unwrap();
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     assert_eq!(results[0]["status"], "built", "{}", text(&out.stderr));
+    let until = docker_ok(&["system", "info", "--format", "{{.SystemTime}}"]);
+    let started = docker_ok(&[
+        "events",
+        "--since",
+        since.trim(),
+        "--until",
+        until.trim(),
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=start",
+        "--format",
+        "{{.Actor.Attributes.name}}",
+    ]);
+    assert!(
+        !started.lines().any(|n| n.starts_with(&ours)),
+        "a rebuild with nothing changed started containers: {started}"
+    );
     let hook = dir.join("build_customization.py");
     let mut code = std::fs::read_to_string(&hook).unwrap();
     code.push_str(&format!(

@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod network;
+pub mod outputs;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -334,9 +335,24 @@ impl Builder<'_> {
             reporter: self.reporter,
             steps: Vec::new(),
         };
+        // A command's output is determined by its key, like its layer: while the layer is
+        // cached, the output remembered with it answers without running the command again.
+        let last_key = keys.steps.last();
+        if capture {
+            if let Some(key) = last_key {
+                if let Some(output) = outputs::load(key) {
+                    if let Some(image) = self.engine.inspect_image(&cache_ref(key)).await? {
+                        return Ok((image, Some(output)));
+                    }
+                }
+            }
+        }
         let layered = self
             .run_layers(plan, &keys, &mut progress, false, capture)
             .await?;
+        if let (Some(key), Some(output)) = (last_key, &layered.last_output) {
+            outputs::store(key, output);
+        }
         Ok((layered.image, layered.last_output))
     }
 

@@ -94,7 +94,7 @@ pub struct Engine {
 }
 
 /// What a finished container run produced.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunOutput {
     pub exit_code: i64,
     pub stdout: String,
