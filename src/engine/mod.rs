@@ -248,7 +248,7 @@ impl Engine {
                 Ok(info) => {
                     let (error, status) = parts(info);
                     if let Some(message) = error {
-                        return Err(fail(message));
+                        return Err(fail(tidy(&message)));
                     }
                     if let Some(status) = status {
                         on_line(&status);
@@ -256,7 +256,7 @@ impl Engine {
                 }
                 Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                 | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
-                    return Err(fail(message))
+                    return Err(fail(tidy(&message)))
                 }
                 Err(e) => return Err(classify(&self.host, action, e)),
             }
@@ -824,6 +824,18 @@ fn credentials_for_reference(
     Ok(auth::credentials_for(&image.registry)?.map(auth::RegistryAuth::into_inner))
 }
 
+/// An engine message without the repetition registries add (`manifest unknown: manifest
+/// unknown`).
+fn tidy(message: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in message.trim().split(": ") {
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+    }
+    parts.join(": ")
+}
+
 /// The digest in a push's last status line, `<tag>: digest: sha256:<hex> size: <n>`.
 fn pushed_digest(status: &str) -> Option<String> {
     let rest = status.split_once("digest: ")?.1;
@@ -878,6 +890,15 @@ mod tests {
         );
         assert_eq!(pushed_digest("Pushed"), None);
         assert_eq!(pushed_digest("x: digest: nonsense size: 1"), None);
+    }
+
+    #[test]
+    fn repeated_parts_of_engine_messages_are_said_once() {
+        assert_eq!(
+            tidy("manifest for r@sha256:1 not found: manifest unknown: manifest unknown"),
+            "manifest for r@sha256:1 not found: manifest unknown"
+        );
+        assert_eq!(tidy("a: b: a"), "a: b: a");
     }
 
     #[test]
