@@ -71,7 +71,11 @@ impl Workspace {
     }
 
     pub fn add_fixture(&self, rel: &str) -> PathBuf {
-        let name = Path::new(rel).file_name().unwrap().to_string_lossy().into_owned();
+        let name = Path::new(rel)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         self.add_fixture_as(rel, &name)
     }
 
@@ -203,7 +207,11 @@ impl Workspace {
     /// A copy of fixture `rel` as connector `name`: the folder, its package folder
     /// (`<name with - as _>/`), the image repository and the imports follow the new name.
     pub fn add_renamed(&self, rel: &str, name: &str) -> PathBuf {
-        let old = Path::new(rel).file_name().unwrap().to_string_lossy().into_owned();
+        let old = Path::new(rel)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let to = self.add_fixture_as(rel, name);
         let (old_pkg, new_pkg) = (old.replace('-', "_"), name.replace('-', "_"));
         if to.join(&old_pkg).is_dir() {
