@@ -173,61 +173,10 @@ fn sigterm_stops_a_bulk_build_removes_its_containers_and_writes_the_report() {
     signal_stops_the_run_and_the_report_says_what_was_interrupted("SIGTERM", 143);
 }
 
-/// An engine of this test's own (scripts/second-engine.sh under its own name, bridge and
-/// network, so it never touches the main engine or another test's), removed when dropped.
-struct OwnEngine {
-    host: String,
-}
-
-impl OwnEngine {
-    fn script(action: &str) -> std::process::Output {
-        Command::new("bash")
-            .arg(repo_root().join("scripts/second-engine.sh"))
-            .arg(action)
-            .env("CB_ENGINE_NAME", "cb-rel-docker")
-            .env("CB_ENGINE_BRIDGE", "cb-rel-br")
-            .env("CB_ENGINE_NET", "172.31.252")
-            .output()
-            .expect("run scripts/second-engine.sh")
-    }
-
-    fn run(action: &str) -> String {
-        let out = Self::script(action);
-        assert!(
-            out.status.success(),
-            "second-engine.sh {action}: {}",
-            text(&out.stderr)
-        );
-        text(&out.stdout).trim().to_string()
-    }
-
-    fn start() -> OwnEngine {
-        OwnEngine {
-            host: Self::run("start"),
-        }
-    }
-
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker")
-            .args(["-H", &self.host])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for OwnEngine {
-    fn drop(&mut self) {
-        let out = Self::script("stop");
-        if !out.status.success() {
-            eprintln!("cleaning up the engine: {}", text(&out.stderr));
-        }
-    }
-}
-
 #[test]
 fn an_engine_that_stops_mid_build_fails_fast_and_a_rerun_reuses_what_finished() {
-    let engine = OwnEngine::start();
+    // An engine of this test's own, so stopping it touches nothing else.
+    let engine = ExtraEngine::start("cb-rel-docker", "cb-rel-br", "172.31.252");
     let ws = Workspace::new();
     // Built one after the other: `a` completes, `b` is in its install when the engine
     // stops, `c` never starts.
@@ -288,10 +237,13 @@ fn an_engine_that_stops_mid_build_fails_fast_and_a_rerun_reuses_what_finished() 
     // dockerd closes its socket at once, then spends up to 10 s stopping containers: the
     // run must end with the socket, not wait for the rest.
     let stopped = Instant::now();
-    let killer = std::thread::spawn(|| OwnEngine::run("kill"));
-    let status = wait_for(&mut child, Duration::from_secs(60));
-    let after = stopped.elapsed();
-    killer.join().unwrap();
+    let (status, after) = std::thread::scope(|s| {
+        let killer = s.spawn(|| engine.kill());
+        let status = wait_for(&mut child, Duration::from_secs(60));
+        let after = stopped.elapsed();
+        killer.join().unwrap();
+        (status, after)
+    });
     let killed_in = stopped.elapsed();
     let stderr = std::fs::read_to_string(&log).unwrap();
     let status =
@@ -319,7 +271,7 @@ fn an_engine_that_stops_mid_build_fails_fast_and_a_rerun_reuses_what_finished() 
 
     // The engine comes back with its data: nothing of the partial build is tagged, and a
     // re-run builds the rest, reusing what had finished.
-    assert_eq!(OwnEngine::run("resume"), engine.host);
+    assert_eq!(engine.run("resume"), engine.host);
     for name in &names[1..] {
         let image = tags.image(name);
         assert!(
@@ -347,31 +299,11 @@ fn an_engine_that_stops_mid_build_fails_fast_and_a_rerun_reuses_what_finished() 
         .iter()
         .all(|s| s["cached"] == true));
     // `c` has `a`'s dependencies: its install comes from the cache too.
-    let install = |name: &str| {
-        report_entry(&report, name)["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == "install dependencies")
-            .cloned()
-            .unwrap()
-    };
-    assert_eq!(install(names[2])["cached"], true, "{report}");
-    assert_eq!(install(names[1])["cached"], false, "{report}");
+    let install = |name: &str| report_step(&report, name, "install dependencies")["cached"].clone();
+    assert_eq!(install(names[2]), true, "{report}");
+    assert_eq!(install(names[1]), false, "{report}");
     for name in names {
-        let spec = engine.docker(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &tags.image(name),
-            "spec",
-        ]);
-        assert!(
-            text(&spec.stdout).contains("\"SPEC\""),
-            "{name}: {}",
-            text(&spec.stderr)
-        );
+        run_spec_on(&engine.host, &tags.image(name));
     }
     eprintln!("whole test: {:?}", started.elapsed());
 }
