@@ -29,7 +29,14 @@ def receive():
 def failure(kind, exc, path, hook=None):
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
     line = frames[-1].lineno if frames else getattr(exc, "lineno", None)
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    # The connector's own frames only: the runner's, asyncio's and the shim's say nothing to
+    # the hook's author (and change from one Python to the next).
+    folder = os.path.dirname(path) + os.sep
+    own = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(folder)]
+    text = ""
+    if own:
+        text = "Traceback (most recent call last):\n" + "".join(traceback.StackSummary.from_list(own).format())
+    text += "".join(traceback.format_exception_only(type(exc), exc))
     return {"failed": {
         "kind": kind,
         "hook": hook,
@@ -94,7 +101,9 @@ def main():
         base = request["call"]["base"]
         try:
             result = getattr(module, name)(dagger.Container(base, ()))
-            if inspect.isawaitable(result):
+            # An async hook's coroutine; a Container is awaitable too, but awaiting it would
+            # build it here instead of as steps of the plan.
+            if inspect.isawaitable(result) and not isinstance(result, dagger.Container):
                 result = asyncio.run(_await(result))
         except BaseException as e:
             send(failure("exception", e, path, name))

@@ -5,6 +5,8 @@
 #   second-engine.sh start   start it (stopping leftovers of an earlier run first) and give it
 #                            the root image; prints its address
 #   second-engine.sh kill    stop the daemon only (what "an engine stops answering" looks like)
+#   second-engine.sh resume  start the daemon again after `kill`, on the same data (images,
+#                            build cache, volumes), as an engine that comes back does
 #   second-engine.sh stop    stop it and remove everything it made (bridge, NAT rules, data)
 #
 # Why these flags: its own socket, data root, exec root and pidfile keep it apart from the
@@ -89,6 +91,27 @@ start() {
     add_rules
     mkdir -p "$BIN_DIR" "$DATA"
     ln -sf "$(command -v dockerd)" "$BIN_DIR/$NAME"
+    launch
+    # The root image by digest from the local registry, so it carries its RepoDigests (an
+    # image moved with `docker save | docker load` does not, and would be pulled again).
+    for ref_file in "$REF_FILE" "$BASE_REF_FILE"; do
+        if [ -s "$ref_file" ]; then
+            docker -H "$HOST" pull -q "$(cat "$ref_file")" >/dev/null
+        fi
+    done
+    echo "$HOST"
+}
+
+# The daemon again, on what `start` set up and `kill` left: bridge, rules and data stay.
+resume() {
+    [ "$(id -u)" = 0 ] || { log "must run as root"; exit 1; }
+    ip link show "$BRIDGE" >/dev/null 2>&1 || { log "no bridge $BRIDGE: run start first"; exit 1; }
+    kill_daemon
+    launch
+    echo "$HOST"
+}
+
+launch() {
     local init=()
     if command -v tini >/dev/null; then init=(tini -s --); fi
     setsid nohup "${init[@]}" "$BIN_DIR/$NAME" \
@@ -102,22 +125,15 @@ start() {
         sleep 0.5
     done
     docker -H "$HOST" info >/dev/null 2>&1 || { log "did not answer in 30 s; see $LOG"; tail -n 20 "$LOG" >&2; exit 1; }
-    # The root image by digest from the local registry, so it carries its RepoDigests (an
-    # image moved with `docker save | docker load` does not, and would be pulled again).
-    for ref_file in "$REF_FILE" "$BASE_REF_FILE"; do
-        if [ -s "$ref_file" ]; then
-            docker -H "$HOST" pull -q "$(cat "$ref_file")" >/dev/null
-        fi
-    done
-    echo "$HOST"
 }
 
 case "${1:-}" in
 start) start ;;
 kill) kill_daemon ;;
+resume) resume ;;
 stop) cleanup ;;
 *)
-    echo "usage: $0 start|kill|stop" >&2
+    echo "usage: $0 start|kill|resume|stop" >&2
     exit 2
     ;;
 esac

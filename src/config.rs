@@ -51,8 +51,13 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    /// `at` is `path:line:col`.
+    #[error("{at}: {message}")]
+    Parse {
+        path: PathBuf,
+        at: String,
+        message: String,
+    },
 }
 
 impl Config {
@@ -75,10 +80,13 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        // toml's messages carry the line and column.
-        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+        let mut config: Config = toml::from_str(&text).map_err(|e| {
+            let (at, message) = crate::model::toml_error::locate(path, &text, &e);
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                at,
+                message,
+            }
         })?;
         config.root = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         config.connectors_dirs = config
@@ -133,6 +141,9 @@ mod tests {
         let p = dir.path().join(CONFIG_FILE);
         std::fs::write(&p, "engine = \"unix:///x\"\nconnector_dirs = []\n").unwrap();
         let e = Config::load(&p).unwrap_err().to_string();
-        assert!(e.contains("connector_dirs") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("connector_dirs") && e.contains("connector-build.toml:2:1: unknown field"),
+            "{e}"
+        );
     }
 }

@@ -779,18 +779,19 @@ async fn build(
         fail_fast: args.fail_fast,
         warnings: selection.warnings.clone(),
     };
-    let work = bulk::run(&engines, &network, &tools, reporter.as_ref(), request);
-    let report = tokio::select! {
-        report = work => report,
-        _ = shutdown_signal() => {
-            let mut removed = 0;
-            for engine in &engines {
-                removed += engine.remove_all_containers().await;
-            }
-            eprintln!("interrupted: removed {removed} build container(s); nothing was tagged from an unfinished build");
-            return ExitCode::from(130);
-        }
+    let stop = async {
+        let signal = shutdown_signal().await;
+        eprintln!(
+            "\n{signal}: stopping the builds and removing their containers (again to exit at once)"
+        );
+        tokio::spawn(async move {
+            let again = shutdown_signal().await;
+            eprintln!("{again}: exiting without cleaning up");
+            std::process::exit(signal_exit_code(again).into());
+        });
+        signal.to_string()
     };
+    let report = bulk::run(&engines, &network, &tools, reporter.as_ref(), request, stop).await;
     drop(reporter);
 
     if args.json {
@@ -812,6 +813,13 @@ async fn build(
         Err(e) => {
             fail(&e);
         }
+    }
+    if let Some(i) = &report.interrupted {
+        eprintln!(
+            "interrupted: removed {} build container(s); nothing was tagged from an unfinished build",
+            i.containers_removed
+        );
+        return ExitCode::from(signal_exit_code(&i.signal));
     }
     if report.ok() {
         ExitCode::SUCCESS
@@ -861,9 +869,16 @@ fn print_summary(report: &RunReport) {
                 eprintln!("{} {}{on}: {error}", style.bad("failed"), c.connector);
             }
             Status::Skipped => eprintln!(
-                "{} {}: not started (--fail-fast)",
+                "{} {}: {}",
                 style.dim("skipped"),
-                c.connector
+                c.connector,
+                c.error.as_deref().unwrap_or("not started")
+            ),
+            Status::Interrupted => eprintln!(
+                "{} {}{on}: {}",
+                style.warn("interrupted"),
+                c.connector,
+                c.error.as_deref().unwrap_or_default()
             ),
         }
     }
@@ -876,24 +891,36 @@ fn print_summary(report: &RunReport) {
     }
 }
 
-pub(crate) async fn shutdown_signal() {
+/// Waits for Ctrl-C or SIGTERM; gives the signal's name.
+pub(crate) async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
                 }
             }
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
+
+/// The shell's convention, 128 + the signal's number: 130 for SIGINT, 143 for SIGTERM.
+fn signal_exit_code(signal: &str) -> u8 {
+    if signal == "SIGTERM" {
+        143
+    } else {
+        130
     }
 }

@@ -199,13 +199,18 @@ struct TestRegistry {
 
 impl TestRegistry {
     fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// With `storage` settings added to its configuration (YAML, indented for `storage:`).
+    fn start_with(storage: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{storage}http:\n  addr: {addr}\n",
                 dir.path().join("data").display()
             ),
         )
@@ -541,6 +546,31 @@ fn a_registry_that_answers_errors_is_a_clear_error_and_nothing_is_recorded() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
     assert_eq!(state.published(), None);
+}
+
+#[test]
+fn a_push_the_registry_refuses_is_a_clear_error_and_nothing_is_recorded() {
+    // Reads work (so publishing gets as far as the push); writes answer an error.
+    let registry = TestRegistry::start_with("  maintenance:\n    readonly:\n      enabled: true\n");
+    let decl = Decl::new("readonly");
+    let state = TestState::new();
+    let out = base_images(
+        &decl,
+        &state,
+        &registry.addr,
+        &["publish", "python", "1.0.0"],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let pushed = format!("pushing {}/{}:1.0.0 failed", registry.addr, decl.repository);
+    assert!(stderr.contains(&pushed), "{stderr}");
+    assert!(stderr.contains("HTTP 405"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(state.published(), None);
+    assert_eq!(
+        published_versions(&list_json(&decl, &state, &registry.addr)),
+        [("1.0.0".to_string(), None)]
+    );
 }
 
 #[test]

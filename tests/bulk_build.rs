@@ -181,15 +181,7 @@ fn connectors_with_the_same_dependencies_install_them_once() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = read_report(reports.path());
-    let install = |name: &str| {
-        report_entry(&report, name)["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == "install dependencies")
-            .cloned()
-            .unwrap()
-    };
+    let install = |name: &str| report_step(&report, name, "install dependencies");
     let (a, b) = (install(names[0]), install(names[1]));
     let cached = [
         a["cached"].as_bool().unwrap(),

@@ -14,54 +14,9 @@ const FIRST: &str = "unix:///var/run/docker.sock";
 /// The tests share the second engine's socket and data root: one at a time.
 static SECOND_ENGINE: Mutex<()> = Mutex::new(());
 
-/// The second engine, stopped and cleaned away when dropped.
-struct SecondEngine {
-    host: String,
-}
-
-fn script(action: &str) -> std::process::Output {
-    Command::new("bash")
-        .arg(repo_root().join("scripts/second-engine.sh"))
-        .arg(action)
-        .output()
-        .expect("run scripts/second-engine.sh")
-}
-
-impl SecondEngine {
-    fn start() -> SecondEngine {
-        let out = script("start");
-        assert!(
-            out.status.success(),
-            "the second engine did not start: {}",
-            text(&out.stderr)
-        );
-        SecondEngine {
-            host: text(&out.stdout).trim().to_string(),
-        }
-    }
-
-    /// Stops the daemon only, as if the machine went away.
-    fn kill(&self) {
-        let out = script("kill");
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
-
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker")
-            .args(["-H", &self.host])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for SecondEngine {
-    fn drop(&mut self) {
-        let out = script("stop");
-        if !out.status.success() {
-            eprintln!("cleaning up the second engine: {}", text(&out.stderr));
-        }
-    }
+/// The second engine, under scripts/second-engine.sh's default name, bridge and network.
+fn second_engine() -> ExtraEngine {
+    ExtraEngine::start("cb-test-docker2", "cb-test-br2", "172.31.254")
 }
 
 fn on_engine(host: &str, image: &str) -> bool {
@@ -76,7 +31,7 @@ fn on_engine(host: &str, image: &str) -> bool {
 #[test]
 fn two_engines_share_the_work_and_each_keeps_its_images() {
     let _one_at_a_time = SECOND_ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-    let second = SecondEngine::start();
+    let second = second_engine();
     let ws = Workspace::new();
     let names = [
         "source-two-a",
@@ -141,19 +96,7 @@ fn two_engines_share_the_work_and_each_keeps_its_images() {
         .iter()
         .find(|n| report_entry(&report, n)["engine"] == second.host.as_str())
         .unwrap();
-    let spec = second.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        &tags.image(on_second),
-        "spec",
-    ]);
-    assert!(
-        text(&spec.stdout).contains("\"SPEC\""),
-        "{}",
-        text(&spec.stderr)
-    );
+    run_spec_on(&second.host, &tags.image(on_second));
     let html = std::fs::read_to_string(reports.path().join("report.html")).unwrap();
     assert!(html.contains(&second.host) && html.contains(">e2</text>"));
     drop(tags);
@@ -162,7 +105,7 @@ fn two_engines_share_the_work_and_each_keeps_its_images() {
 #[test]
 fn connectors_of_an_engine_that_stops_are_retried_on_the_other() {
     let _one_at_a_time = SECOND_ENGINE.lock().unwrap_or_else(|p| p.into_inner());
-    let second = SecondEngine::start();
+    let second = second_engine();
     let ws = Workspace::new();
     // Two go to the first engine's two slots, one to the second engine, which is stopped
     // under it; the first engine then builds that one again.

@@ -165,3 +165,131 @@ fn no_secret_reaches_a_layer_the_config_or_the_output() {
         "expected the host CA bundle to hold a certificate the images lack"
     );
 }
+
+/// A server that answers every request with HTTP 500, for "the registry answers an error".
+fn failing_registry() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 12\r\nConnection: close\r\n\r\nstorage down",
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn registry_passwords_never_appear_in_logs_reports_or_errors() {
+    use base64::Engine as _;
+    let password = format!("s3cret-registry-pw-{}", std::process::id());
+    let user_pass = format!("ci-user:{password}");
+    let failing = failing_registry();
+    // Port 9 (discard) is closed here: a registry that is down.
+    let registries = ["127.0.0.1:9".to_string(), failing.clone()];
+    let ws = Workspace::new();
+    let docker_config = ws.path().join("docker-config");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(&user_pass);
+    let auths: serde_json::Map<String, serde_json::Value> = registries
+        .iter()
+        .map(|r| (r.clone(), serde_json::json!({ "auth": auth })))
+        .collect();
+    std::fs::write(
+        docker_config.join("config.json"),
+        serde_json::json!({ "auths": auths }).to_string(),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_connector-build"))
+            .args(args)
+            .env("DOCKER_CONFIG", &docker_config)
+            .env("CONNECTOR_BUILD_STATE_DIR", state.path())
+            // Every log of every library, as verbose as it gets.
+            .env("RUST_LOG", "trace")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let secrets = [
+        password.clone(),
+        auth.clone(),
+        base64::engine::general_purpose::URL_SAFE.encode(&user_pass),
+        // The header bollard sends them in, should a log print request headers.
+        "x-registry-auth".into(),
+        "X-Registry-Auth".into(),
+    ];
+    let mut checked = 0;
+    for registry in &registries {
+        // A pull of the base image, through `build --json` with a report.
+        let dir = ws.add_renamed("source-fixture-requirements", "source-creds");
+        let meta = dir.join("metadata.yaml");
+        let yaml = std::fs::read_to_string(&meta).unwrap();
+        std::fs::write(
+            &meta,
+            yaml.replace("127.0.0.1:5000/", &format!("{registry}/")),
+        )
+        .unwrap();
+        let reports = tempfile::tempdir().unwrap();
+        let tag = TestTag::new("creds");
+        let out = run(&[
+            "build",
+            "--json",
+            "-vv",
+            dir.to_str().unwrap(),
+            "--tag",
+            &tag.0,
+            "--report-dir",
+            reports.path().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(&format!("pulling {registry}/")));
+        let mut outputs = vec![
+            ("build stdout", text(&out.stdout)),
+            ("build stderr", text(&out.stderr)),
+        ];
+        for file in ["report.json", "report.md", "report.html"] {
+            outputs.push((
+                file,
+                std::fs::read_to_string(reports.path().join(file)).unwrap(),
+            ));
+        }
+        // Reading and publishing base images in that registry.
+        for args in [&["list", "python"][..], &["publish", "python"][..]] {
+            let mut full = vec!["base-images", "-vv", "--registry", registry];
+            full.extend_from_slice(args);
+            let out = run(&full);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{args:?}: {}",
+                text(&out.stderr)
+            );
+            assert!(
+                text(&out.stderr).contains(&format!("cannot read {registry}/")),
+                "{}",
+                text(&out.stderr)
+            );
+            outputs.push(("base-images stdout", text(&out.stdout)));
+            outputs.push(("base-images stderr", text(&out.stderr)));
+        }
+        for (what, output) in &outputs {
+            for secret in &secrets {
+                assert!(
+                    !output.contains(secret.as_str()),
+                    "{secret} in the {what}:\n{output}"
+                );
+            }
+            checked += output.len();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    assert!(checked > 10_000, "the trace logs are there to be searched");
+    // Nothing was recorded as published.
+    assert!(!state.path().join("base-images/published.json").exists());
+}

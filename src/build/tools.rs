@@ -30,7 +30,7 @@ impl Tool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    #[error("{path}: cannot run it to read its version")]
+    #[error("{path}: cannot run it to read its version; point --uv (or $CONNECTOR_BUILD_UV) at a working program, or pass --installer pip")]
     Run {
         path: PathBuf,
         #[source]

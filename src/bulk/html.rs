@@ -31,9 +31,17 @@ pub fn render(r: &RunReport) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
         esc(&title)
     );
+    let interrupted = match &r.interrupted {
+        Some(i) => format!(
+            " <span class=\"n interrupted\">{} interrupted by {}</span>",
+            r.totals.interrupted,
+            esc(&i.signal)
+        ),
+        None => String::new(),
+    };
     let _ = write!(
         h,
-        "<h1>connector-build report</h1>\n<p class=\"headline\"><span class=\"n built\">{} built</span> <span class=\"n failed\">{} failed</span> <span class=\"n skipped\">{} skipped</span></p>\n",
+        "<h1>connector-build report</h1>\n<p class=\"headline\"><span class=\"n built\">{} built</span> <span class=\"n failed\">{} failed</span> <span class=\"n skipped\">{} skipped</span>{interrupted}</p>\n",
         r.totals.built, r.totals.failed, r.totals.skipped
     );
     let _ = writeln!(
@@ -447,20 +455,20 @@ const CSS: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328;margin:24px 32px;max-width:1200px}
 h1{font-size:22px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 10px}
 .headline .n{display:inline-block;font-weight:600;padding:2px 10px;border-radius:12px;margin-right:6px}
-.n.built{background:#dafbe1;color:#116329}.n.failed{background:#ffebe9;color:#a40e26}.n.skipped{background:#eaeef2;color:#57606a}
+.n.built{background:#dafbe1;color:#116329}.n.failed{background:#ffebe9;color:#a40e26}.n.skipped{background:#eaeef2;color:#57606a}.n.interrupted{background:#fff8c5;color:#7d4e00}
 .meta{color:#57606a;margin:4px 0 10px}
 table{border-collapse:collapse;font-size:13px}th,td{padding:4px 10px;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}td.error{max-width:420px;color:#57606a}td.error.failed{color:#a40e26}
 td.tag{font-weight:600;color:#57606a}table.connectors td:first-child{white-space:nowrap}code{font-size:12px;white-space:nowrap}code.id{color:#57606a}
 .badge{display:inline-block;font-size:12px;padding:0 7px;border-radius:10px;white-space:nowrap}
 .badge.built{background:#dafbe1;color:#116329}.badge.failed{background:#ffebe9;color:#a40e26}
-.badge.skipped,.badge.lost{background:#eaeef2;color:#57606a}
+.badge.skipped,.badge.lost{background:#eaeef2;color:#57606a}.badge.interrupted{background:#fff8c5;color:#7d4e00}
 details{margin:8px 0;border:1px solid #d0d7de;border-radius:6px;padding:6px 10px}
 pre{white-space:pre-wrap;font-size:12px;background:#f6f8fa;padding:8px;border-radius:4px;margin:6px 0 0}
 svg.timeline{display:block;max-width:100%;height:auto;font-size:12px}
 svg .grid{stroke:#d0d7de;stroke-width:1}svg .tick{fill:#57606a;text-anchor:middle;font-size:11px}
 svg .stripe{fill:#f6f8fa}svg .label{fill:#1f2328}svg .engine{fill:#57606a;text-anchor:end;font-size:11px}
-svg .dot.built{fill:#2da44e}svg .dot.failed{fill:#d62728}svg .dot.skipped{fill:#8c959f}
+svg .dot.built{fill:#2da44e}svg .dot.failed{fill:#d62728}svg .dot.skipped{fill:#8c959f}svg .dot.interrupted{fill:#bf8700}
 svg .bar rect:first-child{stroke:#fff;stroke-width:0.5}svg .bar.cached rect:first-child{opacity:0.75}
 svg .bar.failed rect{stroke:#7a0a12;stroke-width:1}
 svg .bar.lost rect{stroke:#5f6368;stroke-width:1;stroke-dasharray:3 2;opacity:0.8}

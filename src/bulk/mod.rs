@@ -1,13 +1,15 @@
 //! Building many connectors: spread over one or more engines, a few at a time on each, each
 //! connector failing on its own, and a connector whose engine stops answering retried on
-//! another engine. The run's record is a [`report::RunReport`].
+//! another engine. The run's record is a [`report::RunReport`], written even when a signal
+//! stops the run.
 
 pub mod html;
 pub mod report;
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -21,7 +23,7 @@ use crate::model::ConnectorLocator;
 use crate::plan::{Action, BuildPlan, PlanOptions};
 use crate::report::{Event, Reporter};
 
-use self::report::{ConnectorReport, LostAttempt, RunReport, StepTiming};
+use self::report::{ConnectorReport, Interruption, LostAttempt, RunReport, StepTiming};
 
 /// How long an engine gets to answer a ping before it counts as gone.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,7 +53,18 @@ struct State {
     lost_attempts: Vec<Vec<LostAttempt>>,
     /// Builds in progress: (engine, connector, keys of their command steps).
     building: Vec<(usize, usize, Vec<String>)>,
+    /// Per connector, its attempt in progress, so an interrupted run can say where it was.
+    running: Vec<Option<Running>>,
 }
+
+struct Running {
+    engine: usize,
+    started: Instant,
+    steps: Steps,
+}
+
+/// Steps seen so far, each with whether it is still open.
+type Steps = Arc<Mutex<Vec<(StepTiming, bool)>>>;
 
 enum Take {
     Job(usize),
@@ -93,13 +106,16 @@ enum AttemptEnd {
 }
 
 /// Builds every requested connector and returns the run's record. Never fails as a whole:
-/// each connector's failure is in the report.
+/// each connector's failure is in the report. When `stop` finishes first (a signal; it gives
+/// the signal's name), the builds in progress are dropped, every container the run made is
+/// removed, and the report marks those connectors `interrupted`.
 pub async fn run(
     engines: &[Engine],
     network: &NetworkSettings,
     tools: &Tools,
     reporter: &dyn Reporter,
     request: BulkRequest<'_>,
+    stop: impl Future<Output = String>,
 ) -> RunReport {
     let started_at = unix_now();
     let n = request.connectors.len();
@@ -121,6 +137,7 @@ pub async fn run(
             done: (0..n).map(|_| None).collect(),
             lost_attempts: (0..n).map(|_| Vec::new()).collect(),
             building: Vec::new(),
+            running: (0..n).map(|_| None).collect(),
         }),
         changed: Notify::new(),
     };
@@ -128,28 +145,74 @@ pub async fn run(
     let workers = (0..engines.len())
         .flat_map(|e| std::iter::repeat_n(e, per_engine))
         .map(|e| run.worker(e));
-    futures_util::future::join_all(workers).await;
+    let signal = tokio::select! {
+        _ = futures_util::future::join_all(workers) => None,
+        signal = stop => Some(signal),
+    };
+    // The builds in progress are gone with their futures (hook runners are killed on drop);
+    // their containers are not, and a request dropped mid-way may still create one: two
+    // passes by name.
+    let interrupted = match signal {
+        None => None,
+        Some(signal) => {
+            let mut containers_removed = 0;
+            for pass in 0..2 {
+                if pass > 0 {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                for engine in engines {
+                    containers_removed += engine.remove_all_containers().await;
+                }
+            }
+            Some(Interruption {
+                signal,
+                containers_removed,
+            })
+        }
+    };
 
     let state = run.state.into_inner().unwrap_or_else(|p| p.into_inner());
     let every_engine_lost = !engines.is_empty() && state.lost.iter().all(Option::is_some);
+    let gone = engines
+        .iter()
+        .zip(&state.lost)
+        .filter_map(|(e, why)| why.as_ref().map(|why| format!("{} {why}", e.host())))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let gone = if gone.is_empty() {
+        "no engine answered".to_string()
+    } else {
+        gone
+    };
     let connectors = state
         .done
         .into_iter()
+        .zip(state.running)
         .zip(state.lost_attempts)
         .zip(&request.connectors)
-        .map(|((done, lost), name)| {
+        .map(|(((done, running), lost), name)| {
             let mut report = done.unwrap_or_else(|| {
-                if every_engine_lost || engines.is_empty() {
-                    let why = "not built: no engine left; every engine stopped answering";
-                    ConnectorReport::failed(
-                        display_name(name),
-                        None,
-                        (why.into(), vec![]),
-                        vec![],
-                        0.0,
-                    )
-                } else {
-                    ConnectorReport::skipped(display_name(name))
+                let name = display_name(name);
+                match (&interrupted, running) {
+                    (Some(i), Some(r)) => ConnectorReport::interrupted(
+                        name,
+                        engines[r.engine].host(),
+                        &i.signal,
+                        close_steps(&r.steps, false),
+                        round_ms(r.started.elapsed()),
+                    ),
+                    (Some(i), None) => ConnectorReport::skipped(
+                        name,
+                        &format!("the run was interrupted by {}", i.signal),
+                    ),
+                    (None, _) if every_engine_lost || engines.is_empty() => {
+                        let why = format!("engine unreachable: not built; {gone}");
+                        ConnectorReport::failed(name, None, (why, vec![]), vec![], 0.0)
+                    }
+                    (None, _) => ConnectorReport::skipped(
+                        name,
+                        "--fail-fast stopped the run after a failure",
+                    ),
                 }
             });
             report.lost_attempts = lost;
@@ -157,14 +220,16 @@ pub async fn run(
         })
         .collect();
     let hosts: Vec<String> = engines.iter().map(|e| e.host().to_string()).collect();
-    RunReport::new(
+    let mut report = RunReport::new(
         started_at,
         unix_now(),
         &hosts,
         &state.lost,
         request.warnings.clone(),
         connectors,
-    )
+    );
+    report.interrupted = interrupted;
+    report
 }
 
 impl Run<'_> {
@@ -191,6 +256,7 @@ impl Run<'_> {
             {
                 let mut state = self.lock();
                 state.in_flight -= 1;
+                state.running[i] = None;
                 match end {
                     AttemptEnd::Done(report) => {
                         let failed = report.status == report::Status::Failed;
@@ -228,8 +294,13 @@ impl Run<'_> {
         let name = &self.request.connectors[i];
         let recorder = Recorder {
             inner: self.reporter,
-            steps: Mutex::new(Vec::new()),
+            steps: Steps::default(),
         };
+        self.lock().running[i] = Some(Running {
+            engine: engine_index,
+            started: Instant::now(),
+            steps: recorder.steps.clone(),
+        });
         let builder = Builder {
             engine,
             network: self.network,
@@ -273,7 +344,7 @@ impl Run<'_> {
                     engine,
                     error_report(&e),
                     steps,
-                    (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                    round_ms(started.elapsed()),
                 )))
             }
         }
@@ -368,29 +439,38 @@ pub fn error_report(e: &ConnectorError) -> (String, Vec<String>) {
     (error_chain(e), output)
 }
 
-/// Passes events on and notes each step's wall-clock span, so a failed or lost attempt can
-/// still be drawn on the timeline.
+/// Passes events on and notes each step's wall-clock span, so a failed, lost or interrupted
+/// attempt can still be drawn on the timeline.
 struct Recorder<'a> {
     inner: &'a dyn Reporter,
-    steps: Mutex<Vec<(StepTiming, bool)>>,
+    steps: Steps,
 }
 
 impl Recorder<'_> {
     /// The steps seen; one still open is where the build failed, and ends now.
     fn finish(&self) -> Vec<StepTiming> {
-        let now = unix_now();
-        let steps = std::mem::take(&mut *self.steps.lock().unwrap_or_else(|p| p.into_inner()));
-        steps
-            .into_iter()
-            .map(|(mut s, open)| {
-                if open {
-                    s.seconds = ((now - s.started_at) * 1000.0).round() / 1000.0;
-                    s.failed = true;
-                }
-                s
-            })
-            .collect()
+        close_steps(&self.steps, true)
     }
+}
+
+/// Takes the steps seen; one still open ends now, marked `failed` if asked.
+fn close_steps(steps: &Steps, failed: bool) -> Vec<StepTiming> {
+    let now = unix_now();
+    let steps = std::mem::take(&mut *steps.lock().unwrap_or_else(|p| p.into_inner()));
+    steps
+        .into_iter()
+        .map(|(mut s, open)| {
+            if open {
+                s.seconds = ((now - s.started_at) * 1000.0).round() / 1000.0;
+                s.failed = failed;
+            }
+            s
+        })
+        .collect()
+}
+
+fn round_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 impl Reporter for Recorder<'_> {

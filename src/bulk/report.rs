@@ -21,8 +21,19 @@ pub struct RunReport {
     pub totals: Totals,
     /// Connectors the selection left out, and similar notices.
     pub warnings: Vec<String>,
+    /// Set when a signal stopped the run before every connector was done.
+    pub interrupted: Option<Interruption>,
     /// In the order they were asked for.
     pub connectors: Vec<ConnectorReport>,
+}
+
+/// How a run was cut short.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interruption {
+    /// `SIGINT` or `SIGTERM`.
+    pub signal: String,
+    /// Build containers of the run removed afterwards.
+    pub containers_removed: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,8 +49,10 @@ pub struct EngineReport {
 pub struct Totals {
     pub built: usize,
     pub failed: usize,
-    /// Not started: `--fail-fast` stopped the run first.
+    /// Not started: `--fail-fast` or an interruption stopped the run first.
     pub skipped: usize,
+    /// In progress when a signal stopped the run.
+    pub interrupted: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +61,7 @@ pub enum Status {
     Built,
     Failed,
     Skipped,
+    Interrupted,
 }
 
 impl Status {
@@ -56,6 +70,7 @@ impl Status {
             Status::Built => "built",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Interrupted => "interrupted",
         }
     }
 }
@@ -159,18 +174,43 @@ impl ConnectorReport {
         }
     }
 
-    pub fn skipped(connector: String) -> Self {
+    /// Never started; `why` says what stopped the run first.
+    pub fn skipped(connector: String, why: &str) -> Self {
         ConnectorReport {
             status: Status::Skipped,
             ..ConnectorReport::failed(
                 connector,
                 None,
-                (
-                    "not started: --fail-fast stopped the run after a failure".into(),
-                    vec![],
-                ),
+                (format!("not started: {why}"), vec![]),
                 vec![],
                 0.0,
+            )
+        }
+    }
+
+    /// Cut short by `signal` on `engine`, during the last of `steps` (if any began).
+    pub fn interrupted(
+        connector: String,
+        engine: &str,
+        signal: &str,
+        steps: Vec<StepTiming>,
+        seconds: f64,
+    ) -> Self {
+        let during = steps
+            .last()
+            .map(|s| format!(" during `{}`", s.name))
+            .unwrap_or_default();
+        ConnectorReport {
+            status: Status::Interrupted,
+            ..ConnectorReport::failed(
+                connector,
+                Some(engine),
+                (
+                    format!("interrupted by {signal}{during}; nothing was tagged"),
+                    vec![],
+                ),
+                steps,
+                seconds,
             )
         }
     }
@@ -238,8 +278,10 @@ impl RunReport {
                 built: count(Status::Built, None),
                 failed: count(Status::Failed, None),
                 skipped: count(Status::Skipped, None),
+                interrupted: count(Status::Interrupted, None),
             },
             warnings,
+            interrupted: None,
             connectors,
         }
     }
@@ -249,7 +291,7 @@ impl RunReport {
     }
 
     pub fn ok(&self) -> bool {
-        self.totals.failed == 0 && self.totals.skipped == 0
+        self.totals.failed == 0 && self.totals.skipped == 0 && self.interrupted.is_none()
     }
 
     /// The failed connectors with their errors, in report order.
@@ -265,15 +307,21 @@ impl RunReport {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
     }
 
-    /// `N built, N failed, N skipped`, without the zero counts that say nothing.
+    /// `N built, N failed, N skipped, N interrupted`, without the zero counts that say
+    /// nothing.
     pub fn headline(&self) -> String {
         let t = self.totals;
         let mut parts = vec![format!("{} built", t.built)];
-        if t.failed > 0 || t.skipped == 0 {
+        if t.failed > 0 || (t.skipped == 0 && t.interrupted == 0) {
             parts.push(format!("{} failed", t.failed));
         }
         if t.skipped > 0 {
             parts.push(format!("{} skipped", t.skipped));
+        }
+        match &self.interrupted {
+            Some(i) => parts.push(format!("{} interrupted by {}", t.interrupted, i.signal)),
+            None if t.interrupted > 0 => parts.push(format!("{} interrupted", t.interrupted)),
+            None => {}
         }
         parts.join(", ")
     }
@@ -301,6 +349,7 @@ impl RunReport {
                 Status::Built => "built".to_string(),
                 Status::Failed => "**FAILED**".to_string(),
                 Status::Skipped => "skipped".to_string(),
+                Status::Interrupted => "**interrupted**".to_string(),
             };
             let retried = if c.lost_attempts.is_empty() {
                 String::new()
@@ -325,9 +374,15 @@ impl RunReport {
                 cell(&retried),
                 c.engine.as_deref().map(cell).unwrap_or_default(),
                 c.error_summary()
-                    .filter(|_| c.status == Status::Failed)
+                    .filter(|_| matches!(c.status, Status::Failed | Status::Interrupted))
                     .map(cell)
                     .unwrap_or_default(),
+            ));
+        }
+        if let Some(i) = &self.interrupted {
+            md.push_str(&format!(
+                "\nThe run was interrupted by {}: connectors in progress were stopped, {} build container(s) removed, and nothing was tagged from an unfinished build.\n",
+                i.signal, i.containers_removed
             ));
         }
         let failures = self.failures();
@@ -527,7 +582,10 @@ pub(crate) mod tests {
             built("source-cached", &e1, 0.5, true),
             retried,
             failed,
-            ConnectorReport::skipped("source-after".into()),
+            ConnectorReport::skipped(
+                "source-after".into(),
+                "--fail-fast stopped the run after a failure",
+            ),
         ];
         RunReport::new(
             t0 - 0.5,
@@ -550,13 +608,58 @@ pub(crate) mod tests {
             Totals {
                 built: 3,
                 failed: 1,
-                skipped: 1
+                skipped: 1,
+                interrupted: 0,
             }
         );
         assert_eq!((r.engines[0].built, r.engines[0].failed), (3, 0));
         assert_eq!((r.engines[1].built, r.engines[1].failed), (0, 1));
         assert!(!r.ok());
         assert_eq!(r.headline(), "3 built, 1 failed, 1 skipped");
+    }
+
+    #[test]
+    fn an_interrupted_run_says_what_was_interrupted() {
+        let t0 = 1_795_255_383.0;
+        let steps = vec![
+            step("base image", true, t0, 0.1),
+            step("install dependencies", false, t0 + 0.1, 3.0),
+        ];
+        let connectors = vec![
+            ConnectorReport::interrupted(
+                "source-slow".into(),
+                "unix:///var/run/docker.sock",
+                "SIGINT",
+                steps,
+                3.1,
+            ),
+            ConnectorReport::skipped("source-next".into(), "the run was interrupted by SIGINT"),
+        ];
+        let hosts = ["unix:///var/run/docker.sock".to_string()];
+        let mut r = RunReport::new(t0, t0 + 3.2, &hosts, &[None], vec![], connectors);
+        r.interrupted = Some(Interruption {
+            signal: "SIGINT".into(),
+            containers_removed: 1,
+        });
+        assert!(!r.ok());
+        assert_eq!(r.totals.interrupted, 1);
+        assert_eq!(r.headline(), "0 built, 1 skipped, 1 interrupted by SIGINT");
+        let md = r.markdown();
+        assert!(md.contains("| source-slow | **interrupted** |"), "{md}");
+        assert!(
+            md.contains("interrupted by SIGINT during `install dependencies`; nothing was tagged"),
+            "{md}"
+        );
+        assert!(md.contains("1 build container(s) removed"), "{md}");
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(json["connectors"][0]["status"], "interrupted");
+        assert_eq!(
+            json["connectors"][1]["error"],
+            "not started: the run was interrupted by SIGINT"
+        );
+        assert_eq!(json["interrupted"]["signal"], "SIGINT");
+        let html = super::super::html::render(&r);
+        assert!(html.contains("<span class=\"badge interrupted\">interrupted</span>"));
     }
 
     #[test]

@@ -30,6 +30,11 @@ static NEXT_CONTAINER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 /// Docker's own default when DOCKER_HOST is unset.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
+/// While a long request runs (a build step, a pull), the engine is pinged this often...
+const WATCH_INTERVAL: Duration = Duration::from_secs(3);
+/// ...and counts as gone when a ping fails or takes longer than this.
+const WATCH_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("engine unreachable: cannot talk to the Docker engine at {host} while trying to {action}; is dockerd running (the README set-up command starts it) and is DOCKER_HOST right?")]
@@ -240,6 +245,21 @@ impl Engine {
         action: &str,
         parts: impl Fn(T) -> (Option<String>, Option<String>),
         fail: impl Fn(String) -> EngineError,
+        on_line: impl FnMut(&str),
+    ) -> Result<(), EngineError> {
+        self.watched(
+            action,
+            self.follow_unwatched(stream, action, parts, fail, on_line),
+        )
+        .await
+    }
+
+    async fn follow_unwatched<T>(
+        &self,
+        stream: impl futures_util::Stream<Item = Result<T, bollard::errors::Error>>,
+        action: &str,
+        parts: impl Fn(T) -> (Option<String>, Option<String>),
+        fail: impl Fn(String) -> EngineError,
         mut on_line: impl FnMut(&str),
     ) -> Result<(), EngineError> {
         let mut stream = std::pin::pin!(stream);
@@ -248,7 +268,7 @@ impl Engine {
                 Ok(info) => {
                     let (error, status) = parts(info);
                     if let Some(message) = error {
-                        return Err(fail(message));
+                        return Err(fail(tidy(&message)));
                     }
                     if let Some(status) = status {
                         on_line(&status);
@@ -256,7 +276,7 @@ impl Engine {
                 }
                 Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                 | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
-                    return Err(fail(message))
+                    return Err(fail(tidy(&message)))
                 }
                 Err(e) => return Err(classify(&self.host, action, e)),
             }
@@ -338,8 +358,45 @@ impl Engine {
             .map_err(self.err("copy files into a build container"))
     }
 
+    /// Runs `work`, a request that may take long, and fails it as unreachable as soon as the
+    /// engine stops answering pings. A stopping dockerd closes its socket at once but keeps
+    /// streams open while it stops containers (10 s and more), and one that hangs would
+    /// keep them open for good: neither should hold a build.
+    async fn watched<T>(
+        &self,
+        action: &str,
+        work: impl std::future::Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        let watchdog = async {
+            loop {
+                tokio::time::sleep(WATCH_INTERVAL).await;
+                let source =
+                    match tokio::time::timeout(WATCH_PING_TIMEOUT, self.docker.ping()).await {
+                        Ok(Ok(_)) => continue,
+                        Ok(Err(e)) => e,
+                        Err(_) => bollard::errors::Error::RequestTimeoutError,
+                    };
+                tracing::debug!(host = %self.host, action, "the engine stopped answering pings");
+                return EngineError::Unreachable {
+                    host: self.host.clone(),
+                    action: action.to_string(),
+                    source,
+                };
+            }
+        };
+        tokio::select! {
+            result = work => result,
+            gone = watchdog => Err(gone),
+        }
+    }
+
     /// Starts the container and waits for it, collecting its output.
     pub async fn run(&self, container: &str) -> Result<RunOutput, EngineError> {
+        self.watched("run a build container", self.run_unwatched(container))
+            .await
+    }
+
+    async fn run_unwatched(&self, container: &str) -> Result<RunOutput, EngineError> {
         self.docker
             .start_container(container, None)
             .await
@@ -436,13 +493,15 @@ impl Engine {
         }
     }
 
-    /// Removes every container this process created and still holds; for interrupts.
+    /// Removes every container this process created; for interrupts. Those it holds, and
+    /// those found by name: a request dropped mid-way may have created one it never heard of.
     pub async fn remove_all_containers(&self) -> usize {
-        let ids: Vec<String> = self
+        let mut ids: HashSet<String> = self
             .containers
             .lock()
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default();
+        ids.extend(self.own_containers().await);
         let mut removed = 0;
         for id in ids {
             if self.remove_container(&id).await.is_ok() {
@@ -450,6 +509,29 @@ impl Engine {
             }
         }
         removed
+    }
+
+    /// Ids of the containers on the engine named as this process names its own.
+    async fn own_containers(&self) -> Vec<String> {
+        let prefix = format!("{CONTAINER_PREFIX}{}-", std::process::id());
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&HashMap::from([("name", vec![prefix.as_str()])]))
+            .build();
+        let Ok(found) = self.docker.list_containers(Some(options)).await else {
+            return Vec::new();
+        };
+        // The name filter matches anywhere in the name; keep exact prefixes only.
+        found
+            .into_iter()
+            .filter(|c| {
+                c.names
+                    .iter()
+                    .flatten()
+                    .any(|n| n.trim_start_matches('/').starts_with(&prefix))
+            })
+            .filter_map(|c| c.id)
+            .collect()
     }
 
     pub fn live_containers(&self) -> usize {
@@ -484,6 +566,19 @@ impl Engine {
     /// `docker build` of a tar context; returns the image id. Used only for the deprecated
     /// Dockerfile path, so the engine's own builder and cache apply.
     pub async fn build_dockerfile(
+        &self,
+        context_tar: Vec<u8>,
+        dockerfile: &str,
+        on_line: impl FnMut(&str),
+    ) -> Result<String, EngineError> {
+        self.watched(
+            "build the Dockerfile",
+            self.build_dockerfile_unwatched(context_tar, dockerfile, on_line),
+        )
+        .await
+    }
+
+    async fn build_dockerfile_unwatched(
         &self,
         context_tar: Vec<u8>,
         dockerfile: &str,
@@ -824,6 +919,18 @@ fn credentials_for_reference(
     Ok(auth::credentials_for(&image.registry)?.map(auth::RegistryAuth::into_inner))
 }
 
+/// An engine message without the repetition registries add (`manifest unknown: manifest
+/// unknown`).
+fn tidy(message: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in message.trim().split(": ") {
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+    }
+    parts.join(": ")
+}
+
 /// The digest in a push's last status line, `<tag>: digest: sha256:<hex> size: <n>`.
 fn pushed_digest(status: &str) -> Option<String> {
     let rest = status.split_once("digest: ")?.1;
@@ -878,6 +985,15 @@ mod tests {
         );
         assert_eq!(pushed_digest("Pushed"), None);
         assert_eq!(pushed_digest("x: digest: nonsense size: 1"), None);
+    }
+
+    #[test]
+    fn repeated_parts_of_engine_messages_are_said_once() {
+        assert_eq!(
+            tidy("manifest for r@sha256:1 not found: manifest unknown: manifest unknown"),
+            "manifest for r@sha256:1 not found: manifest unknown"
+        );
+        assert_eq!(tidy("a: b: a"), "a: b: a");
     }
 
     #[test]

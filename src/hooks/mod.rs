@@ -313,7 +313,10 @@ impl Session {
                 });
             }
             Ok(Ok(Some(line))) => line,
-            Ok(_) => return Err(self.crashed("it closed its output").await),
+            Ok(_) => {
+                let what = format!("its process ended during {doing}");
+                return Err(self.crashed(&what).await);
+            }
         };
         serde_json::from_str(&line).map_err(|e| HookError::Crashed {
             file: self.file.clone(),

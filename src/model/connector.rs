@@ -48,6 +48,10 @@ pub enum DiscoveryError {
     },
     #[error("{path} is not a connector folder: it has no {METADATA_FILE}")]
     NoMetadata { path: PathBuf },
+    #[error(
+        "{path} is not a file; a connector folder holds its metadata in a {METADATA_FILE} file"
+    )]
+    MetadataNotAFile { path: PathBuf },
 }
 
 fn list(paths: &[PathBuf]) -> String {
@@ -93,14 +97,21 @@ impl ConnectorLocator {
             }
         }
         let searched: Vec<PathBuf> = self.dirs.iter().map(|d| d.join(name_or_path)).collect();
-        searched
+        if let Some(found) = searched.iter().find(|c| c.join(METADATA_FILE).is_file()) {
+            return Ok(found.clone());
+        }
+        // A folder with something else under the file's name is not "not found".
+        if let Some(odd) = searched
             .iter()
-            .find(|c| c.join(METADATA_FILE).is_file())
-            .cloned()
-            .ok_or(DiscoveryError::NotFound {
-                name: name_or_path.to_string(),
-                searched,
-            })
+            .map(|c| c.join(METADATA_FILE))
+            .find(|m| m.exists())
+        {
+            return Err(DiscoveryError::MetadataNotAFile { path: odd });
+        }
+        Err(DiscoveryError::NotFound {
+            name: name_or_path.to_string(),
+            searched,
+        })
     }
 
     /// Every connector folder under the search folders, sorted by name, each name once.

@@ -17,6 +17,8 @@ pub enum ImageRefError {
     Empty,
     #[error("`{reference}` has white space in it")]
     WhiteSpace { reference: String },
+    #[error("`{reference}`: an image reference is not a URL; drop `{scheme}://`")]
+    Scheme { reference: String, scheme: String },
     #[error("`{reference}`: repository component `{component}` is not valid (lowercase letters, digits and single `.`, `_`, `__` or `-` separators only)")]
     BadComponent {
         reference: String,
@@ -113,8 +115,21 @@ impl ImageRef {
             });
         }
         let err_ref = || reference.to_string();
+        if let Some((scheme, _)) = reference.split_once("://") {
+            return Err(ImageRefError::Scheme {
+                reference: err_ref(),
+                scheme: scheme.into(),
+            });
+        }
 
         let (name_and_tag, digest) = match reference.split_once('@') {
+            Some((_, d)) if d.contains('@') => {
+                return Err(ImageRefError::BadDigest {
+                    reference: err_ref(),
+                    digest: d.into(),
+                    reason: "a reference has one `@digest` at most".into(),
+                })
+            }
             Some((n, d)) => {
                 let digest = Digest::parse(d).map_err(|reason| ImageRefError::BadDigest {
                     reference: err_ref(),
@@ -259,7 +274,9 @@ fn is_alnum(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }
 
-fn valid_tag(t: &str) -> bool {
+/// An image tag as registries accept it: up to 128 of `[A-Za-z0-9_.-]`, not starting with
+/// `.` or `-`.
+pub fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
     !b.is_empty()
         && b.len() <= 128
@@ -365,6 +382,8 @@ mod tests {
             ("a//b", "component"),
             ("my_host.com:port/x", "registry"),
             ("python@", "expected `sha256:`"),
+            ("https://127.0.0.1:5000/a/b:1", "not a URL; drop `https://`"),
+            (&format!("python@{D}@{D}"), "one `@digest` at most"),
         ];
         for (input, needle) in cases {
             let err = ImageRef::parse(input).unwrap_err().to_string();

@@ -61,8 +61,22 @@ pub enum MetadataError {
         col: usize,
         message: String,
     },
-    #[error("{path}: the file is empty; it needs a `data:` mapping with at least `dockerRepository` and `dockerImageTag`")]
+    #[error("{path}:{line}:{col}: the file is not UTF-8 text; save it as UTF-8")]
+    NotUtf8 {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+    },
+    #[error("{path}: the file is empty (or only comments); it needs a `data:` mapping with at least `dockerRepository` and `dockerImageTag`")]
     Empty { path: PathBuf },
+    #[error(
+        "{path}:{line}: the file must be a mapping with a top-level `data:` key, found {found}"
+    )]
+    NotAMapping {
+        path: PathBuf,
+        line: usize,
+        found: &'static str,
+    },
     #[error("{path}:{line}: `{field}` is missing; {hint}")]
     Missing {
         path: PathBuf,
@@ -84,6 +98,14 @@ pub enum MetadataError {
         line: usize,
         key: String,
     },
+    #[error("{path}:{line}: `{field}` is `{value}`, {reason}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("{path}:{line}: `{field}` is not a valid image reference")]
     BadImage {
         path: PathBuf,
@@ -99,21 +121,38 @@ impl MetadataError {
         match self {
             MetadataError::Read { path, .. }
             | MetadataError::Syntax { path, .. }
+            | MetadataError::NotUtf8 { path, .. }
             | MetadataError::Empty { path }
+            | MetadataError::NotAMapping { path, .. }
             | MetadataError::Missing { path, .. }
             | MetadataError::WrongType { path, .. }
             | MetadataError::UnknownBuildOption { path, .. }
+            | MetadataError::Invalid { path, .. }
             | MetadataError::BadImage { path, .. } => path,
         }
     }
 }
 
 pub fn load(path: &Path) -> Result<Metadata, MetadataError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MetadataError::Read {
+    parse(path, &read_text(path)?)
+}
+
+/// The file as text; bytes that are not UTF-8 are reported with their line and column.
+pub fn read_text(path: &Path) -> Result<String, MetadataError> {
+    let bytes = std::fs::read(path).map_err(|source| MetadataError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text)
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        MetadataError::NotUtf8 {
+            path: path.to_path_buf(),
+            line: good.iter().filter(|&&b| b == b'\n').count() + 1,
+            // Valid UTF-8 up to here, so this counts characters.
+            col: String::from_utf8_lossy(&good[line_start..]).chars().count() + 1,
+        }
+    })
 }
 
 pub fn parse(path: &Path, text: &str) -> Result<Metadata, MetadataError> {
@@ -130,7 +169,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Metadata, MetadataError> {
         });
     };
     if yaml::entries(&doc, root).is_none() {
-        return Err(reader.wrong_type(root, "the document", "a mapping"));
+        return Err(MetadataError::NotAMapping {
+            path: path.to_path_buf(),
+            line: doc.loc(root).line,
+            found: yaml::kind(root),
+        });
     }
     let data = yaml::get(root, "data").ok_or_else(|| MetadataError::Missing {
         path: path.to_path_buf(),
@@ -154,6 +197,34 @@ pub fn parse(path: &Path, text: &str) -> Result<Metadata, MetadataError> {
         "dockerImageTag",
         "set it to the connector version, e.g. `0.1.0`",
     )?;
+    // Both end up in image names and labels: checked here, where the line is known.
+    match ImageRef::parse(&docker_repository.value) {
+        Ok(r) if r.tag.is_none() && r.digest.is_none() => {}
+        Ok(_) => {
+            return Err(reader.invalid(
+                &docker_repository,
+                "data.dockerRepository",
+                "an image repository without a tag or digest (the version is `dockerImageTag`), e.g. `airbyte/source-foo`".into(),
+            ))
+        }
+        Err(e) => {
+            // The error repeats the value; it is said once already.
+            let e = e.to_string();
+            let quoted = format!("`{}`: ", docker_repository.value);
+            return Err(reader.invalid(
+                &docker_repository,
+                "data.dockerRepository",
+                format!("not an image repository: {}", e.trim_start_matches(&quoted)),
+            ));
+        }
+    }
+    if !super::image_ref::valid_tag(&docker_image_tag.value) {
+        return Err(reader.invalid(
+            &docker_image_tag,
+            "data.dockerImageTag",
+            "not a valid image tag (up to 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`), e.g. `0.1.0`".into(),
+        ));
+    }
     let connector_type = reader.optional_string(data, "data", "connectorType")?;
     let support_level = reader.optional_string(data, "data", "supportLevel")?;
     let name = reader.optional_string(data, "data", "name")?;
@@ -204,6 +275,21 @@ impl<'a> Reader<'_, 'a> {
         }
     }
 
+    fn invalid(
+        &self,
+        value: &Located<String>,
+        field: &'static str,
+        reason: String,
+    ) -> MetadataError {
+        MetadataError::Invalid {
+            path: self.path.to_path_buf(),
+            line: value.loc.line,
+            field,
+            value: value.value.clone(),
+            reason,
+        }
+    }
+
     fn required_string(
         &self,
         parent: &Node<'a>,
@@ -219,12 +305,20 @@ impl<'a> Reader<'_, 'a> {
                 hint,
             });
         };
+        let field = format!("{parent_name}.{key}");
         match yaml::scalar_text(self.doc, node) {
             Some(s) if !s.trim().is_empty() => Ok(Located {
                 value: s.into_owned(),
                 loc: self.doc.loc(node),
             }),
-            _ => Err(self.wrong_type(node, &format!("{parent_name}.{key}"), "a non-empty string")),
+            Some(_) => Err(MetadataError::WrongType {
+                path: self.path.to_path_buf(),
+                line: self.doc.loc(node).line,
+                field,
+                expected: "a non-empty string",
+                found: "an empty string",
+            }),
+            None => Err(self.wrong_type(node, &field, "a non-empty string")),
         }
     }
 
@@ -320,7 +414,8 @@ metadataSpecVersion: \"1.0\"
     fn errors_name_file_line_and_field() {
         let cases: &[(&str, &str)] = &[
             ("", "c/metadata.yaml: the file is empty"),
-            ("- a\n", "`the document` must be a mapping, found a list"),
+            ("- a\n", "c/metadata.yaml:1: the file must be a mapping with a top-level `data:` key, found a list"),
+            ("data:\n  dockerRepository: ''\n", "`data.dockerRepository` must be a non-empty string, found an empty string"),
             ("foo: 1\n", "c/metadata.yaml:1: `data` is missing"),
             ("data: 3\n", "`data` must be a mapping, found a number"),
             ("data:\n  dockerImageTag: 1.0.0\n", "c/metadata.yaml:2: `data.dockerRepository` is missing"),
@@ -333,6 +428,12 @@ metadataSpecVersion: \"1.0\"
             ("data:\n  dockerRepository: a/b\n  dockerImageTag: 1\n  connectorBuildOptions: {}\n",
              "`data.connectorBuildOptions.baseImage` is missing"),
             ("data:\n  a: 'x\n", "c/metadata.yaml:"),
+            ("data:\n  dockerRepository: Airbyte/Foo\n  dockerImageTag: 1\n",
+             "c/metadata.yaml:2: `data.dockerRepository` is `Airbyte/Foo`, not an image repository"),
+            ("data:\n  dockerRepository: airbyte/foo:1.0\n  dockerImageTag: 1\n",
+             "`data.dockerRepository` is `airbyte/foo:1.0`, an image repository without a tag"),
+            ("data:\n  dockerRepository: a/b\n  dockerImageTag: 0.1 beta\n",
+             "c/metadata.yaml:3: `data.dockerImageTag` is `0.1 beta`, not a valid image tag"),
         ];
         for (text, needle) in cases {
             let err = p(text).unwrap_err().to_string();

@@ -4,6 +4,7 @@
 pub mod connector;
 pub mod image_ref;
 pub mod metadata;
+pub mod toml_error;
 pub mod yaml;
 
 pub use connector::{Connector, ConnectorLocator, DiscoveryError};

@@ -37,6 +37,14 @@ impl<'a> Document<'a> {
             col: e.marker().col() + 1,
             message: e.info().to_string(),
         })?;
+        // A second document would be ignored by whoever reads the first: refuse it.
+        if let Some(second) = docs.get(1).filter(|d| !is_null(d)) {
+            return Err(SyntaxError {
+                line: second.span.start.line().max(1),
+                col: second.span.start.col() + 1,
+                message: "a second YAML document starts here; the file must hold one".into(),
+            });
+        }
         let root = if docs.is_empty() {
             None
         } else {

@@ -40,14 +40,18 @@ pub enum ContextError {
     },
     #[error("{path} is a symbolic link to `{target}`, outside the connector folder; copy the file in instead")]
     SymlinkOutside { path: PathBuf, target: String },
-    #[error("{path} is {size} bytes, over the {limit}-byte limit for one file; remove it or add it to the excluded names")]
+    #[error("{path} is {}, over the {} limit for one file that enters the image; a file this big is most likely a dump or a data set: remove it, or move it out of the connector's code", mib(*.size), mib(*.limit))]
     TooLarge {
         path: PathBuf,
         size: u64,
         limit: u64,
     },
-    #[error("{path}: file names must be valid UTF-8")]
+    #[error("{path}: file names must be valid UTF-8; rename it")]
     NotUtf8 { path: PathBuf },
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ContextError + '_ {

@@ -62,6 +62,14 @@ pub enum PlanError {
     NoBase { dir: PathBuf },
     #[error("{dir}: the main file `{file}` is missing; the image's entrypoint runs it (set MAIN_FILE_NAME in build_customization.py if it has another name)")]
     MissingMainFile { dir: PathBuf, file: String },
+    #[error("{dir}/build_customization.py: MAIN_FILE_NAME is `{file}`, which is not in the connector folder; the image's entrypoint runs it")]
+    MissingCustomMainFile { dir: PathBuf, file: String },
+    #[error("{dir}: `{package}` is a file; a connector named `{connector}` keeps its code in the folder `{package}/`")]
+    PackageNotAFolder {
+        dir: PathBuf,
+        package: String,
+        connector: String,
+    },
     #[error("{dir}: the package folder `{package}/` is missing; a connector named `{connector}` keeps its code in `{package}/`")]
     MissingPackage {
         dir: PathBuf,
@@ -194,17 +202,27 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
     // Check the code is there before planning anything that takes time.
     let main_file = opts.main_file.as_deref().unwrap_or(DEFAULT_MAIN_FILE);
     if !dir.join(main_file).is_file() {
-        return Err(PlanError::MissingMainFile {
-            dir: dir.clone(),
-            file: main_file.to_string(),
+        let (dir, file) = (dir.clone(), main_file.to_string());
+        return Err(match opts.main_file {
+            Some(_) => PlanError::MissingCustomMainFile { dir, file },
+            None => PlanError::MissingMainFile { dir, file },
         });
     }
     let package = connector.package_name();
     if !dir.join(&package).is_dir() {
-        return Err(PlanError::MissingPackage {
-            dir: dir.clone(),
-            package,
-            connector: connector.name.clone(),
+        let (dir, connector) = (dir.clone(), connector.name.clone());
+        return Err(if dir.join(&package).exists() {
+            PlanError::PackageNotAFolder {
+                dir,
+                package,
+                connector,
+            }
+        } else {
+            PlanError::MissingPackage {
+                dir,
+                package,
+                connector,
+            }
         });
     }
 

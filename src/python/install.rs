@@ -51,6 +51,12 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{at}: invalid TOML: {message}; the project cannot be installed from it")]
+    BadPyproject {
+        path: String,
+        at: String,
+        message: String,
+    },
     #[error(transparent)]
     Poetry(#[from] PoetryError),
 }
@@ -118,6 +124,21 @@ pub fn dependency_install(
 ) -> Result<DependencyInstall, InstallError> {
     let pyproject = read(dir, "pyproject.toml")?;
     let has_setup = dir.join("setup.py").is_file();
+    // A project file that does not parse fails every install that reads it; say so now,
+    // with its line, rather than from inside the install step.
+    if let Some(text) = pyproject.as_deref() {
+        if let Err(e) = toml::from_str::<toml::Table>(text) {
+            if !poetry::is_poetry_project(text) {
+                let path = dir.join("pyproject.toml");
+                let (at, message) = crate::model::toml_error::locate(&path, text, &e);
+                return Err(InstallError::BadPyproject {
+                    path: path.display().to_string(),
+                    at,
+                    message,
+                });
+            }
+        }
+    }
 
     if let Some(text) = pyproject
         .as_deref()

@@ -64,9 +64,13 @@ impl From<PoetryErrorKind> for PoetryError {
 /// Everything that stops requirements from being computed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PoetryErrorKind {
-    /// The file is not valid TOML; `detail` is toml's message with line and column.
-    #[error("{}: invalid TOML: {detail}", .path.display())]
-    InvalidToml { path: PathBuf, detail: String },
+    /// The file is not valid TOML; `at` is `path:line:col`.
+    #[error("{at}: invalid TOML: {detail}")]
+    InvalidToml {
+        path: PathBuf,
+        at: String,
+        detail: String,
+    },
 
     #[error(
         "{}: neither [tool.poetry] nor [project] is present, so this is not a Poetry project",
@@ -233,9 +237,13 @@ fn render_lines(
 }
 
 fn parse_toml(path: &Path, text: &str) -> Result<Table, PoetryErrorKind> {
-    toml::from_str::<Table>(text).map_err(|err| PoetryErrorKind::InvalidToml {
-        path: path.to_path_buf(),
-        detail: err.to_string().trim_end().to_string(),
+    toml::from_str::<Table>(text).map_err(|err| {
+        let (at, detail) = crate::model::toml_error::locate(path, text, &err);
+        PoetryErrorKind::InvalidToml {
+            path: path.to_path_buf(),
+            at,
+            detail,
+        }
     })
 }
 
@@ -2963,8 +2971,7 @@ priority = "explicit""#,
             "{err:?}"
         );
         let message = err.to_string();
-        assert!(message.starts_with(PYPROJECT), "{message}");
-        assert!(message.contains("line 3"), "{message}");
+        assert!(message.starts_with(&format!("{PYPROJECT}:3:")), "{message}");
 
         let err = locked(
             &with_deps("requests = \"^2\""),
@@ -2972,10 +2979,7 @@ priority = "explicit""#,
         )
         .unwrap_err();
         let message = err.to_string();
-        assert!(
-            message.starts_with(LOCK) && message.contains("line 2"),
-            "{message}"
-        );
+        assert!(message.starts_with(&format!("{LOCK}:2:")), "{message}");
     }
 
     #[test]

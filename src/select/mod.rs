@@ -160,14 +160,9 @@ pub fn select(
 /// The typed metadata and the whole `data` mapping as a generic value for queries.
 fn load(dir: &Path) -> (Result<Metadata, MetadataError>, serde_json::Value) {
     let path = dir.join(METADATA_FILE);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match metadata::read_text(&path) {
         Ok(t) => t,
-        Err(source) => {
-            return (
-                Err(MetadataError::Read { path, source }),
-                serde_json::Value::Null,
-            )
-        }
+        Err(e) => return (Err(e), serde_json::Value::Null),
     };
     let data = Document::parse(&text)
         .ok()

@@ -30,11 +30,28 @@ pub struct Query {
 
 /// Why a query could not be parsed; `col` is 1-based, in characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid --metadata-query at column {col}: {message}\n  {query}\n  {caret}^", caret = " ".repeat(.col.saturating_sub(1)))]
+#[error("invalid --metadata-query at column {col}: {message}\n  {}", excerpt(.query, *.col))]
 pub struct QueryError {
     pub col: usize,
     pub message: String,
     pub query: String,
+}
+
+/// The query with a caret under column `col`; a long one cut to a window around it.
+fn excerpt(query: &str, col: usize) -> String {
+    const BEFORE: usize = 50;
+    const AFTER: usize = 30;
+    let chars: Vec<char> = query.chars().collect();
+    let at = col.saturating_sub(1).min(chars.len());
+    let start = at.saturating_sub(BEFORE);
+    let end = (at + AFTER).min(chars.len());
+    let (lead, trail) = (
+        if start > 0 { "..." } else { "" },
+        if end < chars.len() { "..." } else { "" },
+    );
+    let shown: String = chars[start..end].iter().collect();
+    let caret = " ".repeat(lead.len() + at - start);
+    format!("{lead}{shown}{trail}\n  {caret}^")
 }
 
 /// Why an evaluation raised, in Python's words where there are some.
@@ -50,8 +67,12 @@ impl Query {
             query: source.to_string(),
         };
         let tokens = tokenize(source).map_err(|(c, m)| err(c, m))?;
-        let mut parser = Parser { tokens, pos: 0 };
-        let expr = parser.expression().map_err(|(c, m)| err(c, m))?;
+        let mut parser = Parser {
+            tokens,
+            pos: 0,
+            nesting: 0,
+        };
+        let expr = parser.expression().map_err(|(c, m)| err(c, m))?.expr;
         if let Some(t) = parser.peek_token() {
             return Err(err(t.col, format!("unexpected {}", t.tok)));
         }
@@ -103,6 +124,13 @@ struct Token {
 
 type ParseResult<T> = Result<T, (usize, String)>;
 
+/// Python words for what a query cannot do (define, loop, branch, import, ...).
+const STATEMENT_WORDS: &[&str] = &[
+    "lambda", "for", "if", "else", "import", "from", "def", "class", "while", "with", "yield",
+    "await", "async", "return", "del", "global", "nonlocal", "assert", "raise", "try", "except",
+    "finally", "pass", "break", "continue", "as",
+];
+
 const OPERATORS: &[&str] = &[
     "==", "!=", "<=", ">=", "<", ">", "(", ")", "[", "]", ",", ".", "-",
 ];
@@ -122,6 +150,12 @@ fn tokenize(src: &str) -> ParseResult<Vec<Token>> {
                 i += 1;
             }
             let name: String = chars[start..i].iter().collect();
+            if STATEMENT_WORDS.contains(&name.as_str()) {
+                return Err((
+                    col,
+                    format!("`{name}` is not supported: a query is one expression over `data` (comparisons, `in`, `and`/`or`/`not`, attributes, subscripts, a few methods)"),
+                ));
+            }
             if name.contains("__") {
                 return Err((
                     col,
@@ -311,9 +345,26 @@ enum Expr {
 
 // --------------------------------------------------------------------------------- parser --
 
+/// Deeper queries are refused: parsing, evaluating and dropping a query recurse over its
+/// nesting, and a query from the command line must not be able to overflow the stack.
+/// (Python's own parser stops at 200 nested parentheses; real queries nest a few levels.)
+const MAX_DEPTH: usize = 100;
+
+fn too_deep() -> String {
+    format!("the query nests more than {MAX_DEPTH} levels deep; split it or simplify it")
+}
+
+/// A parsed expression with the depth of its tree.
+struct Node {
+    expr: Expr,
+    depth: usize,
+}
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// How deep the parser has recursed.
+    nesting: usize,
 }
 
 impl Parser {
@@ -368,43 +419,87 @@ impl Parser {
             .map_or("the end of the query".into(), |t| t.to_string())
     }
 
-    fn expression(&mut self) -> ParseResult<Expr> {
+    /// Runs `f` one nesting level deeper; parsing recurses there, so the level is bounded.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> ParseResult<T>) -> ParseResult<T> {
+        if self.nesting >= MAX_DEPTH {
+            return Err((self.col(), too_deep()));
+        }
+        self.nesting += 1;
+        let result = f(self);
+        self.nesting -= 1;
+        result
+    }
+
+    /// `expr`, whose deepest child is `children` levels deep, unless that is too deep.
+    fn node(&self, expr: Expr, children: usize, col: usize) -> ParseResult<Node> {
+        let depth = children + 1;
+        if depth > MAX_DEPTH {
+            return Err((col, too_deep()));
+        }
+        Ok(Node { expr, depth })
+    }
+
+    fn expression(&mut self) -> ParseResult<Node> {
+        self.nested(Self::or_test)
+    }
+
+    fn or_test(&mut self) -> ParseResult<Node> {
         let mut left = self.and_test()?;
         while self.is_name("or") {
+            let col = self.col();
             self.pos += 1;
-            left = Expr::Or(Box::new(left), Box::new(self.and_test()?));
+            let right = self.and_test()?;
+            let depth = left.depth.max(right.depth);
+            left = self.node(
+                Expr::Or(Box::new(left.expr), Box::new(right.expr)),
+                depth,
+                col,
+            )?;
         }
         Ok(left)
     }
 
-    fn and_test(&mut self) -> ParseResult<Expr> {
+    fn and_test(&mut self) -> ParseResult<Node> {
         let mut left = self.not_test()?;
         while self.is_name("and") {
+            let col = self.col();
             self.pos += 1;
-            left = Expr::And(Box::new(left), Box::new(self.not_test()?));
+            let right = self.not_test()?;
+            let depth = left.depth.max(right.depth);
+            left = self.node(
+                Expr::And(Box::new(left.expr), Box::new(right.expr)),
+                depth,
+                col,
+            )?;
         }
         Ok(left)
     }
 
-    fn not_test(&mut self) -> ParseResult<Expr> {
+    fn not_test(&mut self) -> ParseResult<Node> {
         if self.is_name("not") {
+            let col = self.col();
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.not_test()?)));
+            let inner = self.nested(Self::not_test)?;
+            return self.node(Expr::Not(Box::new(inner.expr)), inner.depth, col);
         }
         self.comparison()
     }
 
-    fn comparison(&mut self) -> ParseResult<Expr> {
+    fn comparison(&mut self) -> ParseResult<Node> {
+        let col = self.col();
         let first = self.unary()?;
+        let mut depth = first.depth;
         let mut rest = Vec::new();
         while let Some(op) = self.comparison_op() {
-            rest.push((op, self.unary()?));
+            let right = self.unary()?;
+            depth = depth.max(right.depth);
+            rest.push((op, right.expr));
         }
-        Ok(if rest.is_empty() {
-            first
+        if rest.is_empty() {
+            Ok(first)
         } else {
-            Expr::Compare(Box::new(first), rest)
-        })
+            self.node(Expr::Compare(Box::new(first.expr), rest), depth, col)
+        }
     }
 
     fn comparison_op(&mut self) -> Option<Cmp> {
@@ -430,15 +525,17 @@ impl Parser {
         Some(op)
     }
 
-    fn unary(&mut self) -> ParseResult<Expr> {
+    fn unary(&mut self) -> ParseResult<Node> {
         if self.is_op("-") {
+            let col = self.col();
             self.pos += 1;
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            let inner = self.nested(Self::unary)?;
+            return self.node(Expr::Neg(Box::new(inner.expr)), inner.depth, col);
         }
         self.postfix()
     }
 
-    fn postfix(&mut self) -> ParseResult<Expr> {
+    fn postfix(&mut self) -> ParseResult<Node> {
         let mut expr = self.atom()?;
         loop {
             if self.is_op(".") {
@@ -457,13 +554,19 @@ impl Parser {
                 if self.is_op("(") {
                     expr = self.call(expr, &name, col)?;
                 } else {
-                    expr = Expr::Attr(Box::new(expr), name);
+                    expr = self.node(Expr::Attr(Box::new(expr.expr), name), expr.depth, col)?;
                 }
             } else if self.is_op("[") {
+                let col = self.col();
                 self.pos += 1;
                 let index = self.expression()?;
                 self.expect_op("]")?;
-                expr = Expr::Index(Box::new(expr), Box::new(index));
+                let depth = expr.depth.max(index.depth);
+                expr = self.node(
+                    Expr::Index(Box::new(expr.expr), Box::new(index.expr)),
+                    depth,
+                    col,
+                )?;
             } else if self.is_op("(") {
                 return Err((
                     self.col(),
@@ -478,7 +581,7 @@ impl Parser {
         }
     }
 
-    fn call(&mut self, receiver: Expr, name: &str, col: usize) -> ParseResult<Expr> {
+    fn call(&mut self, receiver: Node, name: &str, col: usize) -> ParseResult<Node> {
         let Some(&(_, method, min, max)) = METHODS.iter().find(|(n, ..)| *n == name) else {
             return Err((
                 col,
@@ -489,7 +592,7 @@ impl Parser {
             ));
         };
         self.expect_op("(")?;
-        let args = self.items(")")?;
+        let (args, depth) = self.items(")")?;
         if args.len() < min || args.len() > max {
             let want = if min == max {
                 format!("{min}")
@@ -501,61 +604,75 @@ impl Parser {
                 format!("`.{name}()` takes {want} argument(s), {} given", args.len()),
             ));
         }
-        Ok(Expr::Call(Box::new(receiver), method, args))
+        self.node(
+            Expr::Call(Box::new(receiver.expr), method, args),
+            receiver.depth.max(depth),
+            col,
+        )
     }
 
-    /// Comma-separated expressions up to `close` (consumed); a trailing comma is allowed.
-    fn items(&mut self, close: &str) -> ParseResult<Vec<Expr>> {
+    /// Comma-separated expressions up to `close` (consumed), with the deepest one's depth; a
+    /// trailing comma is allowed.
+    fn items(&mut self, close: &str) -> ParseResult<(Vec<Expr>, usize)> {
         let mut items = Vec::new();
+        let mut depth = 0;
         loop {
             if self.is_op(close) {
                 self.pos += 1;
-                return Ok(items);
+                return Ok((items, depth));
             }
-            items.push(self.expression()?);
+            let item = self.expression()?;
+            depth = depth.max(item.depth);
+            items.push(item.expr);
             if self.is_op(",") {
                 self.pos += 1;
             } else {
                 self.expect_op(close)?;
-                return Ok(items);
+                return Ok((items, depth));
             }
         }
     }
 
-    fn atom(&mut self) -> ParseResult<Expr> {
+    fn atom(&mut self) -> ParseResult<Node> {
         let col = self.col();
         let Some(tok) = self.peek().cloned() else {
             return Err((col, "unexpected end of the query".into()));
         };
         self.pos += 1;
+        let leaf = |expr| Ok(Node { expr, depth: 1 });
         match tok {
-            Tok::Str(s) => Ok(Expr::Lit(Value::String(s))),
-            Tok::Int(i) => Ok(Expr::Lit(Value::from(i))),
-            Tok::Float(x) => Ok(Expr::Lit(
+            Tok::Str(s) => leaf(Expr::Lit(Value::String(s))),
+            Tok::Int(i) => leaf(Expr::Lit(Value::from(i))),
+            Tok::Float(x) => leaf(Expr::Lit(
                 serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
             )),
-            Tok::Op("[") => Ok(Expr::List(self.items("]")?)),
+            Tok::Op("[") => {
+                let (items, depth) = self.items("]")?;
+                self.node(Expr::List(items), depth, col)
+            }
             Tok::Op("(") => {
                 if self.is_op(")") {
                     self.pos += 1;
-                    return Ok(Expr::List(vec![]));
+                    return leaf(Expr::List(vec![]));
                 }
                 let first = self.expression()?;
                 if self.is_op(",") {
                     // A tuple: treated as a list, which behaves the same for `in` and `==`.
                     self.pos += 1;
-                    let mut items = vec![first];
-                    items.extend(self.items(")")?);
-                    return Ok(Expr::List(items));
+                    let (rest, depth) = self.items(")")?;
+                    let depth = depth.max(first.depth);
+                    let mut items = vec![first.expr];
+                    items.extend(rest);
+                    return self.node(Expr::List(items), depth, col);
                 }
                 self.expect_op(")")?;
                 Ok(first)
             }
             Tok::Name(n) => match n.as_str() {
-                "data" => Ok(Expr::Data),
-                "None" => Ok(Expr::Lit(Value::Null)),
-                "True" => Ok(Expr::Lit(Value::Bool(true))),
-                "False" => Ok(Expr::Lit(Value::Bool(false))),
+                "data" => leaf(Expr::Data),
+                "None" => leaf(Expr::Lit(Value::Null)),
+                "True" => leaf(Expr::Lit(Value::Bool(true))),
+                "False" => leaf(Expr::Lit(Value::Bool(false))),
                 _ if is_keyword(&n) => Err((col, format!("unexpected `{n}`"))),
                 _ => Err((
                     col,
@@ -1032,7 +1149,8 @@ mod tests {
             ("data.name = 'x'", 11, "unexpected character `=`"),
             ("(data.name", 11, "expected `)`"),
             ("data.name 'x'", 11, "unexpected string \"x\""),
-            ("data.x if data else 1", 8, "unexpected `if`"),
+            ("data.x if data else 1", 8, "`if` is not supported"),
+            ("(lambda: data)()", 2, "`lambda` is not supported"),
             ("f'x' == data", 1, "string prefix `f`"),
             ("data.tags[0](1)", 13, "function calls are not allowed"),
             ("data. and", 7, "expected a name after `.`"),
@@ -1046,5 +1164,40 @@ mod tests {
         }
         let shown = Query::parse("data.__class__").unwrap_err().to_string();
         assert!(shown.ends_with("\n  data.__class__\n       ^"), "{shown}");
+        let long = format!(
+            "data.name == 'x' and {}data.__x",
+            "data.name != 'y' and ".repeat(10)
+        );
+        let shown = Query::parse(&long).unwrap_err().to_string();
+        assert!(
+            shown.ends_with("'y' and data.name != 'y' and data.__x\n                                                       ^"),
+            "{shown}"
+        );
+    }
+
+    /// Deep nesting used to overflow the stack (parsing, evaluating and dropping recurse).
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = [
+            format!("{}data{}", "(".repeat(20_000), ")".repeat(20_000)),
+            format!("{}data", "not ".repeat(30_000)),
+            format!("{}1", "-".repeat(60_000)),
+            format!("data{}", ".a".repeat(50_000)),
+            format!("data{}", "['a']".repeat(30_000)),
+            format!("data{}", " and data".repeat(20_000)),
+            format!("{}1{}", "[".repeat(20_000), "]".repeat(20_000)),
+            format!("data{}", ".get(1".repeat(10_000)),
+        ];
+        for src in deep {
+            let err = Query::parse(&src).unwrap_err();
+            assert!(err.message.contains("nests more than 100 levels"), "{err}");
+            // The message shows a window of the query, not all of it.
+            assert!(err.to_string().len() < 400, "{err}");
+        }
+        // Nesting as deep as real queries (and well beyond) still works.
+        let fine = format!("{}data.tags{}", "(".repeat(40), ")".repeat(40));
+        assert_eq!(q(&format!("'language:python' in {fine}")), Ok(true));
+        let chain = format!("data{} is None", ".x".repeat(60));
+        assert_eq!(q(&chain), Ok(true));
     }
 }

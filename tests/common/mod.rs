@@ -164,7 +164,21 @@ pub fn image_layers(reference: &str) -> Vec<String> {
 
 /// Runs the image with `spec` and returns the first SPEC message.
 pub fn run_spec(reference: &str) -> serde_json::Value {
-    let out = docker_ok(&["run", "--rm", "--network", "none", reference, "spec"]);
+    run_spec_on("unix:///var/run/docker.sock", reference)
+}
+
+/// The same on the engine at `host`.
+pub fn run_spec_on(host: &str, reference: &str) -> serde_json::Value {
+    let out = docker_ok(&[
+        "-H",
+        host,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        reference,
+        "spec",
+    ]);
     out.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["type"] == "SPEC")
@@ -265,6 +279,17 @@ pub fn read_report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The report entry of `connector`'s step `step`.
+pub fn report_step(report: &serde_json::Value, connector: &str, step: &str) -> serde_json::Value {
+    report_entry(report, connector)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == step)
+        .cloned()
+        .unwrap_or_else(|| panic!("{connector} has no step {step}: {report}"))
+}
+
 /// The report entry of `connector`.
 pub fn report_entry<'a>(report: &'a serde_json::Value, connector: &str) -> &'a serde_json::Value {
     report["connectors"]
@@ -273,4 +298,69 @@ pub fn report_entry<'a>(report: &'a serde_json::Value, connector: &str) -> &'a s
         .iter()
         .find(|c| c["connector"] == connector)
         .unwrap_or_else(|| panic!("{connector} not in the report: {report}"))
+}
+
+/// A dockerd of a test's own beside the main engine (scripts/second-engine.sh) under its own
+/// name, bridge and network, so several coexist and the main engine is never touched;
+/// stopped and cleaned away when dropped.
+pub struct ExtraEngine {
+    pub host: String,
+    env: [(&'static str, &'static str); 3],
+}
+
+impl ExtraEngine {
+    pub fn start(name: &'static str, bridge: &'static str, net: &'static str) -> ExtraEngine {
+        let mut engine = ExtraEngine {
+            host: String::new(),
+            env: [
+                ("CB_ENGINE_NAME", name),
+                ("CB_ENGINE_BRIDGE", bridge),
+                ("CB_ENGINE_NET", net),
+            ],
+        };
+        engine.host = engine.run("start");
+        engine
+    }
+
+    fn script(&self, action: &str) -> Output {
+        Command::new("bash")
+            .arg(repo_root().join("scripts/second-engine.sh"))
+            .arg(action)
+            .envs(self.env)
+            .output()
+            .expect("run scripts/second-engine.sh")
+    }
+
+    /// `second-engine.sh ACTION`; its output.
+    pub fn run(&self, action: &str) -> String {
+        let out = self.script(action);
+        assert!(
+            out.status.success(),
+            "second-engine.sh {action}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout).trim().to_string()
+    }
+
+    /// Stops the daemon only, as if the machine went away.
+    pub fn kill(&self) {
+        self.run("kill");
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .args(["-H", &self.host])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for ExtraEngine {
+    fn drop(&mut self) {
+        let out = self.script("stop");
+        if !out.status.success() {
+            eprintln!("cleaning up the engine: {}", text(&out.stderr));
+        }
+    }
 }

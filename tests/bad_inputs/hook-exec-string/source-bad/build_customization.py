@@ -1,0 +1,2 @@
+def pre_connector_install(c):
+    return c.with_exec('apt-get update')

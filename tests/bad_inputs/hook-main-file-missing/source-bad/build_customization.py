@@ -1,0 +1,1 @@
+MAIN_FILE_NAME = 'main_dev.py'

@@ -1,0 +1,2 @@
+def pre_connector_install():
+    pass

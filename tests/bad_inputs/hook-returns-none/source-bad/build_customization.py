@@ -1,0 +1,2 @@
+async def pre_connector_install(c):
+    c.with_env_variable('A', '1')

@@ -1,0 +1,2 @@
+def post_connector_install(c):
+    return 'done'
