@@ -83,10 +83,7 @@ fn main() {
     pyo3::append_to_inittab!(_connector_build);
     Python::initialize();
     if std::env::args().nth(1).as_deref() == Some("--version") {
-        Python::attach(|py| {
-            let _ = py;
-            println!("connector-build-hooks (Python {})", Python::version_str())
-        });
+        println!("connector-build-hooks (Python {})", Python::version_str());
         return;
     }
     let result = Python::attach(|py| {
