@@ -82,12 +82,6 @@ pub enum EngineError {
     Credentials(#[from] auth::AuthError),
 }
 
-impl EngineError {
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, EngineError::Unreachable { .. })
-    }
-}
-
 /// One engine endpoint.
 #[derive(Clone)]
 pub struct Engine {
@@ -532,10 +526,6 @@ impl Engine {
             })
             .filter_map(|c| c.id)
             .collect()
-    }
-
-    pub fn live_containers(&self) -> usize {
-        self.containers.lock().map(|s| s.len()).unwrap_or(0)
     }
 
     /// Points `name:tag` at `image`.

@@ -68,11 +68,6 @@ impl Digest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The 64 hex digits without the algorithm prefix.
-    pub fn hex(&self) -> &str {
-        &self.0["sha256:".len()..]
-    }
 }
 
 impl TryFrom<String> for Digest {
