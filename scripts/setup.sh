@@ -66,11 +66,11 @@ install_packages() {
     local missing=() p
     # Note: the machine image ships a docker *client* in /usr/local/bin, so
     # `command -v docker` proves nothing; check the Debian packages instead.
-    for p in docker.io docker-registry debootstrap curl; do
+    for p in docker.io docker-registry debootstrap curl iptables tini; do
         pkg_installed "$p" || missing+=("$p")
     done
     if [ "${#missing[@]}" -eq 0 ]; then
-        log "packages present: docker.io docker-registry debootstrap curl"
+        log "packages present: docker.io docker-registry debootstrap curl iptables tini"
         return
     fi
     log "installing: ${missing[*]}"
