@@ -21,16 +21,17 @@
 
 pub mod analyze;
 pub mod base_images;
-pub mod build;
 pub mod bulk;
-pub mod commands;
 pub mod config;
 pub mod edit;
 pub mod engine;
+pub mod error;
+pub mod execute;
 pub mod hooks;
 pub mod migrate;
 pub mod model;
+pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod python;
-pub mod report;
 pub mod select;

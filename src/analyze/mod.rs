@@ -17,15 +17,16 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::build::Builder;
-use crate::commands::error_chain;
 use crate::engine::ImageInfo;
+use crate::error::error_chain;
+use crate::execute::Builder;
+use crate::migrate::build_dockerfile;
 use crate::migrate::compare::{env_map, packages};
-use crate::migrate::dockerfile::Dockerfile;
-use crate::migrate::{build_dockerfile, connector_name};
+use crate::model::connector::folder_name;
+use crate::model::dockerfile::Dockerfile;
 use crate::model::Connector;
 use crate::plan::PlanOptions;
-use crate::report::{Event, Reporter};
+use crate::progress::{Event, Reporter};
 
 /// What the notebook replaced the connector's own names with.
 const NAME_PLACEHOLDER: &str = "connector-technical-name";
@@ -190,7 +191,7 @@ pub async fn analyze(
     let mut root_packages: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
     for dir in dirs {
         let mut row = ConnectorRow {
-            name: connector_name(dir),
+            name: folder_name(dir),
             base_image: None,
             has_dockerfile: false,
             variant: None,

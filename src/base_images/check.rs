@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::declare::{Family, FamilyVersion};
-use crate::build::network::shell_quote;
 use crate::engine::{ContainerSpec, Engine, EngineError, ImageInfo};
+use crate::execute::network::shell_quote;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {

@@ -31,11 +31,11 @@ use self::check::CheckReport;
 use self::declare::{DeclarationError, Declarations, Family, FamilyVersion};
 use self::root::RootError;
 use self::state::{PublishedRecord, State, StateError};
-use crate::build::network::NetworkSettings;
-use crate::build::tools::Tools;
-use crate::build::{BuildError, BuildOutcome, Builder};
 use crate::engine::{Engine, EngineError};
-use crate::report::{Event, Reporter};
+use crate::execute::network::NetworkSettings;
+use crate::execute::tools::Tools;
+use crate::execute::{BuildError, BuildOutcome, Builder};
+use crate::progress::{Event, Reporter};
 
 /// Where base images are published when neither `--registry` nor `registry` in
 /// connector-build.toml says otherwise: the set-up's local registry.
@@ -147,7 +147,7 @@ impl BaseImages<'_> {
         let plan = plan::plan_version(family, v, base, &self.network.fingerprint());
         self.reporter.report(Event::Started {
             connector: plan.connector.clone(),
-            steps: crate::build::progress_steps(&plan),
+            steps: crate::execute::progress_steps(&plan),
         });
         // pip installs pip and poetry here: no host tool is mounted.
         let tools = Tools::none();

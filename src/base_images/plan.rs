@@ -6,7 +6,7 @@
 
 use super::declare::{Family, FamilyVersion, Root, RootSource};
 use crate::plan::python::{pip_build_env, pip_caches};
-use crate::plan::{dockerfile, Action, Base, BuildPlan, ConfigOp, Run, Step};
+use crate::plan::{to_dockerfile, Action, Base, BuildPlan, ConfigOp, Run, Step};
 
 /// Step names, as progress shows them.
 pub const TIMEZONE_STEP: &str = "timezone";
@@ -176,7 +176,7 @@ pub fn dockerfile(family: &Family, v: &FamilyVersion, root: &Root) -> String {
             "(`connector-build base-images root build`); its digest is machine-specific.".into(),
         );
     }
-    dockerfile::render(&plan, &header)
+    to_dockerfile::render(&plan, &header)
 }
 
 #[cfg(test)]

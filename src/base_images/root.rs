@@ -18,7 +18,7 @@ use super::state::{RootRecord, State, StateError};
 use crate::engine::{ContainerSpec, Engine, EngineError};
 use crate::model::ImageRef;
 use crate::plan::Base;
-use crate::report::{Event, Reporter};
+use crate::progress::{Event, Reporter};
 
 /// The image label that carries the recipe key.
 pub const KEY_LABEL: &str = "org.connector-build.rootfs-key";

@@ -7,10 +7,14 @@
 //! alone.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 
 use super::{BaseImageError, BaseImages};
-use crate::commands::{self, UpgradeError, UpgradeResult};
-use crate::model::ConnectorLocator;
+use crate::edit::{self, Change, EditError};
+use crate::model::connector::folder_name;
+use crate::model::{ConnectorLocator, DiscoveryError, ImageRef, ImageRefError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeToLatestError {
@@ -20,8 +24,8 @@ pub enum UpgradeToLatestError {
     BaseImage(#[from] BaseImageError),
 }
 
-impl From<crate::model::DiscoveryError> for UpgradeToLatestError {
-    fn from(e: crate::model::DiscoveryError) -> Self {
+impl From<DiscoveryError> for UpgradeToLatestError {
+    fn from(e: DiscoveryError) -> Self {
         UpgradeToLatestError::Upgrade(e.into())
     }
 }
@@ -40,7 +44,7 @@ pub async fn upgrade_to_latest(
     insert: bool,
     dry_run: bool,
 ) -> Result<(Vec<UpgradeResult>, Vec<Skipped>), UpgradeToLatestError> {
-    let dirs = commands::connector_dirs(locator, names)?;
+    let dirs = connector_dirs(locator, names)?;
     let declarations = images.declarations;
     // Which family each connector belongs to, read first so the registry is asked once per
     // family.
@@ -54,7 +58,7 @@ pub async fn upgrade_to_latest(
                     let family = declarations.family_by_repository(&b.value.repository);
                     if family.is_none() {
                         skipped.push(Skipped {
-                            connector: commands::display_name(&dir.to_string_lossy()),
+                            connector: folder_name(dir),
                             reason: format!(
                                 "its base image {} is not a declared base image family",
                                 b.value.name()
@@ -87,9 +91,120 @@ pub async fn upgrade_to_latest(
         if target.is_none() && !named {
             continue;
         }
-        if let Some(r) = commands::upgrade_connector(dir, |_| target, named, insert, dry_run)? {
+        if let Some(r) = upgrade_connector(dir, |_| target, named, insert, dry_run)? {
             results.push(r);
         }
     }
     Ok((results, skipped))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("`{reference}` cannot be used as a base image: {reason}")]
+    NotPinned { reference: String, reason: String },
+    #[error(transparent)]
+    BadReference(#[from] ImageRefError),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+}
+
+#[derive(Debug, Serialize)]
+pub struct UpgradeResult {
+    pub connector: String,
+    pub path: PathBuf,
+    pub old: Option<String>,
+    pub new: String,
+    pub changed: bool,
+}
+
+/// Points connectors' `baseImage` at `reference` (digest-pinned). Connectors already on a
+/// base image of the same repository are updated; others only with `insert`, and connectors
+/// on another image family are left alone.
+pub fn upgrade_base_image(
+    locator: &ConnectorLocator,
+    names: &[String],
+    reference: &str,
+    insert: bool,
+    dry_run: bool,
+) -> Result<Vec<UpgradeResult>, UpgradeError> {
+    let target = ImageRef::parse(reference)?;
+    if target.digest.is_none() {
+        return Err(UpgradeError::NotPinned {
+            reference: reference.into(),
+            reason: "it has no @sha256: digest".into(),
+        });
+    }
+    let dirs = connector_dirs(locator, names)?;
+    let mut results = Vec::new();
+    for dir in dirs {
+        let target = |_: Option<&ImageRef>| Some(reference.to_string());
+        if let Some(r) = upgrade_connector(&dir, target, !names.is_empty(), insert, dry_run)? {
+            results.push(r);
+        }
+    }
+    Ok(results)
+}
+
+/// The named connectors' folders, or every connector's when no name is given.
+pub fn connector_dirs(
+    locator: &ConnectorLocator,
+    names: &[String],
+) -> Result<Vec<PathBuf>, DiscoveryError> {
+    if names.is_empty() {
+        return Ok(locator.all());
+    }
+    names.iter().map(|n| locator.locate(n)).collect()
+}
+
+/// Sets one connector's `baseImage` to what `target` answers for its current base image
+/// (`None`: leave it). Connectors on another image family than the target's are left alone,
+/// and connectors without the key too unless `insert`. `named`: the user asked for this
+/// connector, so a metadata.yaml that does not parse is an error rather than skipped.
+pub fn upgrade_connector(
+    dir: &Path,
+    target: impl FnOnce(Option<&ImageRef>) -> Option<String>,
+    named: bool,
+    insert: bool,
+    dry_run: bool,
+) -> Result<Option<UpgradeResult>, UpgradeError> {
+    let path = dir.join(crate::model::connector::METADATA_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| EditError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    // A file that does not parse is reported by the edit below; one whose current base
+    // belongs to another family is not ours to move.
+    let reference = match crate::model::metadata::parse(&path, &text) {
+        Ok(meta) => {
+            let current = meta.base_image().map(|b| &b.value);
+            let Some(reference) = target(current) else {
+                return Ok(None);
+            };
+            let wanted = ImageRef::parse(&reference)?;
+            match current {
+                Some(current) if current.repository != wanted.repository => return Ok(None),
+                None if !insert => return Ok(None),
+                _ => {}
+            }
+            reference
+        }
+        Err(_) if !named => return Ok(None),
+        Err(_) => target(None).unwrap_or_default(),
+    };
+    let (new_text, change) = edit::set_base_image(&path, &text, &reference, insert)?;
+    if change != Change::Unchanged && !dry_run {
+        edit::write_atomic(&path, new_text.as_bytes())?;
+    }
+    Ok(Some(UpgradeResult {
+        connector: folder_name(dir),
+        path,
+        old: match &change {
+            Change::Replaced { old } => Some(old.clone()),
+            _ => None,
+        },
+        new: reference,
+        changed: change != Change::Unchanged,
+    }))
 }

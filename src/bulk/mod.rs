@@ -8,20 +8,23 @@ pub mod report;
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::build::network::NetworkSettings;
-use crate::build::tools::Tools;
-use crate::build::{BuildError, Builder};
-use crate::commands::{display_name, error_chain, prepare, ConnectorError};
 use crate::engine::Engine;
+use crate::error::error_chain;
+use crate::execute::network::NetworkSettings;
+use crate::execute::tools::Tools;
+use crate::execute::{BuildError, Builder};
 use crate::hooks::customize::HookOptions;
+use crate::model::connector::folder_name;
 use crate::model::ConnectorLocator;
+use crate::pipeline::{prepare, ConnectorError};
 use crate::plan::{Action, BuildPlan, PlanOptions};
-use crate::report::{Event, Reporter};
+use crate::progress::{Event, Reporter};
 
 use self::report::{ConnectorReport, Interruption, LostAttempt, RunReport, StepTiming};
 
@@ -192,7 +195,7 @@ pub async fn run(
         .zip(&request.connectors)
         .map(|(((done, running), lost), name)| {
             let mut report = done.unwrap_or_else(|| {
-                let name = display_name(name);
+                let name = folder_name(Path::new(name));
                 match (&interrupted, running) {
                     (Some(i), Some(r)) => ConnectorReport::interrupted(
                         name,
@@ -270,7 +273,7 @@ impl Run<'_> {
                         state.done[i] = Some(*report);
                     }
                     AttemptEnd::EngineLost(attempt) => {
-                        let connector = display_name(&self.request.connectors[i]);
+                        let connector = folder_name(Path::new(&self.request.connectors[i]));
                         if state.lost[engine].is_none() {
                             state.lost[engine] =
                                 Some(format!("stopped answering while building {connector}"));
@@ -340,7 +343,7 @@ impl Run<'_> {
                 let engine = matches!(e, ConnectorError::Build(_) | ConnectorError::Hook(_))
                     .then(|| engine.host());
                 AttemptEnd::Done(Box::new(ConnectorReport::failed(
-                    display_name(name),
+                    folder_name(Path::new(name)),
                     engine,
                     error_report(&e),
                     steps,
@@ -381,7 +384,7 @@ impl Run<'_> {
                             connector: plan.connector.clone(),
                             line: format!(
                                 "waiting for {}, which runs the same install on this engine",
-                                display_name(&self.request.connectors[other])
+                                folder_name(Path::new(&self.request.connectors[other]))
                             ),
                         });
                     }

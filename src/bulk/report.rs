@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::build::{BuildOutcome, StepReport};
+use crate::execute::{BuildOutcome, StepReport};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {

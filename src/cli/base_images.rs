@@ -1,168 +1,39 @@
-//! `connector-build base-images ...` and `upgrade-base-image` without `--to`: arguments and
-//! printing around `connector_build::base_images`.
+//! `connector-build base-images ...`: arguments to `connector_build::base_images`, results
+//! printed.
 //!
 //! Results (addresses, reports, tables) go to stdout; progress and errors to stderr.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
 use connector_build::base_images::declare::{
     DeclarationError, Declarations, Family, FamilyVersion, RootSource,
 };
 use connector_build::base_images::docs::{self, PublishedState};
 use connector_build::base_images::root::RootBuild;
 use connector_build::base_images::state::State;
-use connector_build::base_images::upgrade::upgrade_to_latest;
 use connector_build::base_images::{BaseImages, DEFAULT_REGISTRY};
-use connector_build::build::network::NetworkSettings;
-use connector_build::commands::error_chain;
 use connector_build::config::Config;
-use connector_build::engine::Engine;
-use connector_build::model::ConnectorLocator;
-use connector_build::report::{Reporter, Silent};
 
-use super::progress::{Bars, Lines, Style};
+use super::args::{BaseImagesArgs, BaseImagesCommand, RootCommand};
+use super::context::Context;
+use super::exit::{fail, failed, shutdown_signal, Exit, Outcome};
 
-#[derive(Args)]
-pub struct BaseImagesArgs {
-    /// A folder of declarations (roots.toml and one <family>.toml per family) instead of the
-    /// built-in ones. Default: `base_images` in connector-build.toml.
-    #[arg(long, global = true, value_name = "DIR")]
-    declarations: Option<PathBuf>,
-    /// Registry (host[:port]) to publish to and read published state from. Default:
-    /// `registry` in connector-build.toml, else 127.0.0.1:5000.
-    #[arg(long, global = true, value_name = "REGISTRY")]
-    registry: Option<String>,
-    #[command(subcommand)]
-    command: BaseImagesCommand,
-}
-
-#[derive(Args)]
-struct NetArgs {
-    /// CA bundle given to the download steps. Default: $SSL_CERT_FILE when set.
-    #[arg(long, value_name = "FILE")]
-    ca_bundle: Option<PathBuf>,
-    /// Pull a registry's root images from a mirror, e.g. docker.io=127.0.0.1:5000 (repeatable).
-    #[arg(long, value_name = "REGISTRY=MIRROR", value_parser = crate::parse_mirror)]
-    mirror: Vec<(String, String)>,
-}
-
-#[derive(Subcommand)]
-enum BaseImagesCommand {
-    /// Build a version (default: the newest) on its root image; tags it `<repository>:<version>`.
-    Build {
-        family: String,
-        version: Option<String>,
-        #[command(flatten)]
-        net: NetArgs,
-    },
-    /// Check a built version against its declaration and print a report; fails if any check does.
-    Check {
-        family: String,
-        version: Option<String>,
-        /// Check this image instead of the version's local tag.
-        #[arg(long, value_name = "REFERENCE")]
-        image: Option<String>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Build, check and push a version (default: the newest); prints its digest-pinned address.
-    Publish {
-        family: String,
-        version: Option<String>,
-        /// Overwrite the tag when the registry has another image under it.
-        #[arg(long)]
-        force: bool,
-        /// First publish every older declared version the registry lacks, oldest first.
-        #[arg(long)]
-        with_older: bool,
-        #[command(flatten)]
-        net: NetArgs,
-    },
-    /// List declared versions with their published state, read from the registry.
-    List {
-        /// One family; default: all.
-        family: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Regenerate the documentation: changelog JSON, versions table and Dockerfiles.
-    Docs {
-        /// Compare with the files instead of writing them; fails when they differ.
-        #[arg(long)]
-        check: bool,
-        /// Write here instead of `<declarations>/generated` (base-images/generated).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Fill the Published columns from the registry (machine-specific; use with --out).
-        #[arg(long)]
-        from_registry: bool,
-    },
-    /// Root images the families build on.
-    Root {
-        #[command(subcommand)]
-        command: RootCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum RootCommand {
-    /// Build debootstrap roots from Debian packages (unless the registry already has the
-    /// current recipe's image), push them and record their digests; prints their addresses.
-    Build {
-        /// Root names; default: every debootstrap root a declared version uses.
-        names: Vec<String>,
-    },
-}
-
-pub struct Context<'a> {
-    pub config: &'a Config,
-    pub engine: Option<&'a str>,
-    pub verbose: u8,
-    pub color: bool,
-}
-
-fn fail(e: &dyn std::error::Error) -> ExitCode {
-    eprintln!("error: {}", error_chain(e));
-    ExitCode::FAILURE
-}
-
-fn reporter(ctx: &Context<'_>, quiet: bool) -> Box<dyn Reporter> {
-    let style = Style {
-        color: ctx.color,
-        verbose: ctx.verbose > 0,
-    };
-    if quiet && ctx.verbose == 0 {
-        Box::new(Silent)
-    } else if std::io::stderr().is_terminal() {
-        Box::new(Bars::new(style))
-    } else {
-        Box::new(Lines::new(style))
-    }
-}
-
-pub(crate) fn registry_of(flag: Option<&str>, config: &Config) -> String {
+pub fn registry_of(flag: Option<&str>, config: &Config) -> String {
     flag.map(str::to_string)
         .or_else(|| config.registry.clone())
         .unwrap_or_else(|| DEFAULT_REGISTRY.to_string())
 }
 
-pub(crate) fn declarations_dir(flag: Option<&Path>, config: &Config) -> Option<PathBuf> {
+pub fn declarations_dir(flag: Option<&Path>, config: &Config) -> Option<PathBuf> {
     flag.map(Path::to_path_buf)
         .or_else(|| config.base_images.clone())
 }
 
-pub async fn run(args: BaseImagesArgs, ctx: Context<'_>) -> ExitCode {
-    let config = ctx.config;
+pub async fn run(ctx: &Context, args: BaseImagesArgs) -> Outcome {
+    let config = &ctx.config;
     let dir = declarations_dir(args.declarations.as_deref(), config);
-    let declarations = match Declarations::from(dir.as_deref()) {
-        Ok(d) => d,
-        Err(e) => return fail(&e),
-    };
+    let declarations = Declarations::from(dir.as_deref()).map_err(|e| fail(&e))?;
     // Docs from the declarations alone need no engine.
     if let BaseImagesCommand::Docs {
         check,
@@ -170,26 +41,17 @@ pub async fn run(args: BaseImagesArgs, ctx: Context<'_>) -> ExitCode {
         from_registry: false,
     } = &args.command
     {
-        let out = match docs_dir(out.as_deref(), dir.as_deref()) {
-            Ok(o) => o,
-            Err(code) => return code,
-        };
+        let out = docs_dir(out.as_deref(), dir.as_deref())?;
         return write_docs(&out, &docs::render_checked_in(&declarations), *check);
     }
     let net = match &args.command {
         BaseImagesCommand::Build { net, .. } | BaseImagesCommand::Publish { net, .. } => Some(net),
         _ => None,
     };
-    let network = match crate::network_from(net.and_then(|n| n.ca_bundle.clone()), config) {
-        Ok(n) => n,
-        Err(code) => return code,
-    };
+    let network = ctx.network(net.and_then(|n| n.ca_bundle.clone()))?;
     let mut mirrors: BTreeMap<String, String> = config.mirrors.clone();
     mirrors.extend(net.iter().flat_map(|n| n.mirror.iter().cloned()));
-    let engine = match Engine::connect(ctx.engine.or(config.engine.as_deref())).await {
-        Ok(e) => e,
-        Err(e) => return fail(&e),
-    };
+    let engine = ctx.connect_engine().await?;
     let state = State::locate(config.state_dir.as_deref());
     let registry = registry_of(args.registry.as_deref(), config);
     let quiet = matches!(
@@ -198,7 +60,7 @@ pub async fn run(args: BaseImagesArgs, ctx: Context<'_>) -> ExitCode {
             | BaseImagesCommand::Check { .. }
             | BaseImagesCommand::Docs { .. }
     );
-    let reporter = reporter(&ctx, quiet);
+    let reporter = ctx.reporter(quiet);
     let images = BaseImages {
         engine: &engine,
         network: &network,
@@ -210,11 +72,11 @@ pub async fn run(args: BaseImagesArgs, ctx: Context<'_>) -> ExitCode {
     };
     let work = command(&images, args.command, dir.as_deref());
     tokio::select! {
-        code = work => code,
-        _ = crate::shutdown_signal() => {
+        outcome = work => outcome,
+        signal = shutdown_signal() => {
             let removed = engine.remove_all_containers().await;
             eprintln!("interrupted: removed {removed} container(s); nothing was tagged or recorded from an unfinished step");
-            ExitCode::from(130)
+            Err(Exit::Signal(signal))
         }
     }
 }
@@ -232,16 +94,14 @@ async fn command(
     images: &BaseImages<'_>,
     command: BaseImagesCommand,
     dir: Option<&Path>,
-) -> ExitCode {
+) -> Outcome {
     let declarations = images.declarations;
     match command {
         BaseImagesCommand::Build {
             family, version, ..
         } => {
-            let (family, v) = match family_version(declarations, &family, version.as_deref()) {
-                Ok(x) => x,
-                Err(e) => return fail(&e),
-            };
+            let (family, v) =
+                family_version(declarations, &family, version.as_deref()).map_err(|e| fail(&e))?;
             match images.build(family, v).await {
                 Ok(o) => {
                     eprintln!(
@@ -257,9 +117,9 @@ async fn command(
                         }
                     );
                     println!("{}", o.tag);
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
-                Err(e) => fail(&e),
+                Err(e) => Err(fail(&e)),
             }
         }
         BaseImagesCommand::Check {
@@ -268,10 +128,8 @@ async fn command(
             image,
             json,
         } => {
-            let (family, v) = match family_version(declarations, &family, version.as_deref()) {
-                Ok(x) => x,
-                Err(e) => return fail(&e),
-            };
+            let (family, v) =
+                family_version(declarations, &family, version.as_deref()).map_err(|e| fail(&e))?;
             match images.check(family, v, image.as_deref()).await {
                 Ok(report) => {
                     if json {
@@ -283,19 +141,18 @@ async fn command(
                         print!("{}", report.render());
                     }
                     if report.passed() {
-                        ExitCode::SUCCESS
+                        Ok(())
                     } else {
-                        eprintln!(
-                            "error: {} {}: {} check(s) failed; the image does not hold what {} declares",
+                        Err(failed(format_args!(
+                            "{} {}: {} check(s) failed; the image does not hold what {} declares",
                             family.name,
                             v.version,
                             report.failed(),
                             family.path.display()
-                        );
-                        ExitCode::FAILURE
+                        )))
                     }
                 }
-                Err(e) => fail(&e),
+                Err(e) => Err(fail(&e)),
             }
         }
         BaseImagesCommand::Publish {
@@ -307,7 +164,7 @@ async fn command(
         } => {
             let family = match declarations.family(&family) {
                 Ok(f) => f,
-                Err(e) => return fail(&e),
+                Err(e) => return Err(fail(&e)),
             };
             match images
                 .publish(family, version.as_deref(), force, with_older)
@@ -327,16 +184,16 @@ async fn command(
                         );
                         println!("{}", p.reference);
                     }
-                    ExitCode::SUCCESS
+                    Ok(())
                 }
-                Err(e) => fail(&e),
+                Err(e) => Err(fail(&e)),
             }
         }
         BaseImagesCommand::List { family, json } => {
             let families: Vec<_> = match &family {
                 Some(name) => match declarations.family(name) {
                     Ok(f) => vec![f],
-                    Err(e) => return fail(&e),
+                    Err(e) => return Err(fail(&e)),
                 },
                 None => declarations.families.iter().collect(),
             };
@@ -344,7 +201,7 @@ async fn command(
             for f in families {
                 match images.list(f).await {
                     Ok(versions) => listed.push((f, versions)),
-                    Err(e) => return fail(&e),
+                    Err(e) => return Err(fail(&e)),
                 }
             }
             if json {
@@ -384,14 +241,14 @@ async fn command(
                     }
                 }
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
         BaseImagesCommand::Docs { check, out, .. } => {
             let mut files = Vec::new();
             for f in &declarations.families {
                 let versions = match images.list(f).await {
                     Ok(v) => v,
-                    Err(e) => return fail(&e),
+                    Err(e) => return Err(fail(&e)),
                 };
                 files.extend(docs::render_family(
                     declarations,
@@ -402,10 +259,7 @@ async fn command(
                     },
                 ));
             }
-            match docs_dir(out.as_deref(), dir) {
-                Ok(out) => write_docs(&out, &files, check),
-                Err(code) => code,
-            }
+            write_docs(&docs_dir(out.as_deref(), dir)?, &files, check)
         }
         BaseImagesCommand::Root {
             command: RootCommand::Build { names },
@@ -436,8 +290,8 @@ async fn command(
             };
             for name in names {
                 let Some(root) = declarations.root(&name) else {
-                    eprintln!(
-                        "error: no root image `{name}` in {}; declared: {}",
+                    return Err(failed(format_args!(
+                        "no root image `{name}` in {}; declared: {}",
                         declarations.dir.join("roots.toml").display(),
                         declarations
                             .roots
@@ -445,8 +299,7 @@ async fn command(
                             .cloned()
                             .collect::<Vec<_>>()
                             .join(", ")
-                    );
-                    return ExitCode::FAILURE;
+                    )));
                 };
                 match build.ensure(root).await {
                     Ok(reference) => {
@@ -456,17 +309,17 @@ async fn command(
                         );
                         println!("{reference}");
                     }
-                    Err(e) => return fail(&e),
+                    Err(e) => return Err(fail(&e)),
                 }
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
     }
 }
 
 /// `--out`, else `generated/` beside the declarations: the given folder's, or the
 /// repository's `base-images/` for the built-in ones (so from the repository root).
-fn docs_dir(out: Option<&Path>, declarations: Option<&Path>) -> Result<PathBuf, ExitCode> {
+fn docs_dir(out: Option<&Path>, declarations: Option<&Path>) -> Result<PathBuf, Exit> {
     if let Some(out) = out {
         return Ok(out.to_path_buf());
     }
@@ -474,88 +327,40 @@ fn docs_dir(out: Option<&Path>, declarations: Option<&Path>) -> Result<PathBuf, 
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(docs::SOURCE_DIR));
     if !source.is_dir() {
-        eprintln!(
-            "error: no {} folder here: run from the connector-build repository, or pass --out DIR",
+        return Err(failed(format_args!(
+            "no {} folder here\nhint: run from the connector-build repository, or pass --out DIR",
             source.display()
-        );
-        return Err(ExitCode::FAILURE);
+        )));
     }
     Ok(source.join(docs::GENERATED_DIR))
 }
 
-fn write_docs(out: &Path, files: &[docs::DocFile], check: bool) -> ExitCode {
+fn write_docs(out: &Path, files: &[docs::DocFile], check: bool) -> Outcome {
     if check {
         return match docs::stale(out, files) {
             Ok(stale) if stale.is_empty() => {
                 eprintln!("{}: up to date", out.display());
-                ExitCode::SUCCESS
+                Ok(())
             }
             Ok(stale) => {
-                eprintln!(
-                    "error: the generated documentation in {} does not match the declarations; run `connector-build base-images docs` and commit the result. Differing: {}",
+                Err(failed(format_args!(
+                    "the generated documentation in {} does not match the declarations. Differing: {}\nhint: run `connector-build base-images docs` and commit the result",
                     out.display(),
                     stale
                         .iter()
                         .map(|p| p.display().to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
-                );
-                ExitCode::FAILURE
+                )))
             }
-            Err(e) => fail(&e),
+            Err(e) => Err(fail(&e)),
         };
     }
     match docs::write(out, files) {
         Ok(()) => {
             eprintln!("wrote {} file(s) under {}", files.len(), out.display());
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(e) => fail(&e),
-    }
-}
-
-/// `upgrade-base-image` without `--to`.
-pub struct UpgradeLatest<'a> {
-    pub locator: &'a ConnectorLocator,
-    pub names: &'a [String],
-    pub insert: bool,
-    pub dry_run: bool,
-    pub registry: Option<&'a str>,
-    pub declarations: Option<&'a Path>,
-}
-
-pub async fn upgrade_latest(req: UpgradeLatest<'_>, ctx: Context<'_>) -> ExitCode {
-    let config = ctx.config;
-    let declarations =
-        match Declarations::from(declarations_dir(req.declarations, config).as_deref()) {
-            Ok(d) => d,
-            Err(e) => return fail(&e),
-        };
-    let engine = match Engine::connect(ctx.engine.or(config.engine.as_deref())).await {
-        Ok(e) => e,
-        Err(e) => return fail(&e),
-    };
-    let state = State::locate(config.state_dir.as_deref());
-    let registry = registry_of(req.registry, config);
-    let network = NetworkSettings::default();
-    let mirrors = BTreeMap::new();
-    let images = BaseImages {
-        engine: &engine,
-        network: &network,
-        reporter: &Silent,
-        declarations: &declarations,
-        state: &state,
-        registry: &registry,
-        mirrors: &mirrors,
-    };
-    match upgrade_to_latest(&images, req.locator, req.names, req.insert, req.dry_run).await {
-        Ok((results, skipped)) => {
-            crate::print_upgrades(&results, req.dry_run);
-            for s in &skipped {
-                eprintln!("{}: left alone: {}", s.connector, s.reason);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
+        Err(e) => Err(fail(&e)),
     }
 }

@@ -1,116 +1,37 @@
 //! `migrate-to-base-image`, `bump-version` and `analyze-dockerfiles`: arguments and output.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-
-use clap::Args;
 use connector_build::analyze;
 use connector_build::base_images::declare::Declarations;
 use connector_build::base_images::state::State;
 use connector_build::base_images::BaseImages;
-use connector_build::build::network::NetworkSettings;
-use connector_build::build::tools::Tools;
-use connector_build::build::Builder;
-use connector_build::config::Config;
 use connector_build::edit::FileChange;
 use connector_build::engine::Engine;
+use connector_build::execute::network::NetworkSettings;
+use connector_build::execute::tools::Tools;
+use connector_build::execute::Builder;
 use connector_build::migrate::bump::{self, BumpOutcome, Release, ReleaseNote};
 use connector_build::migrate::resolve::{self, BaseImageResolver, Fixed, LatestRelease};
-use connector_build::migrate::version::Bump;
 use connector_build::migrate::{self, Migration, MigrationOutcome};
-use connector_build::model::ConnectorLocator;
-use connector_build::report::Silent;
+use connector_build::progress::Silent;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use super::progress::{Lines, Style};
-use crate::{BaseImageTarget, Global, PlanArgs, SelectionArgs};
-
-#[derive(Args)]
-pub(crate) struct MigrateArgs {
-    /// Which connectors; default: every connector found that has a Dockerfile.
-    #[command(flatten)]
-    selection: SelectionArgs,
-    #[command(flatten)]
-    target: BaseImageTarget,
-    /// Pull request number for the changelog row's link.
-    #[arg(long, value_name = "N", value_parser = parse_pr)]
-    pr: Option<String>,
-    /// The changelog row's subject.
-    #[arg(long, value_name = "TEXT", default_value = migrate::DEFAULT_MESSAGE)]
-    message: String,
-    /// Build and compare, then print the changes as a diff instead of writing them.
-    #[arg(long)]
-    dry_run: bool,
-    /// Print the results as JSON on stdout.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    plan: PlanArgs,
-}
-
-#[derive(Args)]
-pub(crate) struct BumpArgs {
-    /// major, minor, patch, rc (1.2.3 -> 1.2.4-rc.1 -> 1.2.4-rc.2) or version:X.Y.Z.
-    #[arg(value_parser = parse_bump)]
-    bump: Bump,
-    /// The changelog row's subject.
-    entry: String,
-    /// Which connectors (at least one name or selection flag).
-    #[command(flatten)]
-    selection: SelectionArgs,
-    /// Pull request number for the changelog row's link.
-    #[arg(long, value_name = "N", value_parser = parse_pr)]
-    pr: Option<String>,
-    /// Print the changes as a diff instead of writing them.
-    #[arg(long)]
-    dry_run: bool,
-    /// Print the results as JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-pub(crate) struct AnalyzeArgs {
-    /// Which connectors; default: every connector found. `--metadata-query
-    /// "data.supportLevel == 'certified'"` narrows the progress listing too.
-    #[command(flatten)]
-    selection: SelectionArgs,
-    /// Write dockerfile-analysis.md and dockerfile-analysis.json into DIR (else Markdown on
-    /// stdout).
-    #[arg(short, long, value_name = "DIR")]
-    output: Option<PathBuf>,
-    /// Print the JSON report on stdout instead of Markdown.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    plan: PlanArgs,
-}
-
-fn parse_pr(s: &str) -> Result<String, String> {
-    let n = s.trim_start_matches('#');
-    if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(n.to_string())
-    } else {
-        Err(format!("`{s}`: expected a pull request number, e.g. 31234"))
-    }
-}
-
-fn parse_bump(s: &str) -> Result<Bump, String> {
-    s.parse()
-        .map_err(|e: migrate::version::VersionError| e.to_string())
-}
+use super::args::{AnalyzeArgs, BumpArgs, MigrateArgs, PlanArgs, SelectionArgs};
+use super::base_images::{declarations_dir, registry_of};
+use super::context::Context;
+use super::exit::{fail, shutdown_signal, usage, Exit, Outcome};
+use super::progress::Lines;
 
 /// The selected connectors' folders, or every connector's that `keep` accepts when nothing
 /// is selected. `Ok(None)`: a selection matched nothing (said on stderr).
 fn selection(
-    locator: &ConnectorLocator,
+    ctx: &Context,
     args: &SelectionArgs,
-    verbose: u8,
     keep: impl Fn(&Path) -> bool,
-) -> Result<Option<Vec<PathBuf>>, ExitCode> {
-    match crate::selected(locator, args, verbose)? {
+) -> Result<Option<Vec<PathBuf>>, Exit> {
+    match ctx.selected(args)? {
         None => Ok(Some(
-            locator.all().into_iter().filter(|d| keep(d)).collect(),
+            ctx.locator.all().into_iter().filter(|d| keep(d)).collect(),
         )),
         Some(result) if result.connectors.is_empty() => {
             eprintln!("no connector matches the selection");
@@ -120,15 +41,8 @@ fn selection(
     }
 }
 
-fn style() -> Style {
-    Style {
-        color: crate::use_color(),
-        verbose: false,
-    }
-}
-
-fn lines() -> Lines {
-    Lines::new(style())
+fn lines(ctx: &Context) -> Lines {
+    Lines::new(ctx.style())
 }
 
 /// A path as the user would type it: relative to the current folder when inside it.
@@ -158,27 +72,16 @@ struct EngineParts {
     hooks: connector_build::hooks::customize::HookOptions,
 }
 
-async fn engine_parts(
-    global: &Global,
-    config: &Config,
-    args: &PlanArgs,
-) -> Result<EngineParts, ExitCode> {
-    let network = crate::network_settings(args, config)?;
-    let (installer, tools) = crate::installer(args)?;
+async fn engine_parts(ctx: &Context, args: &PlanArgs) -> Result<EngineParts, Exit> {
+    let planning = ctx.planning(args)?;
     // One engine: a migration compares two images built side by side.
-    let host = crate::engine_hosts(global, config)
-        .into_iter()
-        .next()
-        .flatten();
-    let engine = Engine::connect(host.as_deref())
-        .await
-        .map_err(|e| crate::fail(&e))?;
+    let engine = ctx.connect_engine().await?;
     Ok(EngineParts {
-        plan: crate::plan_options(args, config, &network, installer),
-        hooks: crate::hook_options(args),
+        plan: planning.options,
+        hooks: planning.hooks,
         engine,
-        network,
-        tools,
+        network: planning.network,
+        tools: planning.tools,
     })
 }
 
@@ -198,55 +101,43 @@ impl EngineParts {
 async fn interruptible<T>(
     engine: &Engine,
     work: impl std::future::Future<Output = T>,
-) -> Result<T, ExitCode> {
+) -> Result<T, Exit> {
     tokio::select! {
         out = work => Ok(out),
-        _ = crate::shutdown_signal() => {
+        signal = shutdown_signal() => {
             let removed = engine.remove_all_containers().await;
             eprintln!("interrupted: removed {removed} container(s); no connector was changed");
-            Err(ExitCode::from(130))
+            Err(Exit::Signal(signal))
         }
     }
 }
 
-pub(crate) async fn migrate_to_base_image(
-    global: &Global,
-    config: &Config,
-    locator: &ConnectorLocator,
-    args: MigrateArgs,
-) -> ExitCode {
+pub async fn migrate_to_base_image(ctx: &Context, args: MigrateArgs) -> Outcome {
+    let config = &ctx.config;
     if let Some(to) = &args.target.to {
-        if let Err(e) = resolve::pinned(to) {
-            return crate::fail(&e);
-        }
+        resolve::pinned(to).map_err(|e| fail(&e))?;
     }
     let has_dockerfile = |d: &Path| d.join("Dockerfile").is_file();
-    let dirs = match selection(locator, &args.selection, global.verbose, has_dockerfile) {
-        Ok(Some(d)) => d,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(code) => return code,
+    let Some(dirs) = selection(ctx, &args.selection, has_dockerfile)? else {
+        return Ok(());
     };
     if dirs.is_empty() {
         eprintln!("no connector with a Dockerfile found: nothing to migrate");
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
-    let parts = match engine_parts(global, config, &args.plan).await {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    let parts = engine_parts(ctx, &args.plan).await?;
     // Without --to, each connector's family's newest release, read from the registry.
     let declarations = match &args.target.to {
         Some(_) => None,
-        None => match Declarations::from(
-            crate::cli::base_images::declarations_dir(args.target.declarations.as_deref(), config)
-                .as_deref(),
-        ) {
-            Ok(d) => Some(d),
-            Err(e) => return crate::fail(&e),
-        },
+        None => Some(
+            Declarations::from(
+                declarations_dir(args.target.declarations.as_deref(), config).as_deref(),
+            )
+            .map_err(|e| fail(&e))?,
+        ),
     };
     let state = State::locate(config.state_dir.as_deref());
-    let registry = crate::cli::base_images::registry_of(args.target.registry.as_deref(), config);
+    let registry = registry_of(args.target.registry.as_deref(), config);
     let no_mirrors = BTreeMap::new();
     let images = declarations.as_ref().map(|declarations| BaseImages {
         engine: &parts.engine,
@@ -281,21 +172,17 @@ pub(crate) async fn migrate_to_base_image(
         },
         dry_run: args.dry_run,
     };
-    let reporter = lines();
-    let results = match interruptible(
+    let reporter = lines(ctx);
+    let results = interruptible(
         &parts.engine,
         migrate::migrate_all(&builder, &reporter, &dirs, &options),
     )
-    .await
-    {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    report_migrations(&results, &args)
+    .await?;
+    report_migrations(ctx, &results, &args)
 }
 
-fn report_migrations(results: &[Migration], args: &MigrateArgs) -> ExitCode {
-    let style = style();
+fn report_migrations(ctx: &Context, results: &[Migration], args: &MigrateArgs) -> Outcome {
+    let style = ctx.style();
     if args.json {
         println!(
             "{}",
@@ -370,9 +257,9 @@ fn report_migrations(results: &[Migration], args: &MigrateArgs) -> ExitCode {
         }
     }
     if results.iter().all(Migration::ok) {
-        ExitCode::SUCCESS
+        Ok(())
     } else {
-        ExitCode::FAILURE
+        Err(Exit::Failed)
     }
 }
 
@@ -396,24 +283,23 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-pub(crate) fn bump_version(locator: &ConnectorLocator, verbose: u8, args: BumpArgs) -> ExitCode {
+pub fn bump_version(ctx: &Context, args: BumpArgs) -> Outcome {
     // Never every connector by default: a release is per connector.
-    let dirs = match selection(locator, &args.selection, verbose, |_| false) {
-        Ok(Some(d)) if d.is_empty() => {
-            eprintln!("error: bump-version needs connector names or selection flags");
-            return ExitCode::from(2);
-        }
-        Ok(Some(d)) => d,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(code) => return code,
+    let Some(dirs) = selection(ctx, &args.selection, |_| false)? else {
+        return Ok(());
     };
+    if dirs.is_empty() {
+        return Err(usage(
+            "bump-version needs connector names or selection flags",
+        ));
+    }
     let note = ReleaseNote {
         subject: args.entry.clone(),
         pull_request: args.pr.clone(),
         date: bump::today(),
     };
     let results = bump::bump_versions(&dirs, &args.bump, &note, args.dry_run);
-    let style = style();
+    let style = ctx.style();
     if args.json {
         println!(
             "{}",
@@ -446,38 +332,24 @@ pub(crate) fn bump_version(locator: &ConnectorLocator, verbose: u8, args: BumpAr
         }
     }
     if ok {
-        ExitCode::SUCCESS
+        Ok(())
     } else {
-        ExitCode::FAILURE
+        Err(Exit::Failed)
     }
 }
 
-pub(crate) async fn analyze_dockerfiles(
-    global: &Global,
-    config: &Config,
-    locator: &ConnectorLocator,
-    args: AnalyzeArgs,
-) -> ExitCode {
-    let dirs = match selection(locator, &args.selection, global.verbose, |_| true) {
-        Ok(Some(d)) => d,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(code) => return code,
+pub async fn analyze_dockerfiles(ctx: &Context, args: AnalyzeArgs) -> Outcome {
+    let Some(dirs) = selection(ctx, &args.selection, |_| true)? else {
+        return Ok(());
     };
-    let parts = match engine_parts(global, config, &args.plan).await {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    let parts = engine_parts(ctx, &args.plan).await?;
     let builder = parts.builder();
-    let reporter = lines();
-    let analysis = match interruptible(
+    let reporter = lines(ctx);
+    let analysis = interruptible(
         &parts.engine,
         analyze::analyze(&builder, &reporter, &dirs, &parts.plan),
     )
-    .await
-    {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
+    .await?;
     if let Some(dir) = &args.output {
         match analyze::write_reports(&analysis, dir) {
             Ok(files) => {
@@ -485,7 +357,7 @@ pub(crate) async fn analyze_dockerfiles(
                     eprintln!("wrote {}", shown(&f).display());
                 }
             }
-            Err(e) => return crate::fail(&e),
+            Err(e) => return Err(fail(&e)),
         }
     }
     if args.json {
@@ -514,5 +386,5 @@ pub(crate) async fn analyze_dockerfiles(
         analysis.progress.migrated.len(),
         analysis.progress.not_migrated.len()
     );
-    ExitCode::SUCCESS
+    Ok(())
 }

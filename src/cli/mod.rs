@@ -1,5 +1,13 @@
-//! The binary's own parts: drawing progress and rendering results. Not in the library.
+//! The binary's half: arguments (`args`), their resolution into settings (`context`), one
+//! file per command, progress drawing and exit statuses.
 
+pub mod args;
 pub mod base_images;
+pub mod build;
+pub mod context;
+pub mod exit;
+pub mod list;
 pub mod migrate;
+pub mod plan;
 pub mod progress;
+pub mod upgrade;

@@ -15,8 +15,8 @@ use super::{
     EvalReply, EvalRequest, Evaluator, HookError, Query, Session, HOOK_FILE, POST_INSTALL,
     PRE_INSTALL,
 };
-use crate::build::{BuildError, Builder, StepFailure};
-use crate::commands::error_chain;
+use crate::error::error_chain;
+use crate::execute::{BuildError, Builder, StepFailure};
 use crate::model::Connector;
 use crate::plan::canonical::sha256_hex;
 use crate::plan::python::{PlanError, LABELS_STEP};

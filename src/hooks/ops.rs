@@ -348,7 +348,7 @@ fn shell_wrap(
     stderr: Option<&str>,
     workdir: &str,
 ) -> ShellWrap {
-    use crate::build::network::shell_quote;
+    use crate::execute::network::shell_quote;
     let mut script = String::new();
     if stdin.is_some() {
         script.push_str("printf '%s' \"$0\" | ");

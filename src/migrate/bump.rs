@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::version::{Bump, VersionError};
 use crate::edit::{self, ChangelogEntry, EditError, FileChange};
+use crate::error::error_chain;
+use crate::model::connector::folder_name;
 use crate::model::connector::METADATA_FILE;
 use crate::model::{Connector, MetadataError};
 
@@ -189,7 +191,7 @@ pub fn bump_versions(
                 Ok(release)
             })();
             BumpResult {
-                connector: super::connector_name(dir),
+                connector: folder_name(dir),
                 outcome: match result {
                     Ok(release) => BumpOutcome::Bumped {
                         files: release.changes.iter().map(|c| c.path.clone()).collect(),
@@ -197,7 +199,7 @@ pub fn bump_versions(
                         written: !dry_run,
                     },
                     Err(e) => BumpOutcome::Failed {
-                        error: crate::commands::error_chain(&e),
+                        error: error_chain(&e),
                     },
                 },
             }

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::compare::{Difference, AIRBYTE_ENTRYPOINT};
-use super::dockerfile::{package_name, Dockerfile};
+use crate::model::dockerfile::{package_name, Dockerfile};
 use crate::plan::python::DEFAULT_MAIN_FILE;
 use crate::plan::CODE_DIR;
 

@@ -13,7 +13,6 @@
 
 pub mod bump;
 pub mod compare;
-pub mod dockerfile;
 pub mod hook;
 pub mod resolve;
 pub mod version;
@@ -26,21 +25,22 @@ use serde::Serialize;
 
 use self::bump::{BumpError, Release, ReleaseNote};
 use self::compare::{Difference, Snapshot};
-use self::dockerfile::Dockerfile;
 use self::hook::Customization;
 use self::resolve::{BaseImageResolver, ResolveError};
 use self::version::Bump;
-use crate::build::{BuildError, Builder};
-use crate::commands::error_chain;
 use crate::edit::{self, EditError, FileChange};
 use crate::engine::{EngineError, ImageInfo};
+use crate::error::error_chain;
+use crate::execute::{BuildError, Builder};
 use crate::hooks::customize::{plan_customized, CustomizeError, HookOptions};
 use crate::hooks::{HookError, HOOK_FILE};
+use crate::model::connector::folder_name;
 use crate::model::connector::METADATA_FILE;
+use crate::model::dockerfile::Dockerfile;
 use crate::model::{Connector, MetadataError};
 use crate::plan::python::PlanError;
 use crate::plan::{plan_connector, Base, PlanOptions};
-use crate::report::{Event, Reporter};
+use crate::progress::{Event, Reporter};
 
 /// The changelog subject airbyte-ci used for this migration.
 pub const DEFAULT_MESSAGE: &str =
@@ -151,13 +151,6 @@ impl Migration {
     }
 }
 
-/// The folder name of a connector given by path.
-pub fn connector_name(dir: &Path) -> String {
-    dir.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| dir.display().to_string())
-}
-
 /// Migrates each connector in turn; one that fails or is refused does not stop the others.
 pub async fn migrate_all(
     builder: &Builder<'_>,
@@ -167,7 +160,7 @@ pub async fn migrate_all(
 ) -> Vec<Migration> {
     let mut out = Vec::new();
     for dir in dirs {
-        let name = connector_name(dir);
+        let name = folder_name(dir);
         let run = Run {
             builder,
             reporter,

@@ -17,12 +17,8 @@ pub struct Connector {
 impl Connector {
     pub fn load(dir: &Path) -> Result<Connector, MetadataError> {
         let metadata = metadata::load(&dir.join(METADATA_FILE))?;
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| dir.display().to_string());
         Ok(Connector {
-            name,
+            name: folder_name(dir),
             dir: dir.to_path_buf(),
             metadata,
         })
@@ -37,6 +33,16 @@ impl Connector {
         let p = self.dir.join("Dockerfile");
         p.is_file().then_some(p)
     }
+}
+
+/// A connector's technical name from its folder: the last component, also for paths that
+/// end in `.` or `..` (`connector-build build .` inside `source-foo` means `source-foo`).
+pub fn folder_name(dir: &Path) -> String {
+    let named = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    named(dir)
+        .filter(|_| !dir.ends_with(".") && !dir.ends_with(".."))
+        .or_else(|| dir.canonicalize().ok().as_deref().and_then(named))
+        .unwrap_or_else(|| dir.display().to_string())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! `metadata.yaml`, and the image references inside.
 
 pub mod connector;
+pub mod dockerfile;
 pub mod image_ref;
 pub mod metadata;
 pub mod toml_error;

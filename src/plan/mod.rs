@@ -7,8 +7,8 @@
 
 pub mod canonical;
 pub mod context;
-pub mod dockerfile;
 pub mod python;
+pub mod to_dockerfile;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

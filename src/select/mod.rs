@@ -25,9 +25,20 @@ pub struct Selection {
     pub languages: Vec<String>,
     /// `supportLevel` values; a connector matches any of them.
     pub support_levels: Vec<String>,
-    /// Only connectors whose folder changed against this base (`Some(None)`: the default).
-    pub modified: Option<Option<String>>,
+    pub modified: Modified,
     pub query: Option<Query>,
+}
+
+/// `--modified` and `--diff-base`: only connectors whose folder changed against a base.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Modified {
+    /// Changes do not matter.
+    #[default]
+    No,
+    /// Against the merge base with the default branch (see [`git::changed_files`]).
+    SinceDefaultBase,
+    /// Against this git revision.
+    Since(String),
 }
 
 impl Selection {
@@ -35,7 +46,7 @@ impl Selection {
         self.names.is_empty()
             && self.languages.is_empty()
             && self.support_levels.is_empty()
-            && self.modified.is_none()
+            && self.modified == Modified::No
             && self.query.is_none()
     }
 
@@ -89,13 +100,18 @@ pub fn select(
     let mut seen = BTreeSet::new();
     dirs.retain(|d| seen.insert(canonical(d)));
 
-    let changed = match &selection.modified {
+    let base = match &selection.modified {
+        Modified::No => None,
+        Modified::SinceDefaultBase => Some(None),
+        Modified::Since(rev) => Some(Some(rev.as_str())),
+    };
+    let changed = match base {
         None => None,
         Some(base) => {
             let Some(repo_dir) = dirs.first().or(locator.dirs.iter().find(|d| d.is_dir())) else {
                 return Ok(SelectionResult::default());
             };
-            Some(git::changed_files(repo_dir, base.as_deref())?)
+            Some(git::changed_files(repo_dir, base)?)
         }
     };
 
@@ -565,7 +581,7 @@ mod tests {
         let modified = select(
             &locator,
             &Selection {
-                modified: Some(None),
+                modified: Modified::SinceDefaultBase,
                 ..Default::default()
             },
         )
@@ -580,7 +596,7 @@ mod tests {
         let and_certified = select(
             &locator,
             &Selection {
-                modified: Some(None),
+                modified: Modified::SinceDefaultBase,
                 support_levels: vec!["certified".into()],
                 ..Default::default()
             },
@@ -595,7 +611,7 @@ mod tests {
         let against_head = select(
             &locator,
             &Selection {
-                modified: Some(Some("HEAD".into())),
+                modified: Modified::Since("HEAD".into()),
                 ..Default::default()
             },
         )

@@ -26,7 +26,7 @@ use crate::plan::{
     Action, Base, BuildPlan, CacheKey, ConfigOp, FileEntry, ImageConfig, KeyChain, Run, SmokeTest,
     Step, SCRATCH_DIR,
 };
-use crate::report::{Event, Reporter};
+use crate::progress::{Event, Reporter};
 
 pub const CACHE_REPOSITORY: &str = "connector-build-cache";
 

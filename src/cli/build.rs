@@ -1,0 +1,176 @@
+//! `connector-build build`: the selected connectors over the engines, a summary on stderr,
+//! results with `--json`, and the run report's files.
+
+use std::path::PathBuf;
+
+use connector_build::bulk::report::{self as run_report, short_id, RunReport, Status};
+use connector_build::bulk::{self, BulkRequest};
+use connector_build::progress::Reporter;
+
+use super::args::BuildArgs;
+use super::context::Context;
+use super::exit::{fail, shutdown_signal, usage, Exit, Outcome, Signal};
+
+pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
+    let selection = ctx.selected(&args.selection)?.ok_or_else(|| {
+        usage("nothing to build: name connectors (`build source-foo`, --name), or select them with --language, --support-level, --modified or --metadata-query")
+    })?;
+    if selection.connectors.is_empty() {
+        eprintln!("no connector matches the selection; nothing to build");
+        return Ok(());
+    }
+    let planning = ctx.planning(&args.plan)?;
+    let engines = ctx.connect_engines().await?;
+    let reporter: Box<dyn Reporter> = ctx.reporter(args.json);
+    let concurrency = args.concurrency.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let request = BulkRequest {
+        locator: &ctx.locator,
+        connectors: selection
+            .connectors
+            .iter()
+            .map(|c| c.dir.to_string_lossy().into_owned())
+            .collect(),
+        plan: planning.options,
+        hooks: planning.hooks,
+        concurrency,
+        fail_fast: args.fail_fast,
+        warnings: selection.warnings.clone(),
+    };
+    let stop = async {
+        let signal = shutdown_signal().await;
+        eprintln!(
+            "\n{}: stopping the builds and removing their containers (again to exit at once)",
+            signal.name()
+        );
+        tokio::spawn(async move {
+            let again = shutdown_signal().await;
+            eprintln!("{}: exiting without cleaning up", again.name());
+            std::process::exit(again.exit_code().into());
+        });
+        signal.name().to_string()
+    };
+    let report = bulk::run(
+        &engines,
+        &planning.network,
+        &planning.tools,
+        reporter.as_ref(),
+        request,
+        stop,
+    )
+    .await;
+    drop(reporter);
+
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.connectors).unwrap_or_default()
+        );
+    }
+    print_summary(ctx, &report);
+    let dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| default_report_dir(ctx, report.started_at));
+    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let written = report.write(&dir, step_summary.as_deref());
+    match &written {
+        Ok(_) => eprintln!("report: {}", dir.join("report.html").display()),
+        Err(e) => {
+            fail(e);
+        }
+    }
+    if let Some(i) = &report.interrupted {
+        eprintln!(
+            "interrupted: removed {} build container(s); nothing was tagged from an unfinished build",
+            i.containers_removed
+        );
+        return Err(Exit::Signal(Signal::from_name(&i.signal)));
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(Exit::Failed)
+    }
+}
+
+/// `<root>/.connector-build/reports/<UTC timestamp>/`, made unique if a run in the same
+/// second already wrote there.
+fn default_report_dir(ctx: &Context, started: f64) -> PathBuf {
+    let base = ctx
+        .config
+        .root
+        .join(".connector-build")
+        .join("reports")
+        .join(run_report::timestamp(started));
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    dir
+}
+
+fn print_summary(ctx: &Context, report: &RunReport) {
+    let style = ctx.style();
+    let several_engines = report.engines.len() > 1;
+    for c in &report.connectors {
+        let on = match (&c.engine, several_engines) {
+            (Some(e), true) => format!(" on {e}"),
+            _ => String::new(),
+        };
+        match c.status {
+            Status::Built => {
+                let cached: Vec<&str> = c
+                    .steps
+                    .iter()
+                    .filter(|s| s.cached)
+                    .map(|s| s.name.as_str())
+                    .collect();
+                let note = if c.containers_started == Some(0) {
+                    " (everything from cache, no container started)".to_string()
+                } else if cached.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (from cache: {})", cached.join(", "))
+                };
+                eprintln!(
+                    "{} {} -> {}  {}  {:.1} MB  {:.1}s{note}{on}",
+                    style.ok("built"),
+                    c.connector,
+                    c.tag.as_deref().unwrap_or_default(),
+                    short_id(c.image_id.as_deref().unwrap_or_default()),
+                    c.size.unwrap_or_default() as f64 / 1e6,
+                    c.seconds,
+                );
+            }
+            Status::Failed => {
+                let error = c.error.as_deref().unwrap_or_default();
+                eprintln!("{} {}{on}: {error}", style.bad("failed"), c.connector);
+            }
+            Status::Skipped => eprintln!(
+                "{} {}: {}",
+                style.dim("skipped"),
+                c.connector,
+                c.error.as_deref().unwrap_or("not started")
+            ),
+            Status::Interrupted => eprintln!(
+                "{} {}{on}: {}",
+                style.warn("interrupted"),
+                c.connector,
+                c.error.as_deref().unwrap_or_default()
+            ),
+        }
+    }
+    if report.connectors.len() > 1 {
+        eprintln!(
+            "{} in {}",
+            report.headline(),
+            run_report::duration(report.seconds())
+        );
+    }
+}
