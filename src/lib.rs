@@ -22,6 +22,7 @@
 pub mod analyze;
 pub mod base_images;
 pub mod bulk;
+pub mod clock;
 pub mod config;
 pub mod edit;
 pub mod engine;
@@ -34,4 +35,5 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod python;
+pub mod report;
 pub mod select;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use connector_build::migrate::bump::today;
+use connector_build::clock::today;
 
 /// A workspace with the Dockerfile fixtures' documentation pages, as `docs/` beside the
 /// connectors.

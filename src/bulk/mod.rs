@@ -1,10 +1,7 @@
 //! Building many connectors: spread over one or more engines, a few at a time on each, each
 //! connector failing on its own, and a connector whose engine stops answering retried on
-//! another engine. The run's record is a [`report::RunReport`], written even when a signal
+//! another engine. The run's record is a [`crate::report::RunReport`], written even when a signal
 //! stops the run.
-
-pub mod html;
-pub mod report;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -26,7 +23,8 @@ use crate::pipeline::{prepare, ConnectorError};
 use crate::plan::{Action, BuildPlan, PlanOptions};
 use crate::progress::{Event, Reporter};
 
-use self::report::{ConnectorReport, Interruption, LostAttempt, RunReport, StepTiming};
+use crate::clock::{duration_ms, round_ms, unix_now};
+use crate::report::{self, ConnectorReport, Interruption, LostAttempt, RunReport, StepTiming};
 
 /// How long an engine gets to answer a ping before it counts as gone.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -202,7 +200,7 @@ pub async fn run(
                         engines[r.engine].host(),
                         &i.signal,
                         close_steps(&r.steps, false),
-                        round_ms(r.started.elapsed()),
+                        duration_ms(r.started.elapsed()),
                     ),
                     (Some(i), None) => ConnectorReport::skipped(
                         name,
@@ -347,7 +345,7 @@ impl Run<'_> {
                     engine,
                     error_report(&e),
                     steps,
-                    round_ms(started.elapsed()),
+                    duration_ms(started.elapsed()),
                 )))
             }
         }
@@ -472,10 +470,6 @@ fn close_steps(steps: &Steps, failed: bool) -> Vec<StepTiming> {
         .collect()
 }
 
-fn round_ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
-}
-
 impl Reporter for Recorder<'_> {
     fn report(&self, event: Event) {
         match &event {
@@ -485,7 +479,7 @@ impl Reporter for Recorder<'_> {
                         StepTiming {
                             name: step.clone(),
                             cached: false,
-                            started_at: (unix_now() * 1000.0).round() / 1000.0,
+                            started_at: round_ms(unix_now()),
                             seconds: 0.0,
                             failed: false,
                         },
@@ -506,7 +500,7 @@ impl Reporter for Recorder<'_> {
                         .find(|(s, open)| *open && s.name == *step)
                     {
                         s.cached = *cached;
-                        s.seconds = (duration.as_secs_f64() * 1000.0).round() / 1000.0;
+                        s.seconds = duration_ms(*duration);
                         *open = false;
                     }
                 }
@@ -515,10 +509,4 @@ impl Reporter for Recorder<'_> {
         }
         self.inner.report(event);
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

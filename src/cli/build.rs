@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-use connector_build::bulk::report::{self as run_report, short_id, RunReport, Status};
 use connector_build::bulk::{self, BulkRequest};
+use connector_build::clock;
 use connector_build::progress::Reporter;
+use connector_build::report::{duration, short_id, RunReport, Status};
 
 use super::args::BuildArgs;
 use super::context::Context;
@@ -105,7 +106,7 @@ fn default_report_dir(ctx: &Context, started: f64) -> PathBuf {
         .root
         .join(".connector-build")
         .join("reports")
-        .join(run_report::timestamp(started));
+        .join(clock::folder_timestamp(started));
     let mut dir = base.clone();
     let mut n = 2;
     while dir.exists() {
@@ -167,10 +168,6 @@ fn print_summary(ctx: &Context, report: &RunReport) {
         }
     }
     if report.connectors.len() > 1 {
-        eprintln!(
-            "{} in {}",
-            report.headline(),
-            run_report::duration(report.seconds())
-        );
+        eprintln!("{} in {}", report.headline(), duration(report.seconds()));
     }
 }

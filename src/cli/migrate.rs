@@ -4,6 +4,7 @@ use connector_build::analyze;
 use connector_build::base_images::declare::Declarations;
 use connector_build::base_images::state::State;
 use connector_build::base_images::BaseImages;
+use connector_build::clock;
 use connector_build::edit::FileChange;
 use connector_build::engine::Engine;
 use connector_build::execute::network::NetworkSettings;
@@ -168,7 +169,7 @@ pub async fn migrate_to_base_image(ctx: &Context, args: MigrateArgs) -> Outcome 
         note: ReleaseNote {
             subject: args.message.clone(),
             pull_request: args.pr.clone(),
-            date: bump::today(),
+            date: clock::today(),
         },
         dry_run: args.dry_run,
     };
@@ -296,7 +297,7 @@ pub fn bump_version(ctx: &Context, args: BumpArgs) -> Outcome {
     let note = ReleaseNote {
         subject: args.entry.clone(),
         pull_request: args.pr.clone(),
-        date: bump::today(),
+        date: clock::today(),
     };
     let results = bump::bump_versions(&dirs, &args.bump, &note, args.dry_run);
     let style = ctx.style();

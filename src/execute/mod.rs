@@ -21,6 +21,7 @@ use serde::Serialize;
 use self::archive::{ArchiveError, TarBuilder};
 use self::network::NetworkSettings;
 use self::tools::Tools;
+use crate::clock::{duration_ms, unix_now};
 use crate::engine::{ContainerSpec, Engine, EngineError, ImageInfo, RunOutput};
 use crate::plan::{
     Action, Base, BuildPlan, CacheKey, ConfigOp, FileEntry, ImageConfig, KeyChain, Run, SmokeTest,
@@ -231,19 +232,9 @@ impl Progress<'_> {
             name: step.into(),
             cached,
             started_at: (started_at * 1000.0).round() / 1000.0,
-            seconds: round_ms(duration),
+            seconds: duration_ms(duration),
         });
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn round_ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 impl Builder<'_> {
@@ -277,7 +268,7 @@ impl Builder<'_> {
                 cache_key: keys.image.0.clone(),
                 steps: progress.steps,
                 containers_started: 0,
-                seconds: round_ms(started.elapsed()),
+                seconds: duration_ms(started.elapsed()),
             });
         }
 
@@ -317,7 +308,7 @@ impl Builder<'_> {
             cache_key: keys.image.0.clone(),
             steps: progress.steps,
             containers_started,
-            seconds: round_ms(started.elapsed()),
+            seconds: duration_ms(started.elapsed()),
         })
     }
 

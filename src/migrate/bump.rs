@@ -207,33 +207,9 @@ pub fn bump_versions(
         .collect()
 }
 
-/// Today's date (UTC) as `YYYY-MM-DD`, for changelog rows.
-pub fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    date_of(secs)
-}
-
-/// `YYYY-MM-DD` (UTC) of a Unix time, from the run reports' timestamp (`YYYYMMDD-HHMMSS`).
-fn date_of(unix: f64) -> String {
-    let t = crate::bulk::report::timestamp(unix);
-    format!("{}-{}-{}", &t[..4], &t[4..6], &t[6..8])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates() {
-        let day = 86_400.0;
-        assert_eq!(date_of(0.0), "1970-01-01");
-        assert_eq!(date_of(19_723.0 * day), "2024-01-01");
-        assert_eq!(date_of(19_782.0 * day + 86_399.0), "2024-02-29");
-        assert_eq!(date_of(20_000.0 * day), "2024-10-04");
-        assert_eq!(today().len(), 10);
-    }
 
     fn connector(root: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
         let dir = root.join(name);

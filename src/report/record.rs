@@ -1,11 +1,5 @@
-//! The record of a run, as plain data, and its renderings: `report.json`, `report.md` (also
-//! appended to the GitHub step summary) and `report.html` (see [`super::html`]).
-//!
-//! Rendering is a pure function of [`RunReport`], so every format is snapshot-tested without
-//! an engine.
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! The record of a run, as plain data: per connector its status, engine, image and steps;
+//! `report.json` is its serialisation.
 
 use serde::Serialize;
 
@@ -325,127 +319,6 @@ impl RunReport {
         }
         parts.join(", ")
     }
-
-    pub fn markdown(&self) -> String {
-        let mut md = format!("## connector-build: {}\n\n", self.headline());
-        md.push_str(&format!(
-            "{} connector(s) in {} on {} engine(s): {}.\n\n",
-            self.connectors.len(),
-            duration(self.seconds()),
-            self.engines.len(),
-            self.engines
-                .iter()
-                .map(|e| match &e.lost {
-                    Some(_) => format!("`{}` (stopped answering)", e.host),
-                    None => format!("`{}`", e.host),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        md.push_str("| connector | status | engine | image | time | from cache | error |\n");
-        md.push_str("|---|---|---|---|---:|---:|---|\n");
-        for c in &self.connectors {
-            let status = match c.status {
-                Status::Built => "built".to_string(),
-                Status::Failed => "**FAILED**".to_string(),
-                Status::Skipped => "skipped".to_string(),
-                Status::Interrupted => "**interrupted**".to_string(),
-            };
-            let retried = if c.lost_attempts.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (retried after {})",
-                    c.lost_attempts
-                        .iter()
-                        .map(|a| format!("`{}` stopped answering", a.engine))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            let image = match (&c.tag, &c.image_id) {
-                (Some(tag), Some(id)) => format!("`{tag}` `{}`", short_id(id)),
-                _ => String::new(),
-            };
-            let (cached, time) = (c.cache_hits(), c.shown_time());
-            md.push_str(&format!(
-                "| {} | {status}{} | {} | {image} | {time} | {cached} | {} |\n",
-                cell(&c.connector),
-                cell(&retried),
-                c.engine.as_deref().map(cell).unwrap_or_default(),
-                c.error_summary()
-                    .filter(|_| matches!(c.status, Status::Failed | Status::Interrupted))
-                    .map(cell)
-                    .unwrap_or_default(),
-            ));
-        }
-        if let Some(i) = &self.interrupted {
-            md.push_str(&format!(
-                "\nThe run was interrupted by {}: connectors in progress were stopped, {} build container(s) removed, and nothing was tagged from an unfinished build.\n",
-                i.signal, i.containers_removed
-            ));
-        }
-        let failures = self.failures();
-        if !failures.is_empty() {
-            md.push_str("\n### Failures\n");
-            for (c, e) in failures {
-                md.push_str(&format!(
-                    "\n#### {}\n\n```text\n{}\n```\n",
-                    c.connector,
-                    fence_safe(e)
-                ));
-            }
-        }
-        if !self.warnings.is_empty() {
-            md.push_str("\n### Warnings\n\n");
-            for w in &self.warnings {
-                md.push_str(&format!("- {}\n", w.replace('\n', " ")));
-            }
-        }
-        md
-    }
-
-    /// Writes `report.json`, `report.md` and `report.html` into `dir` (created), and appends
-    /// the Markdown to `step_summary` when given (GitHub's `$GITHUB_STEP_SUMMARY`).
-    pub fn write(
-        &self,
-        dir: &Path,
-        step_summary: Option<&Path>,
-    ) -> Result<Vec<PathBuf>, WriteError> {
-        let wrap = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| WriteError { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(wrap(dir))?;
-        let md = self.markdown();
-        let mut written = Vec::new();
-        for (name, body) in [
-            ("report.json", self.to_json()),
-            ("report.md", md.clone()),
-            ("report.html", super::html::render(self)),
-        ] {
-            let path = dir.join(name);
-            std::fs::write(&path, body).map_err(wrap(&path))?;
-            written.push(path);
-        }
-        if let Some(summary) = step_summary {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(summary)
-                .and_then(|mut f| f.write_all(format!("{md}\n").as_bytes()))
-                .map_err(wrap(summary))?;
-        }
-        Ok(written)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("cannot write the report {path}")]
-pub struct WriteError {
-    pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
 }
 
 pub fn short_id(id: &str) -> &str {
@@ -465,38 +338,6 @@ pub fn duration(seconds: f64) -> String {
         let minutes = (s / 60.0).round() as u64;
         format!("{}h {:02}m", minutes / 60, minutes % 60)
     }
-}
-
-/// Text safe inside a Markdown table cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
-/// Text safe inside a ``` fence.
-fn fence_safe(text: &str) -> String {
-    text.replace("```", "`\u{200b}``")
-}
-
-/// `YYYYMMDD-HHMMSS` (UTC) for report folder names, from Unix seconds.
-pub fn timestamp(unix: f64) -> String {
-    let secs = unix.max(0.0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -644,7 +485,7 @@ pub(crate) mod tests {
         assert!(!r.ok());
         assert_eq!(r.totals.interrupted, 1);
         assert_eq!(r.headline(), "0 built, 1 skipped, 1 interrupted by SIGINT");
-        let md = r.markdown();
+        let md = crate::report::markdown::render(&r);
         assert!(md.contains("| source-slow | **interrupted** |"), "{md}");
         assert!(
             md.contains("interrupted by SIGINT during `install dependencies`; nothing was tagged"),
@@ -658,13 +499,8 @@ pub(crate) mod tests {
             "not started: the run was interrupted by SIGINT"
         );
         assert_eq!(json["interrupted"]["signal"], "SIGINT");
-        let html = super::super::html::render(&r);
+        let html = crate::report::html::render(&r);
         assert!(html.contains("<span class=\"badge interrupted\">interrupted</span>"));
-    }
-
-    #[test]
-    fn markdown_report() {
-        insta::assert_snapshot!(sample().markdown());
     }
 
     #[test]
@@ -673,31 +509,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn durations_and_timestamps() {
+    fn durations() {
         assert_eq!(duration(42.64), "42.6s");
         assert_eq!(duration(185.0), "3m 05s");
         assert_eq!(duration(3720.0), "1h 02m");
-        assert_eq!(timestamp(0.0), "19700101-000000");
-        assert_eq!(timestamp(1_795_255_383.9), "20261121-100303");
-        assert_eq!(timestamp(951_782_400.0), "20000229-000000");
-    }
-
-    #[test]
-    fn written_files_and_the_step_summary() {
-        let dir = tempfile::tempdir().unwrap();
-        let summary = dir.path().join("summary.md");
-        std::fs::write(&summary, "before\n").unwrap();
-        let out = dir.path().join("a/b");
-        let written = sample().write(&out, Some(&summary)).unwrap();
-        assert_eq!(written.len(), 3);
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
-                .unwrap();
-        assert_eq!(json["connectors"][3]["status"], "failed");
-        let appended = std::fs::read_to_string(&summary).unwrap();
-        assert!(
-            appended.starts_with("before\n## connector-build: 3 built"),
-            "{appended}"
-        );
     }
 }

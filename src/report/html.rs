@@ -4,9 +4,8 @@
 
 use std::fmt::Write;
 
-use super::report::{
-    duration, short_id, timestamp, ConnectorReport, RunReport, Status, StepTiming,
-};
+use super::record::{duration, short_id, ConnectorReport, RunReport, Status, StepTiming};
+use crate::clock::utc;
 
 /// Step colours, assigned to step names in order of first appearance. Red is kept for
 /// failures.
@@ -421,20 +420,6 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// `2026-11-21 10:03:03 UTC`.
-fn utc(unix: f64) -> String {
-    let t = timestamp(unix);
-    format!(
-        "{}-{}-{} {}:{}:{} UTC",
-        &t[0..4],
-        &t[4..6],
-        &t[6..8],
-        &t[9..11],
-        &t[11..13],
-        &t[13..15]
-    )
-}
-
 /// Escapes text for HTML content and attribute values.
 fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -482,12 +467,12 @@ mod tests {
 
     #[test]
     fn html_report() {
-        insta::assert_snapshot!(render(&super::super::report::tests::sample()));
+        insta::assert_snapshot!(render(&crate::report::record::tests::sample()));
     }
 
     #[test]
     fn everything_is_escaped_and_nothing_is_fetched() {
-        let html = render(&super::super::report::tests::sample());
+        let html = render(&crate::report::record::tests::sample());
         assert!(!html.contains("<b>"), "output text is escaped");
         assert!(html.contains("&lt;b&gt;"));
         for external in ["<script", "<link", "src=", "@import", "url(http"] {
