@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::version::Version;
+use crate::model::version::{Version, VersionError};
 use crate::model::ImageRef;
 
 pub const ROOTS_FILE: &str = "roots.toml";
@@ -290,7 +290,7 @@ impl Family {
     pub fn version(&self, version: Option<&str>) -> Result<&FamilyVersion, DeclarationError> {
         let found = match version {
             None => self.versions.first(),
-            Some(v) => self.versions.iter().find(|x| x.version.as_str() == v),
+            Some(v) => self.versions.iter().find(|x| x.version.to_string() == v),
         };
         found.ok_or_else(|| DeclarationError::UnknownVersion {
             path: self.path.clone(),
@@ -475,7 +475,15 @@ fn parse_family(
     let mut versions: Vec<FamilyVersion> = Vec::new();
     for (i, decl) in file.versions.into_iter().enumerate() {
         let at = |msg: String| invalid(path, format!("versions[{i}] (`{}`): {msg}", decl.version));
-        let version = Version::parse(&decl.version).map_err(|e| at(format!("`version`: {e}")))?;
+        let version: Version = decl
+            .version
+            .parse()
+            .map_err(|e: VersionError| at(format!("`version`: {e}")))?;
+        if version.has_build_metadata() {
+            return Err(at(
+                "`version`: build metadata (`+...`) cannot be part of an image tag".into(),
+            ));
+        }
         if let Some(newer) = versions.last() {
             if version >= newer.version {
                 return Err(at(format!(
@@ -659,9 +667,9 @@ mod tests {
         let ok = format!("{}{newer}\n{block}\n{older}", &base[..block_start]);
         let d = parse_with(&ok).unwrap();
         let python = d.family("python").unwrap();
-        assert_eq!(python.version(None).unwrap().version.as_str(), "1.1.0");
+        assert_eq!(python.version(None).unwrap().version.to_string(), "1.1.0");
         let v100 = &python.version(Some("1.0.0")).unwrap().version;
-        assert_eq!(python.previous(v100).unwrap().version.as_str(), "0.9.0");
+        assert_eq!(python.previous(v100).unwrap().version.to_string(), "0.9.0");
         let bad = format!("{}{block}\n{newer}", &base[..block_start]);
         let e = parse_with(&bad).unwrap_err().to_string();
         assert!(e.contains("newest first"), "{e}");

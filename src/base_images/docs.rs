@@ -94,7 +94,7 @@ pub fn render_family(
         .iter()
         .zip(&dockerfiles)
         .map(|(v, d)| ChangelogEntry {
-            version: v.version.as_str(),
+            version: &v.decl.version,
             changelog_entry: &v.decl.changelog,
             dockerfile_example: d,
         })
@@ -252,7 +252,7 @@ mod tests {
         let first = &v[0];
         assert_eq!(
             first["version"],
-            d.family("python").unwrap().versions[0].version.as_str()
+            d.family("python").unwrap().versions[0].version.to_string()
         );
         assert!(first["dockerfile_example"]
             .as_str()

@@ -21,7 +21,6 @@ pub mod plan;
 pub mod root;
 pub mod state;
 pub mod upgrade;
-pub mod version;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use connector_build::migrate::{self, version::Bump};
+use connector_build::migrate::{self, bump::Bump, bump::BumpParseError};
 
 #[derive(Parser)]
 #[command(
@@ -424,8 +424,7 @@ fn parse_pr(s: &str) -> Result<String, String> {
 }
 
 fn parse_bump(s: &str) -> Result<Bump, String> {
-    s.parse()
-        .map_err(|e: migrate::version::VersionError| e.to_string())
+    s.parse().map_err(|e: BumpParseError| e.to_string())
 }
 
 #[cfg(test)]

@@ -1,17 +1,111 @@
 //! Releasing a new connector version: `dockerImageTag` in metadata.yaml, the version in
 //! pyproject.toml when it has one, and a row in the changelog table of the connector's
-//! documentation page when it exists. Used by `bump-version` and by the migration.
+//! documentation page when it exists. Used by `bump-version` and by the migration. Bumps
+//! follow airbyte-ci, which used Python's `semver`.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::version::{Bump, VersionError};
 use crate::edit::{self, ChangelogEntry, EditError, FileChange};
 use crate::error::error_chain;
 use crate::model::connector::folder_name;
 use crate::model::connector::METADATA_FILE;
+use crate::model::version::{Version, VersionError};
 use crate::model::{Connector, MetadataError};
+
+/// How to change a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bump {
+    Major,
+    Minor,
+    Patch,
+    /// A release candidate: `1.2.3` -> `1.2.4-rc.1`, `1.2.4-rc.1` -> `1.2.4-rc.2`.
+    Rc,
+    /// `version:X.Y.Z`: exactly this version.
+    To(Version),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BumpParseError {
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error("`{text}` is not a bump: use major, minor, patch, rc or version:X.Y.Z")]
+    Unknown { text: String },
+}
+
+impl FromStr for Bump {
+    type Err = BumpParseError;
+
+    fn from_str(text: &str) -> Result<Self, BumpParseError> {
+        match text {
+            "major" => Ok(Bump::Major),
+            "minor" => Ok(Bump::Minor),
+            "patch" => Ok(Bump::Patch),
+            "rc" => Ok(Bump::Rc),
+            _ => match text.strip_prefix("version:") {
+                Some(v) => Ok(Bump::To(v.parse()?)),
+                None => Err(BumpParseError::Unknown {
+                    text: text.to_string(),
+                }),
+            },
+        }
+    }
+}
+
+/// The version after `bump`. major/minor/patch always increment and drop any pre-release
+/// and build metadata, as Python's `semver` (and so airbyte-ci) did: `1.2.4-rc.1` -> patch
+/// -> `1.2.5`; releasing the candidate itself is `version:1.2.4`.
+pub fn bumped(v: &Version, bump: &Bump) -> Result<Version, VersionError> {
+    let semver::Version {
+        major,
+        minor,
+        patch,
+        ..
+    } = v.0;
+    Ok(match bump {
+        Bump::Major => Version::release(major + 1, 0, 0),
+        Bump::Minor => Version::release(major, minor + 1, 0),
+        Bump::Patch => Version::release(major, minor, patch + 1),
+        Bump::Rc if v.0.pre.is_empty() => {
+            with_pre(Version::release(major, minor, patch + 1), "rc.1")?
+        }
+        Bump::Rc => with_pre(
+            Version::release(major, minor, patch),
+            &next_prerelease(v.0.pre.as_str()),
+        )?,
+        Bump::To(v) => v.clone(),
+    })
+}
+
+fn with_pre(mut v: Version, pre: &str) -> Result<Version, VersionError> {
+    v.0.pre = semver::Prerelease::new(pre).map_err(|e| VersionError {
+        text: format!("{v}-{pre}"),
+        reason: e.to_string(),
+    })?;
+    Ok(v)
+}
+
+/// `rc.1` -> `rc.2`, `beta` -> `beta.1`: the last numeric identifier goes up by one, or
+/// `.1` is appended.
+fn next_prerelease(pre: &str) -> String {
+    let mut ids: Vec<String> = pre.split('.').map(str::to_string).collect();
+    match ids.last().and_then(|id| id.parse::<u64>().ok()) {
+        Some(n) => {
+            if let Some(last) = ids.last_mut() {
+                *last = (n + 1).to_string();
+            }
+        }
+        None => ids.push("1".into()),
+    }
+    ids.join(".")
+}
+
+/// The version after applying `bump` to `current`.
+pub fn bump_text(current: &str, bump: &Bump) -> Result<String, VersionError> {
+    Ok(bumped(&current.parse()?, bump)?.to_string())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BumpError {
@@ -101,12 +195,11 @@ pub fn release(
 ) -> Result<Release, BumpError> {
     let tag = &connector.metadata.docker_image_tag;
     let meta_path = connector.dir.join(METADATA_FILE);
-    let new_version =
-        super::version::bump(&tag.value, bump).map_err(|source| BumpError::Version {
-            path: meta_path.clone(),
-            line: tag.loc.line,
-            source,
-        })?;
+    let new_version = bump_text(&tag.value, bump).map_err(|source| BumpError::Version {
+        path: meta_path.clone(),
+        line: tag.loc.line,
+        source,
+    })?;
     let (meta_after, old_version) = edit::set_docker_image_tag(&meta_path, metadata, &new_version)?;
     let mut changes = vec![FileChange {
         before: Some(read(&meta_path)?),
@@ -210,6 +303,43 @@ pub fn bump_versions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn b(current: &str, how: &str) -> String {
+        bump_text(current, &how.parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn bumps_like_airbyte_ci() {
+        assert_eq!(b("1.2.3", "patch"), "1.2.4");
+        assert_eq!(b("1.2.3", "minor"), "1.3.0");
+        assert_eq!(b("1.2.3", "major"), "2.0.0");
+        assert_eq!(b("0.9.19", "patch"), "0.9.20");
+        assert_eq!(b("1.2.3", "rc"), "1.2.4-rc.1");
+        assert_eq!(b("1.2.4-rc.1", "rc"), "1.2.4-rc.2");
+        assert_eq!(b("1.2.4-rc.9", "rc"), "1.2.4-rc.10");
+        assert_eq!(b("1.2.4-beta", "rc"), "1.2.4-beta.1");
+        assert_eq!(b("1.2.4-rc.1", "patch"), "1.2.5");
+        assert_eq!(b("1.2.4-rc.1", "minor"), "1.3.0");
+        assert_eq!(b("1.2.3+build.7", "patch"), "1.2.4");
+        assert_eq!(b("1.2.4-rc.2", "version:1.2.4"), "1.2.4");
+        assert_eq!(b("1.2.3", "version:3.0.0-rc.1"), "3.0.0-rc.1");
+    }
+
+    #[test]
+    fn bad_input_is_an_error_that_says_why() {
+        assert!("huge"
+            .parse::<Bump>()
+            .unwrap_err()
+            .to_string()
+            .contains("major, minor, patch, rc or version:X.Y.Z"));
+        assert!("version:1.2"
+            .parse::<Bump>()
+            .unwrap_err()
+            .to_string()
+            .contains("`1.2` is not a semantic version"));
+        assert!(bump_text("latest", &Bump::Patch).is_err());
+        assert!(bump_text("1.0.0-rc.01", &Bump::Rc).is_err());
+    }
 
     fn connector(root: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf {
         let dir = root.join(name);

@@ -15,7 +15,6 @@ pub mod bump;
 pub mod compare;
 pub mod hook;
 pub mod resolve;
-pub mod version;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,11 +22,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use self::bump::Bump;
 use self::bump::{BumpError, Release, ReleaseNote};
 use self::compare::{Difference, Snapshot};
 use self::hook::Customization;
 use self::resolve::{BaseImageResolver, ResolveError};
-use self::version::Bump;
 use crate::edit::{self, EditError, FileChange};
 use crate::engine::{EngineError, ImageInfo};
 use crate::error::error_chain;

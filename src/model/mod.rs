@@ -6,6 +6,7 @@ pub mod dockerfile;
 pub mod image_ref;
 pub mod metadata;
 pub mod toml_error;
+pub mod version;
 pub mod yaml;
 
 pub use connector::{Connector, ConnectorLocator, DiscoveryError};
