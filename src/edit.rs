@@ -113,7 +113,7 @@ pub fn set_base_image(
     let missing = |field: &str| EditError::Missing {
         path: path.to_path_buf(),
         field: field.into(),
-        hint: "; pass --set-if-not-exists to add it",
+        hint: "\nhint: pass --set-if-not-exists to add it",
     };
     let data = doc
         .root()

@@ -52,13 +52,13 @@ pub enum BaseImageError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Root(#[from] RootError),
-    #[error("{image} is not in the engine; build it first (`connector-build base-images build {family} {version}`) or pass --image")]
+    #[error("{image} is not in the engine\nhint: build it first (`connector-build base-images build {family} {version}`) or pass --image")]
     NotBuilt {
         image: String,
         family: String,
         version: String,
     },
-    #[error("{family} {version} is not released: the previous version {previous} is not published to {registry}; publish it first (`connector-build base-images publish {family} {previous}`), or pass --with-older to publish every missing older version first")]
+    #[error("{family} {version} is not released: the previous version {previous} is not published to {registry}\nhint: publish it first (`connector-build base-images publish {family} {previous}`), or pass --with-older to publish every missing older version first")]
     PreviousUnpublished {
         family: String,
         version: String,
@@ -83,7 +83,7 @@ pub enum BaseImageError {
         pushed: String,
         served: String,
     },
-    #[error("no release of {family} ({repository}) is published to {registry} (pre-releases are never chosen); publish one with `connector-build base-images publish {family}`")]
+    #[error("no release of {family} ({repository}) is published to {registry} (pre-releases are never chosen)\nhint: publish one with `connector-build base-images publish {family}`")]
     NothingPublished {
         family: String,
         repository: String,

@@ -28,7 +28,7 @@ const RECIPE: &str = include_str!("../../base-images/roots/debootstrap.sh");
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootError {
-    #[error("the root image `{name}` has not been built on this machine (no {path}); build it with `connector-build base-images root build {name}` (needs root and debootstrap), or pin a digest-pinned `reference` for it in roots.toml")]
+    #[error("the root image `{name}` has not been built on this machine (no {path})\nhint: build it with `connector-build base-images root build {name}` (needs root and debootstrap), or pin a digest-pinned `reference` for it in roots.toml")]
     NotBuilt { name: String, path: PathBuf },
     #[error("the root image `{name}` on this machine ({reference}) was built from another recipe (key {recorded}, now {current}); rebuild it with `connector-build base-images root build {name}`")]
     StaleRecipe {
@@ -41,9 +41,9 @@ pub enum RootError {
     BadRecord { path: PathBuf, reference: String },
     #[error("the root image `{name}` is a registry image ({reference}); there is nothing to build, it is pulled by digest when needed")]
     NotBuildable { name: String, reference: String },
-    #[error("building a root image needs root (debootstrap and chroot); run it as root")]
+    #[error("building a root image needs root (debootstrap and chroot)\nhint: run it as root")]
     NotRoot,
-    #[error("debootstrap is not installed; install it (`apt-get install debootstrap`)")]
+    #[error("debootstrap is not installed\nhint: install it (`apt-get install debootstrap`)")]
     NoDebootstrap,
     #[error("cannot prepare {path}")]
     Io {

@@ -27,7 +27,9 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is damaged ({message}); delete it and run the command that wrote it again")]
+    #[error(
+        "{path} is damaged ({message})\nhint: delete it and run the command that wrote it again"
+    )]
     Parse { path: PathBuf, message: String },
     #[error("cannot create {path}")]
     CreateDir {

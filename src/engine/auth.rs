@@ -27,9 +27,9 @@ pub enum AuthError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not valid JSON ({message}); fix it or point DOCKER_CONFIG elsewhere")]
+    #[error("{path} is not valid JSON ({message})\nhint: fix it or point DOCKER_CONFIG elsewhere")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: the `auth` entry for {registry} is not base64 of `user:password`; run `docker login {registry}` again")]
+    #[error("{path}: the `auth` entry for {registry} is not base64 of `user:password`\nhint: run `docker login {registry}` again")]
     BadAuth { path: PathBuf, registry: String },
     #[error("credential helper `{program}` failed for {registry}: {message}")]
     Helper {

@@ -51,7 +51,7 @@ pub enum EngineError {
         status: u16,
         message: String,
     },
-    #[error("pulling {reference} failed: {message}; check that the registry is reachable (or configure a mirror) and that the digest exists there")]
+    #[error("pulling {reference} failed: {message}\nhint: check that the registry is reachable (or configure a mirror) and that the digest exists there")]
     Pull { reference: String, message: String },
     #[error("{reference}: the engine holds digest(s) {actual}, not {expected}; the image was altered or the mirror serves something else")]
     DigestMismatch {
@@ -61,9 +61,9 @@ pub enum EngineError {
     },
     #[error("building the Dockerfile failed: {message}")]
     DockerfileBuild { message: String, log: Vec<String> },
-    #[error("pushing {reference} failed: {message}; check that the registry is up and that you may push there (credentials come from `docker login`)")]
+    #[error("pushing {reference} failed: {message}\nhint: check that the registry is up and that you may push there (credentials come from `docker login`)")]
     Push { reference: String, message: String },
-    #[error("cannot read {reference} from its registry: {message}; check that the registry is up and reachable from the Docker engine (a plain-HTTP registry must be in the engine's insecure-registries; 127.0.0.0/8 is by default)")]
+    #[error("cannot read {reference} from its registry: {message}\nhint: check that the registry is up and reachable from the Docker engine (a plain-HTTP registry must be in the engine's insecure-registries; 127.0.0.0/8 is by default)")]
     Registry { reference: String, message: String },
     #[error("the registry refused to show {reference} (HTTP {status}): {message}; log in with `docker login {registry}`")]
     RegistryAuth {

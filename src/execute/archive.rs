@@ -20,7 +20,7 @@ pub enum ArchiveError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} changed while the build was running; run the build again")]
+    #[error("{path} changed while the build was running\nhint: run the build again")]
     Changed { path: PathBuf },
     #[error("cannot add {path} to the layer archive")]
     Write {

@@ -549,7 +549,7 @@ impl Builder<'_> {
                 {
                     return Err(BuildError::Unsupported {
                         step: step.name.clone(),
-                        reason: format!("`{name}` comes from an earlier layer, and the Docker engine cannot remove an inherited variable; set it to an empty value instead"),
+                        reason: format!("`{name}` comes from an earlier layer, and the Docker engine cannot remove an inherited variable\nhint: set it to an empty value instead"),
                     });
                 }
                 Action::Config(op) => config.apply(op),
@@ -594,7 +594,7 @@ impl Builder<'_> {
                     let Some(tool) = self.tools.by_identity(&mount.name, &mount.identity) else {
                         return Err(BuildError::Unsupported {
                             step: layer.name(),
-                            reason: format!("it needs {} ({}), which this machine does not have; run the set-up command, or pass --installer pip", mount.name, mount.identity),
+                            reason: format!("it needs {} ({}), which this machine does not have\nhint: run the set-up command, or pass --installer pip", mount.name, mount.identity),
                         });
                     };
                     self.engine

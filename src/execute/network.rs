@@ -36,7 +36,7 @@ pub const CA_FILE: &str = "ca-bundle.pem";
 pub const ENV_FILE: &str = "env";
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the CA bundle {path} (from --ca-bundle or SSL_CERT_FILE); fix the path or unset it")]
+#[error("cannot read the CA bundle {path} (from --ca-bundle or SSL_CERT_FILE)\nhint: fix the path or unset it")]
 pub struct CaBundleError {
     path: PathBuf,
     #[source]

@@ -33,9 +33,9 @@ pub const POST_INSTALL: &str = "post_connector_install";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("{file}: build customizations need the hooks runner `{RUNNER}`, which is not at {runner}; install it next to connector-build (`cargo build` builds both) or pass --no-hooks")]
+    #[error("{file}: build customizations need the hooks runner `{RUNNER}`, which is not at {runner}\nhint: install it next to connector-build (`cargo build` builds both) or pass --no-hooks")]
     RunnerMissing { file: PathBuf, runner: PathBuf },
-    #[error("{file}: cannot run build customizations: the hooks runner cannot load Python ({detail}); install Python 3.10 or newer with its shared library (Debian: libpython3.11) or pass --no-hooks")]
+    #[error("{file}: cannot run build customizations: the hooks runner cannot load Python ({detail})\nhint: install Python 3.10 or newer with its shared library (Debian: libpython3.11) or pass --no-hooks")]
     PythonUnavailable { file: PathBuf, detail: String },
     #[error("{file}: cannot start the hooks runner {runner}")]
     Spawn {

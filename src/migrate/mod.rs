@@ -63,9 +63,11 @@ pub enum MigrateError {
     },
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("{path}: no FROM line, so there is no image to compare with; fix the Dockerfile")]
+    #[error(
+        "{path}: no FROM line, so there is no image to compare with\nhint: fix the Dockerfile"
+    )]
     NoFrom { path: PathBuf },
-    #[error("{path}:{line}: the image the Dockerfile starts from, `{image}`, is not on the engine after building it; write its name as the engine knows it")]
+    #[error("{path}:{line}: the image the Dockerfile starts from, `{image}`, is not on the engine after building it\nhint: write its name as the engine knows it")]
     RootMissing {
         path: PathBuf,
         line: usize,

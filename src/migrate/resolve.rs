@@ -10,7 +10,7 @@ use crate::model::{Connector, ImageRef, ImageRefError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("`{reference}` cannot be a connector's base image: it has no @sha256: digest, so the same commit could build on a different base; pass a digest-pinned reference")]
+    #[error("`{reference}` cannot be a connector's base image: it has no @sha256: digest, so the same commit could build on a different base\nhint: pass a digest-pinned reference")]
     NotPinned { reference: String },
     #[error(transparent)]
     BadReference(#[from] ImageRefError),
@@ -74,10 +74,10 @@ impl BaseImageResolver for LatestRelease<'_> {
                     connector: connector.name.clone(),
                     reason: match meta.language() {
                         Some(l) => format!(
-                            "no base image family is declared for `language:{l}`; pass --to"
+                            "no base image family is declared for `language:{l}`\nhint: pass --to"
                         ),
                         None => {
-                            "it has no `language:` tag to choose a base image family by; pass --to"
+                            "it has no `language:` tag to choose a base image family by\nhint: pass --to"
                                 .into()
                         }
                     },

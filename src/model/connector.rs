@@ -47,7 +47,7 @@ pub fn folder_name(dir: &Path) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("connector `{name}` not found; looked for {}; pass a folder path, or point --connectors-dir at the folder holding the connectors", list(.searched))]
+    #[error("connector `{name}` not found; looked for {}\nhint: pass a folder path, or point --connectors-dir at the folder holding the connectors", list(.searched))]
     NotFound {
         name: String,
         searched: Vec<PathBuf>,

@@ -17,7 +17,7 @@ pub enum ImageRefError {
     Empty,
     #[error("`{reference}` has white space in it")]
     WhiteSpace { reference: String },
-    #[error("`{reference}`: an image reference is not a URL; drop `{scheme}://`")]
+    #[error("`{reference}`: an image reference is not a URL\nhint: drop `{scheme}://`")]
     Scheme { reference: String, scheme: String },
     #[error("`{reference}`: repository component `{component}` is not valid (lowercase letters, digits and single `.`, `_`, `__` or `-` separators only)")]
     BadComponent {
@@ -377,7 +377,10 @@ mod tests {
             ("a//b", "component"),
             ("my_host.com:port/x", "registry"),
             ("python@", "expected `sha256:`"),
-            ("https://127.0.0.1:5000/a/b:1", "not a URL; drop `https://`"),
+            (
+                "https://127.0.0.1:5000/a/b:1",
+                "not a URL\nhint: drop `https://`",
+            ),
             (&format!("python@{D}@{D}"), "one `@digest` at most"),
         ];
         for (input, needle) in cases {

@@ -77,7 +77,7 @@ pub enum MetadataError {
         line: usize,
         found: &'static str,
     },
-    #[error("{path}:{line}: `{field}` is missing; {hint}")]
+    #[error("{path}:{line}: `{field}` is missing\nhint: {hint}")]
     Missing {
         path: PathBuf,
         line: usize,

@@ -46,7 +46,7 @@ pub enum ContextError {
         size: u64,
         limit: u64,
     },
-    #[error("{path}: file names must be valid UTF-8; rename it")]
+    #[error("{path}: file names must be valid UTF-8\nhint: rename it")]
     NotUtf8 { path: PathBuf },
 }
 

@@ -58,7 +58,7 @@ pub enum PlanError {
         line: usize,
         reference: String,
     },
-    #[error("{dir}: no `data.connectorBuildOptions.baseImage` in metadata.yaml and no Dockerfile; declare a base image (`connector-build upgrade-base-image --set-if-not-exists`)")]
+    #[error("{dir}: no `data.connectorBuildOptions.baseImage` in metadata.yaml and no Dockerfile\nhint: declare a base image (`connector-build upgrade-base-image --set-if-not-exists`)")]
     NoBase { dir: PathBuf },
     #[error("{dir}: the main file `{file}` is missing; the image's entrypoint runs it (set MAIN_FILE_NAME in build_customization.py if it has another name)")]
     MissingMainFile { dir: PathBuf, file: String },

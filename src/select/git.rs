@@ -23,7 +23,7 @@ pub enum GitError {
         dir: PathBuf,
         stderr: String,
     },
-    #[error("no diff base for --modified: none of {} exists in {dir}; pass --diff-base REF", DEFAULT_BASES.join(", "))]
+    #[error("no diff base for --modified: none of {} exists in {dir}\nhint: pass --diff-base REF", DEFAULT_BASES.join(", "))]
     NoBase { dir: PathBuf },
     #[error("--diff-base `{base}` is not a commit in {dir}")]
     BadBase { base: String, dir: PathBuf },
