@@ -198,3 +198,27 @@ fn modified_and_upgrade_base_image_take_the_selection() {
     );
     assert!(!stderr.contains("source-fixture-requirements"), "{stderr}");
 }
+
+/// `connector-build build .` inside a connector folder named the connector `.`.
+#[test]
+fn a_connector_given_as_dot_is_named_after_its_folder() {
+    let dir = fixtures().join("source-fixture-requirements");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .args(["plan", ".", "--allow-unpinned"])
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["plan"]["connector"], "source-fixture-requirements");
+}
+
+/// `connector-build biuld` said "connector biuld not found".
+#[test]
+fn a_misspelt_command_is_refused_with_a_suggestion() {
+    let out = cli(&["biuld", "source-foo"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("similar subcommand exists: 'build'"), "{err}");
+}

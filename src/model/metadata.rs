@@ -197,6 +197,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Metadata, MetadataError> {
         "dockerImageTag",
         "set it to the connector version, e.g. `0.1.0`",
     )?;
+    // The upstream schema wants a string: `dockerRepository: 42` would name an image `42`.
+    if let Some(node) = yaml::get(data, "dockerRepository").filter(|n| !yaml::is_string(n)) {
+        return Err(reader.wrong_type(node, "data.dockerRepository", "a string"));
+    }
     // Both end up in image names and labels: checked here, where the line is known.
     match ImageRef::parse(&docker_repository.value) {
         Ok(r) if r.tag.is_none() && r.digest.is_none() => {}
@@ -420,6 +424,7 @@ metadataSpecVersion: \"1.0\"
             ("data: 3\n", "`data` must be a mapping, found a number"),
             ("data:\n  dockerImageTag: 1.0.0\n", "c/metadata.yaml:2: `data.dockerRepository` is missing"),
             ("data:\n  dockerRepository: [a]\n  dockerImageTag: 1\n", "c/metadata.yaml:2: `data.dockerRepository` must be a non-empty string, found a list"),
+            ("data:\n  dockerRepository: 42\n  dockerImageTag: 1\n", "c/metadata.yaml:2: `data.dockerRepository` must be a string, found a number"),
             ("data:\n  dockerRepository: a/b\n  dockerImageTag: 1\n  tags: x\n", "c/metadata.yaml:4: `data.tags` must be a list of strings"),
             ("data:\n  dockerRepository: a/b\n  dockerImageTag: 1\n  connectorBuildOptions:\n    baseImage: a/b:1\n    extra: 2\n",
              "c/metadata.yaml:6: unknown key `extra` in `data.connectorBuildOptions`"),

@@ -193,6 +193,11 @@ pub fn scalar_text<'a>(doc: &Document<'a>, node: &Node<'a>) -> Option<Cow<'a, st
     }
 }
 
+/// Whether a scalar is a YAML string (quoted, or plain text that is no number, bool or null).
+pub fn is_string(node: &Node<'_>) -> bool {
+    matches!(&node.data, YamlData::Value(Scalar::String(_)))
+}
+
 pub fn sequence<'n, 'a>(node: &'n Node<'a>) -> Option<&'n [Node<'a>]> {
     match &node.data {
         YamlData::Sequence(items) => Some(items.as_slice()),
