@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fresh-machine set-up for connector-build (Debian 12, run as root).
 #
-#   1. installs docker.io, docker-registry, debootstrap, curl (only what is missing)
+#   1. installs docker.io, docker-registry, debootstrap, curl, iptables, tini, stunnel4,
+#      openssl (only what is missing)
 #   2. starts dockerd if no engine answers
 #   3. starts a local registry on 127.0.0.1:5000 (config: scripts/registry.yml)
 #   4. builds connector-build, and with it:
@@ -66,11 +67,13 @@ install_packages() {
     local missing=() p
     # Note: the machine image ships a docker *client* in /usr/local/bin, so
     # `command -v docker` proves nothing; check the Debian packages instead.
-    for p in docker.io docker-registry debootstrap curl iptables tini; do
+    # stunnel4 and openssl: the TLS engine endpoint of tests/endpoints.rs.
+    local packages=(docker.io docker-registry debootstrap curl iptables tini stunnel4 openssl)
+    for p in "${packages[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done
     if [ "${#missing[@]}" -eq 0 ]; then
-        log "packages present: docker.io docker-registry debootstrap curl iptables tini"
+        log "packages present: ${packages[*]}"
         return
     fi
     log "installing: ${missing[*]}"

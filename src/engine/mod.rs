@@ -5,6 +5,7 @@
 //! fails or the user interrupts the run.
 
 pub mod auth;
+pub mod endpoint;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,9 @@ const WATCH_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// Boxed: the error type stays small on the hot path of every engine call.
+    #[error(transparent)]
+    Endpoint(Box<endpoint::EndpointError>),
     #[error("engine unreachable: cannot talk to the Docker engine at {host} while trying to {action}; is dockerd running (the README set-up command starts it) and is DOCKER_HOST right?")]
     Unreachable {
         host: String,
@@ -158,16 +162,30 @@ impl Engine {
     /// Connects to `host` (`unix://`, `tcp://`, `http://`), or DOCKER_HOST, or the default
     /// socket, and negotiates the API version so old and new engines both work.
     pub async fn connect(host: Option<&str>) -> Result<Engine, EngineError> {
-        let host = host
-            .map(str::to_string)
-            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
-            .unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let docker =
-            Docker::connect_with_host(&host).map_err(|source| EngineError::Unreachable {
-                host: host.clone(),
-                action: "connect".into(),
-                source,
-            })?;
+        let endpoint = endpoint::resolve(host, &endpoint::Environment::current())
+            .map_err(|e| EngineError::Endpoint(Box::new(e)))?;
+        tracing::debug!(host = %endpoint.host, source = %endpoint.source, tls = endpoint.tls.is_some(), "engine endpoint");
+        let host = endpoint.host.clone();
+        let connected = match &endpoint.tls {
+            Some(tls) => Docker::connect_with_ssl(
+                &host,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                120,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            // Plain TCP by choice: bollard would switch to TLS on an empty DOCKER_TLS_VERIFY.
+            None if host.starts_with("tcp://") || host.starts_with("http://") => {
+                Docker::connect_with_http(&host, 120, bollard::API_DEFAULT_VERSION)
+            }
+            None => Docker::connect_with_host(&host),
+        };
+        let docker = connected.map_err(|source| EngineError::Unreachable {
+            host: host.clone(),
+            action: "connect".into(),
+            source,
+        })?;
         // Image builds and installs can be slow; the default 2 minutes would cut them off.
         let docker = docker.with_timeout(Duration::from_secs(3600));
         let docker = docker

@@ -59,7 +59,7 @@ pub enum MigrateError {
     Build {
         what: &'static str,
         #[source]
-        source: BuildError,
+        source: Box<BuildError>,
     },
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -203,7 +203,7 @@ pub async fn build_dockerfile(
             .await
             .map_err(|source| MigrateError::Build {
                 what: "the Dockerfile",
-                source,
+                source: Box::new(source),
             })?;
     Ok(image)
 }
@@ -289,7 +289,7 @@ impl Run<'_> {
             .await
             .map_err(|source| MigrateError::Build {
                 what: "the base image",
-                source,
+                source: Box::new(source),
             })?;
         let Base::Image {
             pull, reference, ..
