@@ -259,6 +259,8 @@ upgrade_fixtures() {
 # The installer connector-build mounts into install steps: uv's static (musl) build, which
 # runs in any base image, taken from its PyPI wheel.
 UV_VERSION="0.13.8"
+# sha256 of uv-0.13.8-py3-none-musllinux_1_1_x86_64.whl on PyPI: pip refuses any other file.
+UV_WHEEL_SHA256="29451c60f5e8b07403e0a175d5229efc36b0289b34143ff4aaa499a5dd52553a"
 UV_DIR="$STATE_DIR/tools"
 ensure_uv() {
     local have=""
@@ -269,8 +271,10 @@ ensure_uv() {
     log "installing uv $UV_VERSION (static build) into $UV_DIR"
     local work
     work="$(mktemp -d)"
+    printf 'uv==%s --hash=sha256:%s\n' "$UV_VERSION" "$UV_WHEEL_SHA256" >"$work/uv.txt"
     pip download --quiet --no-deps --only-binary :all: --platform musllinux_1_1_x86_64 \
-        -d "$work" "uv==$UV_VERSION" 9>&- >&2 || die "could not download uv $UV_VERSION from PyPI"
+        --require-hashes -r "$work/uv.txt" -d "$work" 9>&- >&2 ||
+        die "could not download uv $UV_VERSION from PyPI with sha256 $UV_WHEEL_SHA256"
     python3 -m zipfile -e "$work"/uv-*.whl "$work/x" 9>&- >&2 || die "could not unpack the uv wheel"
     mkdir -p "$UV_DIR"
     install -m 0755 "$work"/x/uv-*.data/scripts/uv "$UV_DIR/uv.tmp"
