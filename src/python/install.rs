@@ -225,24 +225,20 @@ pub fn dependency_install(
         ));
     }
 
-    if let Some(text) = read(dir, "uv.lock")? {
+    let from_lock = if let Some(text) = read(dir, "uv.lock")? {
         let computed = uv_lock::uv_requirements(&dir.join("uv.lock"), &text)
             .map_err(|e| InstallError::UvLock(Box::new(e)))?;
-        return Ok(locked_install(
-            InstallMethod::UvLock,
-            installer,
-            scratch_dir,
-            &computed.requirements,
-            true,
-            computed.require_hashes,
-            computed.warnings,
-        ));
-    }
-    if let Some(text) = read(dir, "pylock.toml")? {
+        Some((InstallMethod::UvLock, computed))
+    } else if let Some(text) = read(dir, "pylock.toml")? {
         let computed = pylock::pylock_requirements(&dir.join("pylock.toml"), &text)
             .map_err(|e| InstallError::Pylock(Box::new(e)))?;
+        Some((InstallMethod::Pylock, computed))
+    } else {
+        None
+    };
+    if let Some((method, computed)) = from_lock {
         return Ok(locked_install(
-            InstallMethod::Pylock,
+            method,
             installer,
             scratch_dir,
             &computed.requirements,
@@ -322,6 +318,26 @@ mod tests {
             InstallMethod::Requirements {
                 with_project: false
             }
+        );
+
+        // A lock beats requirements.txt and `pip install .`: pinned, hashed, no project.
+        write(
+            d.path(),
+            &[(
+                "pylock.toml",
+                "lock-version = \"1.0\"\n[[packages]]\nname = \"six\"\nversion = \"1.17.0\"\n\
+                 sdist = { url = \"https://files.pythonhosted.org/six.tar.gz\", hashes = { sha256 = \"ab\" } }\n",
+            )],
+        );
+        let i = dependency_install(d.path(), &Installer::Pip, "/scratch").unwrap();
+        assert_eq!(i.method, InstallMethod::Pylock);
+        assert_eq!(
+            i.args.join(" "),
+            "python -m pip install --no-deps --require-hashes -r /scratch/requirements.txt"
+        );
+        assert_eq!(
+            i.scratch_files[0].contents,
+            "six==1.17.0 \\\n    --hash=sha256:ab\n"
         );
 
         let e = tempfile::tempdir().unwrap();

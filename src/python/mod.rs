@@ -16,6 +16,17 @@ pub use install::{
     DEPENDENCY_FILES,
 };
 
+/// Pinned requirement lines computed from a lock that lists the whole closure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedRequirements {
+    /// Sorted, with `--hash` continuations when `require_hashes`.
+    pub requirements: Vec<String>,
+    /// Every line carries the lock's file hashes: install with `--require-hashes`.
+    pub require_hashes: bool,
+    /// What the user should know that does not stop the build.
+    pub warnings: Vec<String>,
+}
+
 /// A requirement line followed by one `--hash=` per continued line (the layout
 /// `poetry export` and `uv export` write), when hashes are used at all.
 fn with_hashes(mut line: String, hashes: &[String], use_them: bool) -> String {

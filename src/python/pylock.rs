@@ -11,6 +11,7 @@ use pep508_rs::MarkerTree;
 use toml::{Table, Value};
 
 use super::poetry::names::normalize_name;
+use super::LockedRequirements;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PylockError {
@@ -31,13 +32,6 @@ pub enum PylockError {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PylockInstall {
-    pub requirements: Vec<String>,
-    pub require_hashes: bool,
-    pub warnings: Vec<String>,
-}
-
 const LOCAL_HINT: &str = "the connector folder is not part of the dependency install layer; \
                           publish the package to PyPI or depend on it through git";
 
@@ -46,7 +40,7 @@ fn sha256s(file: &Value) -> Option<String> {
     Some(format!("sha256:{hash}"))
 }
 
-pub fn pylock_requirements(path: &Path, text: &str) -> Result<PylockInstall, PylockError> {
+pub fn pylock_requirements(path: &Path, text: &str) -> Result<LockedRequirements, PylockError> {
     let doc: Table = toml::from_str(text).map_err(|err| {
         let (at, detail) = crate::model::toml_error::locate(path, text, &err);
         PylockError::InvalidToml { at, detail }
@@ -194,7 +188,7 @@ pub fn pylock_requirements(path: &Path, text: &str) -> Result<PylockInstall, Pyl
     if !require_hashes {
         warnings.push(super::unhashed_warning(path, &unhashed));
     }
-    Ok(PylockInstall {
+    Ok(LockedRequirements {
         requirements: lines
             .into_iter()
             .map(|(_, line, hashes)| super::with_hashes(line, &hashes, require_hashes))

@@ -14,6 +14,7 @@ use pep508_rs::MarkerTree;
 use toml::{Table, Value};
 
 use super::poetry::names::normalize_name;
+use super::LockedRequirements;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UvLockError {
@@ -40,15 +41,6 @@ pub enum UvLockError {
         what: String,
         hint: String,
     },
-}
-
-/// What to install from a uv.lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UvInstall {
-    /// Requirement lines, sorted, with `--hash` continuations when `require_hashes`.
-    pub requirements: Vec<String>,
-    pub require_hashes: bool,
-    pub warnings: Vec<String>,
 }
 
 struct Package {
@@ -220,7 +212,7 @@ fn is_root(source: &Table) -> bool {
 }
 
 /// The main-dependency closure of the project in `uv.lock`.
-pub fn uv_requirements(lock_path: &Path, text: &str) -> Result<UvInstall, UvLockError> {
+pub fn uv_requirements(lock_path: &Path, text: &str) -> Result<LockedRequirements, UvLockError> {
     let packages = parse(lock_path, text)?;
     let Some(root) = packages.iter().position(|p| is_root(&p.source)) else {
         return Err(UvLockError::NoProject {
@@ -283,7 +275,7 @@ pub fn uv_requirements(lock_path: &Path, text: &str) -> Result<UvInstall, UvLock
     if !require_hashes {
         warnings.push(super::unhashed_warning(lock_path, &unhashed));
     }
-    Ok(UvInstall {
+    Ok(LockedRequirements {
         requirements: lines
             .into_iter()
             .map(|(line, hashes)| super::with_hashes(line, &hashes, require_hashes))
