@@ -78,5 +78,11 @@ pub async fn prepare(
             message: "no connectorBuildOptions.baseImage: building from the Dockerfile, a deprecated path; migrate to a base image".into(),
         });
     }
+    for message in &plan.warnings {
+        builder.reporter.report(Event::Warning {
+            connector: plan.connector.clone(),
+            message: message.clone(),
+        });
+    }
     Ok(plan)
 }

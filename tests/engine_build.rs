@@ -204,6 +204,49 @@ fn poetry_connector_installs_the_main_group_only_and_ships_no_secrets() {
 }
 
 #[test]
+fn uv_lock_connector_installs_the_locked_main_dependencies_with_hashes() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-uv");
+    for installer in ["pip", "uv"] {
+        let tag = TestTag::new(&format!("uv-lock-{installer}"));
+        let (results, out) = build_json(&[
+            dir.to_str().unwrap(),
+            "--tag",
+            &tag.0,
+            "--installer",
+            installer,
+        ]);
+        let result = built(&results, &out);
+        let install = step(&result, "install dependencies");
+        assert_eq!(install["cached"], false, "{result}");
+        let spec = run_spec(&tag.0);
+        assert!(
+            spec["spec"]["connectionSpecification"].is_object(),
+            "{spec}"
+        );
+        let packages = docker_ok(&["run", "--rm", "--entrypoint", "python", &tag.0, "-c",
+            "import importlib.metadata as m; print(sorted((d.metadata['Name'].lower(), d.version) for d in m.distributions()))"]);
+        // Pinned as locked; the Windows-only pin, the dev group and the project stay out.
+        for want in ["('python-dateutil', '2.9.0.post0')", "('six', '1.17.0')"] {
+            assert!(packages.contains(want), "{want} missing: {packages}");
+        }
+        for unwanted in ["colorama", "iniconfig", "source-fixture-uv"] {
+            assert!(
+                !packages.contains(unwanted),
+                "{unwanted} present: {packages}"
+            );
+        }
+    }
+    // The plan says how: from the lock, hash-checked, exactly the closure.
+    let out = cli(&["plan", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let text = text(&out.stdout);
+    for want in ["--require-hashes", "--no-deps", "--hash=sha256:"] {
+        assert!(text.contains(want), "{want} missing from the plan: {text}");
+    }
+}
+
+#[test]
 fn dockerfile_connector_builds_with_a_deprecation_warning() {
     let ws = Workspace::new();
     let dir = ws.add_fixture("source-fixture-dockerfile");

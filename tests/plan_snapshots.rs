@@ -59,6 +59,11 @@ fn requirements_plan() {
 }
 
 #[test]
+fn uv_lock_plan() {
+    snapshot("source-fixture-uv");
+}
+
+#[test]
 fn dockerfile_plan() {
     snapshot("source-fixture-dockerfile");
 }
@@ -69,6 +74,7 @@ fn a_code_edit_changes_only_the_keys_after_the_install() {
         "source-fixture-poetry",
         "source-fixture-setup",
         "source-fixture-requirements",
+        "source-fixture-uv",
     ] {
         let before = plan_fixture(name, false).keys();
         let after = plan_fixture(name, true).keys();

@@ -121,6 +121,7 @@ pub fn plan_version(
         base,
         steps,
         smoke_test: None,
+        warnings: vec![],
     }
 }
 

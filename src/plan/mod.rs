@@ -38,6 +38,10 @@ pub struct BuildPlan {
     pub base: Base,
     pub steps: Vec<Step>,
     pub smoke_test: Option<SmokeTest>,
+    /// What planning found that does not stop the build (e.g. a stale lock); shown as
+    /// warnings, never part of a cache key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use super::context::{self, ContextError};
 use super::{
-    Action, Base, BuildPlan, CacheMount, ConfigOp, Expect, Run, SmokeTest, Step, ToolMount,
-    CODE_DIR,
+    Action, Base, BuildPlan, CacheMount, ConfigOp, Expect, Run, ScratchFile, SmokeTest, Step,
+    ToolMount, CODE_DIR, SCRATCH_DIR,
 };
 use crate::model::Connector;
 use crate::python::{dependency_install, InstallError, Installer, DEPENDENCY_FILES};
@@ -178,6 +178,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
             },
             steps: vec![],
             smoke_test,
+            warnings: vec![],
         });
     };
 
@@ -253,10 +254,11 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
             .collect(),
         ),
     };
-    let install = dependency_install(dir, &installer).map_err(|source| PlanError::Install {
-        dir: dir.clone(),
-        source,
-    })?;
+    let install =
+        dependency_install(dir, &installer, SCRATCH_DIR).map_err(|source| PlanError::Install {
+            dir: dir.clone(),
+            source,
+        })?;
     let manifests = DEPENDENCY_FILES
         .iter()
         .filter(|f| dir.join(f).is_file())
@@ -280,7 +282,14 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
             "install dependencies",
             Action::Run(Run {
                 args: install.args,
-                scratch_files: install.scratch_files,
+                scratch_files: install
+                    .scratch_files
+                    .into_iter()
+                    .map(|f| ScratchFile {
+                        name: f.name,
+                        contents: f.contents,
+                    })
+                    .collect(),
                 network: Some(opts.network_fingerprint.clone()),
                 caches,
                 build_env: installer_env,
@@ -330,5 +339,6 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
         base,
         steps,
         smoke_test,
+        warnings: install.warnings,
     })
 }

@@ -105,6 +105,7 @@ mod tests {
             context_dir: "/x".into(),
             output_tag: "a:b".into(),
             customization: None,
+            warnings: vec![],
             base: Base::Image {
                 reference: "r/x:1".into(),
                 pull: "r/x@sha256:00".into(),

@@ -3,20 +3,25 @@
 //! The install step sees only the dependency manifests, so that editing code never
 //! invalidates it. Poetry projects are installed with pip from requirements computed from
 //! `poetry.lock` (or the Poetry constraints), which is what `poetry install --no-root --only
-//! main` would install, without needing Poetry's resolver.
+//! main` would install, without needing Poetry's resolver. uv projects are installed the
+//! same way from `uv.lock`, and PEP 751 projects from `pylock.toml`. Locked installs check
+//! the lock's file hashes whenever it records them for every package.
 
 use std::path::Path;
 
 use serde::Serialize;
 
 use super::poetry::{self, PoetryError};
-use crate::plan::{ScratchFile, SCRATCH_DIR};
+use super::pylock::{self, PylockError};
+use super::uv_lock::{self, UvLockError};
 
 /// The only files the dependency layer may see, in the order they are copied.
-pub const DEPENDENCY_FILES: [&str; 6] = [
+pub const DEPENDENCY_FILES: [&str; 8] = [
     "pyproject.toml",
     "poetry.lock",
     "poetry.toml",
+    "uv.lock",
+    "pylock.toml",
     "setup.py",
     "requirements.txt",
     "README.md",
@@ -27,6 +32,10 @@ pub const DEPENDENCY_FILES: [&str; 6] = [
 pub enum InstallMethod {
     /// Poetry project: main group only, not the project itself.
     Poetry { locked: bool },
+    /// uv project: the main dependencies locked in `uv.lock`, not the project itself.
+    UvLock,
+    /// PEP 751 `pylock.toml`: the locked packages, not the project itself.
+    Pylock,
     /// `pip install -r requirements.txt`, plus `.` when a project file exists and the
     /// requirements do not already install it.
     Requirements { with_project: bool },
@@ -38,7 +47,17 @@ pub enum InstallMethod {
 pub struct DependencyInstall {
     pub method: InstallMethod,
     pub args: Vec<String>,
-    pub scratch_files: Vec<ScratchFile>,
+    /// Files the command reads from the scratch folder, never from the image.
+    pub scratch_files: Vec<GeneratedFile>,
+    /// What the user should know that does not stop the build (a stale lock, no hashes).
+    pub warnings: Vec<String>,
+}
+
+/// A file computed here for the install command (e.g. pinned requirements).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    pub name: String,
+    pub contents: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +78,11 @@ pub enum InstallError {
     },
     #[error(transparent)]
     Poetry(#[from] PoetryError),
+    // Boxed: these errors are rare and large, and plan errors carry this one.
+    #[error(transparent)]
+    UvLock(Box<UvLockError>),
+    #[error(transparent)]
+    Pylock(Box<PylockError>),
 }
 
 /// Which program installs the dependencies. Both give the same packages; uv is several
@@ -118,9 +142,46 @@ fn installs_project(requirements: &str) -> bool {
     })
 }
 
+/// Pinned requirement lines installed as they are: `--no-deps` when they are the whole
+/// closure, `--require-hashes` when every line carries its hashes.
+fn locked_install(
+    method: InstallMethod,
+    installer: &Installer,
+    scratch_dir: &str,
+    lines: &[String],
+    whole_closure: bool,
+    require_hashes: bool,
+    warnings: Vec<String>,
+) -> DependencyInstall {
+    let mut contents = lines.join("\n");
+    contents.push('\n');
+    let mut args = installer.install_command();
+    if whole_closure {
+        // The lock is the whole closure: install exactly it.
+        args.push("--no-deps".into());
+    }
+    if require_hashes {
+        args.push("--require-hashes".into());
+    }
+    args.push("-r".into());
+    args.push(format!("{scratch_dir}/requirements.txt"));
+    DependencyInstall {
+        method,
+        args,
+        scratch_files: vec![GeneratedFile {
+            name: "requirements.txt".into(),
+            contents,
+        }],
+        warnings,
+    }
+}
+
+/// How to install a connector's dependencies; generated files are read from `scratch_dir`
+/// inside the install step.
 pub fn dependency_install(
     dir: &Path,
     installer: &Installer,
+    scratch_dir: &str,
 ) -> Result<DependencyInstall, InstallError> {
     let pyproject = read(dir, "pyproject.toml")?;
     let has_setup = dir.join("setup.py").is_file();
@@ -151,25 +212,40 @@ pub fn dependency_install(
             &dir.join("poetry.lock"),
             lock.as_deref(),
         )?;
-        let mut contents = computed.requirements.join("\n");
-        contents.push('\n');
-        let mut args = installer.install_command();
-        if computed.fully_pinned {
-            // The lock is the whole closure: install exactly it, as Poetry would.
-            args.push("--no-deps".into());
-        }
-        args.push("-r".into());
-        args.push(format!("{SCRATCH_DIR}/requirements.txt"));
-        return Ok(DependencyInstall {
-            method: InstallMethod::Poetry {
+        return Ok(locked_install(
+            InstallMethod::Poetry {
                 locked: lock.is_some(),
             },
-            args,
-            scratch_files: vec![ScratchFile {
-                name: "requirements.txt".into(),
-                contents,
-            }],
-        });
+            installer,
+            scratch_dir,
+            &computed.requirements,
+            computed.fully_pinned,
+            computed.require_hashes,
+            computed.warnings,
+        ));
+    }
+
+    let from_lock = if let Some(text) = read(dir, "uv.lock")? {
+        let computed = uv_lock::uv_requirements(&dir.join("uv.lock"), &text)
+            .map_err(|e| InstallError::UvLock(Box::new(e)))?;
+        Some((InstallMethod::UvLock, computed))
+    } else if let Some(text) = read(dir, "pylock.toml")? {
+        let computed = pylock::pylock_requirements(&dir.join("pylock.toml"), &text)
+            .map_err(|e| InstallError::Pylock(Box::new(e)))?;
+        Some((InstallMethod::Pylock, computed))
+    } else {
+        None
+    };
+    if let Some((method, computed)) = from_lock {
+        return Ok(locked_install(
+            method,
+            installer,
+            scratch_dir,
+            &computed.requirements,
+            true,
+            computed.require_hashes,
+            computed.warnings,
+        ));
     }
 
     let has_project = has_setup || pyproject.is_some();
@@ -184,6 +260,7 @@ pub fn dependency_install(
             method: InstallMethod::Requirements { with_project },
             args,
             scratch_files: vec![],
+            warnings: vec![],
         });
     }
     if has_project {
@@ -193,6 +270,7 @@ pub fn dependency_install(
             method: InstallMethod::Project,
             args,
             scratch_files: vec![],
+            warnings: vec![],
         });
     }
     Err(InstallError::NoManifest {
@@ -222,19 +300,19 @@ mod tests {
     fn chooses_the_install_method() {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), &[("setup.py", "")]);
-        let i = dependency_install(d.path(), &Installer::Pip).unwrap();
+        let i = dependency_install(d.path(), &Installer::Pip, "/scratch").unwrap();
         assert_eq!(i.method, InstallMethod::Project);
         assert_eq!(i.args.join(" "), "python -m pip install .");
 
         write(d.path(), &[("requirements.txt", "six==1.16.0\n")]);
-        let i = dependency_install(d.path(), &Installer::Pip).unwrap();
+        let i = dependency_install(d.path(), &Installer::Pip, "/scratch").unwrap();
         assert_eq!(
             i.args.join(" "),
             "python -m pip install -r requirements.txt ."
         );
 
         write(d.path(), &[("requirements.txt", "-e .\n")]);
-        let i = dependency_install(d.path(), &Installer::Pip).unwrap();
+        let i = dependency_install(d.path(), &Installer::Pip, "/scratch").unwrap();
         assert_eq!(
             i.method,
             InstallMethod::Requirements {
@@ -242,8 +320,28 @@ mod tests {
             }
         );
 
+        // A lock beats requirements.txt and `pip install .`: pinned, hashed, no project.
+        write(
+            d.path(),
+            &[(
+                "pylock.toml",
+                "lock-version = \"1.0\"\n[[packages]]\nname = \"six\"\nversion = \"1.17.0\"\n\
+                 sdist = { url = \"https://files.pythonhosted.org/six.tar.gz\", hashes = { sha256 = \"ab\" } }\n",
+            )],
+        );
+        let i = dependency_install(d.path(), &Installer::Pip, "/scratch").unwrap();
+        assert_eq!(i.method, InstallMethod::Pylock);
+        assert_eq!(
+            i.args.join(" "),
+            "python -m pip install --no-deps --require-hashes -r /scratch/requirements.txt"
+        );
+        assert_eq!(
+            i.scratch_files[0].contents,
+            "six==1.17.0 \\\n    --hash=sha256:ab\n"
+        );
+
         let e = tempfile::tempdir().unwrap();
-        let err = dependency_install(e.path(), &Installer::Pip)
+        let err = dependency_install(e.path(), &Installer::Pip, "/scratch")
             .unwrap_err()
             .to_string();
         assert!(err.contains("no dependency manifest"), "{err}");
