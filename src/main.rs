@@ -40,7 +40,7 @@ struct Cli {
 
 #[derive(Args)]
 struct Global {
-    /// Folder holding connector folders (repeatable). Default: ./airbyte-integrations/connectors, then .
+    /// Folder holding connector folders (repeatable). Default: `connectors_dirs` in connector-build.toml, else ROOT/airbyte-integrations/connectors then ROOT, ROOT being the folder of connector-build.toml or the current folder
     #[arg(long, global = true, value_name = "DIR")]
     connectors_dir: Vec<PathBuf>,
     /// Docker engine endpoint (unix://, tcp://, ssh://); repeat it to spread builds over

@@ -79,7 +79,8 @@ fn py_splitlines(text: &str) -> impl Iterator<Item = &str> {
         let boundary = |c: char| {
             matches!(
                 c,
-                '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{1c}'..='\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+                '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{1c}'
+                    ..='\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
             )
         };
         match rest.char_indices().find(|(_, c)| boundary(*c)) {
@@ -241,6 +242,11 @@ pub async fn analyze(
     let mut built = Vec::new();
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     let mut root_packages: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
+    // Announced as a run, so each connector's outcome is reported as it comes, as `build`'s.
+    reporter.report(Event::RunStarted {
+        total: dirs.len(),
+        engines: vec![builder.engine.host().to_string()],
+    });
     for dir in dirs {
         let mut row = ConnectorRow {
             name: connector_name(dir),
@@ -308,7 +314,7 @@ async fn inspect(
     parsed: &Dockerfile,
     root_packages: &mut BTreeMap<String, Option<BTreeSet<String>>>,
 ) -> Result<(ImageInfo, Built), String> {
-    let image = build_dockerfile(builder, connector, plan)
+    let image = build_dockerfile(builder, connector, plan, parsed)
         .await
         .map_err(|e| error_chain(&e))?;
     let engine = builder.engine;

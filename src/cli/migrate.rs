@@ -362,7 +362,7 @@ fn report_migrations(results: &[Migration], args: &MigrateArgs) -> ExitCode {
                         indent(&c.render())
                     );
                 }
-                eprintln!("  {note}");
+                eprintln!("  {}", note.replace('\n', "\n  "));
             }
             MigrationOutcome::Failed { error } => {
                 eprintln!("{} {}: {error}", style.bad("failed"), r.connector)
@@ -496,15 +496,27 @@ pub(crate) async fn analyze_dockerfiles(
     } else if args.output.is_none() {
         print!("{}", analyze::markdown::render(&analysis));
     }
-    for c in analysis.connectors.iter().filter(|c| c.error.is_some()) {
+    let failed: Vec<_> = analysis
+        .connectors
+        .iter()
+        .filter(|c| c.error.is_some())
+        .collect();
+    for c in &failed {
         eprintln!(
             "{}: not analysed: {}",
             c.name,
             c.error.as_deref().unwrap_or_default()
         );
     }
+    let not_analysed = match failed.len() {
+        0 => String::new(),
+        n => format!(
+            "; {n} of {} connector(s) not analysed, listed above (and under \"Not analysed\" in the report)",
+            analysis.connectors.len()
+        ),
+    };
     eprintln!(
-        "{} variant(s) among {} Dockerfile(s); {} migrated, {} not yet",
+        "{} variant(s) among {} Dockerfile(s); {} migrated, {} not yet{not_analysed}",
         analysis.variants.len(),
         analysis
             .connectors
@@ -514,5 +526,9 @@ pub(crate) async fn analyze_dockerfiles(
         analysis.progress.migrated.len(),
         analysis.progress.not_migrated.len()
     );
-    ExitCode::SUCCESS
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -14,6 +14,7 @@
 pub mod bump;
 pub mod compare;
 pub mod dockerfile;
+pub mod drift;
 pub mod hook;
 pub mod resolve;
 pub mod version;
@@ -25,8 +26,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use self::bump::{BumpError, Release, ReleaseNote};
-use self::compare::{Difference, Snapshot};
+use self::compare::{Difference, Snapshot, SpecResult};
 use self::dockerfile::Dockerfile;
+use self::drift::Drift;
 use self::hook::Customization;
 use self::resolve::{BaseImageResolver, ResolveError};
 use self::version::Bump;
@@ -72,6 +74,16 @@ pub enum MigrateError {
         line: usize,
         image: String,
     },
+    #[error("{path}:{line}: cannot pull `{image}`, the image this Dockerfile starts from; check the name, that the engine reaches its registry (or load the image into the engine), then run again")]
+    RootPull {
+        path: PathBuf,
+        line: usize,
+        image: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("the image built from the Dockerfile fails its own `spec` (exit code {exit_code}), so there is no behaviour to compare the base image build with; the connector was left as it was. Make the Dockerfile build a working image first; its last output:{}", indented(.output))]
+    DockerfileSpecFails { exit_code: i64, output: Vec<String> },
     #[error("the base image `{reference}` is not on the engine after building on it")]
     BaseMissing { reference: String },
     #[error("cannot copy {path} into a scratch folder to build it from the base image")]
@@ -84,6 +96,10 @@ pub enum MigrateError {
     Edit(#[from] EditError),
     #[error(transparent)]
     Bump(#[from] BumpError),
+}
+
+fn indented(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("\n    {l}")).collect()
 }
 
 impl From<CustomizeError> for MigrateError {
@@ -135,7 +151,10 @@ pub enum MigrationOutcome {
         differences: Vec<Difference>,
         /// The customization that was tried, if any.
         customization: Option<Customization>,
+        /// What to do; when `spec` differs, its likely cause first.
         note: String,
+        /// When `spec` differs: how the Python environments differ.
+        likely_cause: Option<Drift>,
     },
     Failed {
         error: String,
@@ -194,12 +213,17 @@ pub async fn migrate_all(
 }
 
 /// The image the connector's own Dockerfile builds (whatever its metadata declares), with
-/// the engine's builder and cache.
+/// the engine's builder and cache. The images its stages start from are pulled first when
+/// the engine lacks them, so that one that cannot be pulled is named with its `FROM` line
+/// (the engine's own build error names neither).
 pub async fn build_dockerfile(
     builder: &Builder<'_>,
     connector: &Connector,
     plan: &PlanOptions,
+    dockerfile: &Dockerfile,
 ) -> Result<ImageInfo, MigrateError> {
+    let path = connector.dir.join("Dockerfile");
+    pull_roots(builder, &connector.name, &path, dockerfile).await?;
     let mut as_dockerfile = connector.clone();
     as_dockerfile.metadata.build_options = None;
     let plan = plan_connector(&as_dockerfile, plan)?;
@@ -212,6 +236,49 @@ pub async fn build_dockerfile(
                 source,
             })?;
     Ok(image)
+}
+
+/// Pulls each root image of `dockerfile` the engine does not have. `scratch` and names
+/// with an unresolved `$VARIABLE` are left to the engine's build.
+async fn pull_roots(
+    builder: &Builder<'_>,
+    connector: &str,
+    path: &Path,
+    dockerfile: &Dockerfile,
+) -> Result<(), MigrateError> {
+    let engine = builder.engine;
+    let mut seen = BTreeSet::new();
+    for stage in dockerfile.stages.iter().filter(|s| s.parent.is_none()) {
+        let image = stage.from.as_str();
+        if image.eq_ignore_ascii_case("scratch") || image.contains('$') || !seen.insert(image) {
+            continue;
+        }
+        if engine.inspect_image(image).await?.is_some() {
+            continue;
+        }
+        let pulled = engine
+            .pull(image, |line| {
+                builder.reporter.report(Event::Output {
+                    connector: connector.to_string(),
+                    line: line.to_string(),
+                })
+            })
+            .await;
+        match pulled {
+            Ok(()) => {}
+            // The engine itself is gone: not this image's fault.
+            Err(e @ EngineError::Unreachable { .. }) => return Err(e.into()),
+            Err(source) => {
+                return Err(MigrateError::RootPull {
+                    path: path.to_path_buf(),
+                    line: stage.line,
+                    image: image.to_string(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 struct Run<'a> {
@@ -321,7 +388,7 @@ impl Run<'_> {
         path: &Path,
         parsed: &Dockerfile,
     ) -> Result<Snapshot, MigrateError> {
-        let image = build_dockerfile(self.builder, connector, &self.options.plan).await?;
+        let image = build_dockerfile(self.builder, connector, &self.options.plan, parsed).await?;
         let (root, line) = parsed.final_root().ok_or_else(|| MigrateError::NoFrom {
             path: path.to_path_buf(),
         })?;
@@ -336,6 +403,42 @@ impl Run<'_> {
                     image: root.to_string(),
                 })?;
         Ok(compare::snapshot(engine, &image, &root_image).await?)
+    }
+
+    /// A refusal. When `spec` differs, the two images' Python environments are read and
+    /// what differs in them leads the note: that is the usual cause.
+    async fn refusal(
+        &self,
+        base_image: &str,
+        old: &Snapshot,
+        new: &Snapshot,
+        differences: Vec<Difference>,
+        customization: Option<Customization>,
+        note: &str,
+    ) -> Result<MigrationOutcome, MigrateError> {
+        let mut likely_cause = None;
+        if differences
+            .iter()
+            .any(|d| matches!(d, Difference::Spec { .. }))
+        {
+            let engine = self.builder.engine;
+            let before = drift::environment(engine, &old.image, &old.entrypoint).await?;
+            let after = drift::environment(engine, &new.image, &new.entrypoint).await?;
+            if let (Some(before), Some(after)) = (before, after) {
+                likely_cause = drift::drift(&before, &after);
+            }
+        }
+        let note = match &likely_cause {
+            Some(d) => d.note(),
+            None => note.to_string(),
+        };
+        Ok(MigrationOutcome::Refused {
+            base_image: base_image.to_string(),
+            differences,
+            customization,
+            note,
+            likely_cause,
+        })
     }
 
     async fn migrate(&self, dir: &Path) -> Result<MigrationOutcome, MigrateError> {
@@ -360,6 +463,13 @@ impl Run<'_> {
                 self.dockerfile_image(&connector, &dockerfile_path, &parsed),
             )
             .await?;
+        // A Dockerfile image that does not work gives nothing to compare with.
+        if let SpecResult::Failed { exit_code, output } = &old.spec {
+            return Err(MigrateError::DockerfileSpecFails {
+                exit_code: *exit_code,
+                output: output.clone(),
+            });
+        }
 
         // The connector as it would be after the migration, in a scratch folder.
         let scratch = tempfile::tempdir().map_err(|source| MigrateError::Stage {
@@ -387,29 +497,28 @@ impl Run<'_> {
             )
             .await?;
         let mut differences = compare::compare(&old, &new);
-        let refused = |differences, customization, note: &str| MigrationOutcome::Refused {
-            base_image: base_image.clone(),
-            differences,
-            customization,
-            note: note.to_string(),
-        };
 
         let mut customization = None;
         if existing_hook {
             if !differences.is_empty() {
-                return Ok(refused(differences, None, "the connector already has a build_customization.py, which connector-build does not rewrite: carry these differences into it by hand, then migrate again"));
+                return self.refusal(&base_image, &old, &new, differences, None, "the connector already has a build_customization.py, which connector-build does not rewrite: carry these differences into it by hand, then migrate again").await;
             }
         } else if !differences.is_empty() || main_file.is_some() {
             let c = Customization::derive(&differences, main_file, &parsed);
             if c.is_empty() {
-                return Ok(refused(differences, None, "no build customization can carry these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again"));
+                return self.refusal(&base_image, &old, &new, differences, None, "no build customization can carry these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again").await;
             }
             if !self.options.hooks.enabled {
-                return Ok(refused(
-                    differences,
-                    Some(c),
-                    "a build_customization.py is needed, and hooks are disabled (--no-hooks)",
-                ));
+                return self
+                    .refusal(
+                        &base_image,
+                        &old,
+                        &new,
+                        differences,
+                        Some(c),
+                        "a build_customization.py is needed, and hooks are disabled (--no-hooks)",
+                    )
+                    .await;
             }
             edit::write_atomic(&copy.join(HOOK_FILE), c.render().as_bytes())?;
             plan.main_file = None;
@@ -421,7 +530,7 @@ impl Run<'_> {
                 .await?;
             differences = compare::compare(&old, &again);
             if !differences.is_empty() {
-                return Ok(refused(differences, Some(c), "the generated build_customization.py does not remove these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again"));
+                return self.refusal(&base_image, &old, &again, differences, Some(c), "the generated build_customization.py does not remove these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again").await;
             }
             customization = Some(c);
         }
