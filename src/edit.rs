@@ -356,21 +356,30 @@ impl ChangelogEntry<'_> {
     }
 }
 
-/// The column widths of an aligned table, read from its separator row (`| :----- | --- |`:
-/// each cell's dashes and colons, between single spaces); empty for a compact one
-/// (`|---|---|`), whose rows are not padded either.
-fn column_widths(separator: &str) -> Vec<usize> {
-    let t = separator.trim();
+fn row_cells(row: &str) -> Vec<&str> {
+    let t = row.trim();
     let t = t.strip_prefix('|').unwrap_or(t);
     let t = t.strip_suffix('|').unwrap_or(t);
-    let cells: Vec<&str> = t.split('|').collect();
-    let aligned = cells
-        .iter()
-        .all(|c| c.len() > 2 && c.starts_with(' ') && c.ends_with(' '));
-    if !aligned {
+    t.split('|').collect()
+}
+
+/// The column widths to pad a new row to: those of the separator row (each cell's length
+/// less the two spaces around a cell's text, so `| :----- |` and `|:-------|` are both 6)
+/// when the table's first row is padded; none when its rows are written compactly
+/// (`| 0.3.1 | ... |`) or it has no row to tell.
+fn column_widths(separator: &str, first_row: Option<&str>) -> Vec<usize> {
+    let padded = first_row.is_some_and(|row| {
+        row_cells(row)
+            .iter()
+            .any(|c| c.trim().chars().count() + 2 < c.chars().count())
+    });
+    if !padded {
         return vec![];
     }
-    cells.iter().map(|c| c.trim().chars().count()).collect()
+    row_cells(separator)
+        .iter()
+        .map(|c| c.chars().count().saturating_sub(2))
+        .collect()
 }
 
 fn is_changelog_header(line: &str) -> bool {
@@ -425,7 +434,11 @@ pub fn add_changelog_row(
         // The separator was the last line, without a line break.
         out.push_str(newline);
     }
-    out.push_str(&entry.row_aligned(&column_widths(lines[header + 1].1)));
+    let first_row = lines
+        .get(header + 2)
+        .map(|(_, l)| *l)
+        .filter(|l| l.trim_start().starts_with('|'));
+    out.push_str(&entry.row_aligned(&column_widths(lines[header + 1].1, first_row)));
     out.push_str(newline);
     out.push_str(&text[separator_end..]);
     Ok(out)
@@ -679,8 +692,11 @@ mod tests {
             out,
             format!("{crlf}\r\n| 0.1.1 | 2024-06-30 |  | Fix \\| pipes and lines |\r\n")
         );
-        assert_eq!(column_widths("| :-- | --: |"), [3, 3]);
-        assert!(column_widths("|:--|---|").is_empty());
+        let padded = Some("| 1.0   | x |");
+        assert_eq!(column_widths("| :-- | --: |", padded), [3, 3]);
+        assert_eq!(column_widths("|:-----|---|", padded), [4, 1]);
+        // Rows written compactly get a compact row, whatever the separator.
+        assert!(column_widths("|:-----|---|", Some("| 1.0 | x |")).is_empty());
         let err = add_changelog_row(Path::new("d.md"), "# Foo\n", &entry)
             .unwrap_err()
             .to_string();

@@ -43,9 +43,10 @@ pub struct VersionChange {
 pub struct Drift {
     pub dockerfile_python: String,
     pub base_image_python: String,
-    /// Distributions of the Dockerfile image that the base image build has at another
-    /// version or not at all. What only the base image build has (its own tools, e.g.
-    /// poetry's dependencies) is left out.
+    /// Distributions the Dockerfile installed (those its root image does not have at the
+    /// same version) that the base image build has at another version or not at all. What
+    /// the root image brings (its pip) and what only the base image build has (poetry and
+    /// its dependencies) are left out.
     pub changed: Vec<VersionChange>,
 }
 
@@ -88,11 +89,20 @@ pub async fn environment(
         .find_map(|l| serde_json::from_str(l.trim()).ok()))
 }
 
-/// What differs between the two environments; `None` when nothing does.
-pub fn drift(dockerfile: &Environment, base_image: &Environment) -> Option<Drift> {
+/// What differs between the Dockerfile image's environment (`root`: that of the image it
+/// starts from) and the base image build's; `None` when nothing does.
+pub fn drift(
+    dockerfile: &Environment,
+    root: Option<&Environment>,
+    base_image: &Environment,
+) -> Option<Drift> {
+    let from_root = |name: &String, version: &String| {
+        root.is_some_and(|r| r.distributions.get(name) == Some(version))
+    };
     let changed: Vec<VersionChange> = dockerfile
         .distributions
         .iter()
+        .filter(|(name, version)| !from_root(name, version))
         .filter(|(name, version)| base_image.distributions.get(*name) != Some(version))
         .map(|(name, version)| VersionChange {
             name: name.clone(),
@@ -176,19 +186,32 @@ mod tests {
             "3.11.2",
             &[
                 ("airbyte-cdk", "7.39.1"),
+                ("pip", "23.2.1"),
                 ("poetry", "1.6.1"),
                 ("requests", "2.31.0"),
                 ("source-google-sheets", "0.3.7"),
             ],
         );
-        let d = drift(&old, &new).unwrap();
+        // python:3.9-slim's own pip is not the connector's dependency.
+        let mut old = old;
+        old.distributions.insert("pip".into(), "23.0.1".into());
+        let root = env("3.9.18", &[("pip", "23.0.1"), ("setuptools", "58.1.0")]);
+        let d = drift(&old, Some(&root), &new).unwrap();
         assert_eq!(
             d.note(),
             "likely cause: the dependencies resolve to other versions in the base image build (Python 3.9.18 in the Dockerfile image, 3.11.2 in the base image build); installed versions, Dockerfile image -> base image build:\n  airbyte-cdk 3.9.6 -> 7.39.1\n  pendulum 2.1.2 -> not installed\npin the connector's requirements (setup.py or pyproject.toml) to versions that behave the same on Python 3.11.2, or make the connector work with the new ones, then migrate again"
         );
-        assert!(drift(&old, &old).is_none());
+        assert!(drift(&old, None, &old).is_none());
+        // Without the root's environment, its pip counts.
+        let without_root = drift(&old, None, &new).unwrap();
+        assert_eq!(without_root.changed[2].name, "pip");
         let same_dists = env("3.11.2", &[("airbyte-cdk", "3.9.6")]);
-        let only_python = drift(&env("3.9.18", &[("airbyte-cdk", "3.9.6")]), &same_dists).unwrap();
+        let only_python = drift(
+            &env("3.9.18", &[("airbyte-cdk", "3.9.6")]),
+            None,
+            &same_dists,
+        )
+        .unwrap();
         assert!(only_python.changed.is_empty());
         assert!(only_python
             .note()

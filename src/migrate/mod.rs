@@ -422,10 +422,13 @@ impl Run<'_> {
             .any(|d| matches!(d, Difference::Spec { .. }))
         {
             let engine = self.builder.engine;
-            let before = drift::environment(engine, &old.image, &old.entrypoint).await?;
+            // The root image is read with the Dockerfile image's interpreter.
+            let env = |image| drift::environment(engine, image, &old.entrypoint);
+            let before = env(&old.image).await?;
+            let root = env(&old.base).await?;
             let after = drift::environment(engine, &new.image, &new.entrypoint).await?;
             if let (Some(before), Some(after)) = (before, after) {
-                likely_cause = drift::drift(&before, &after);
+                likely_cause = drift::drift(&before, root.as_ref(), &after);
             }
         }
         let note = match &likely_cause {
