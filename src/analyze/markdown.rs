@@ -165,3 +165,50 @@ pub fn render(a: &Analysis) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ConnectorRow, EnvGroups, Progress};
+    use super::*;
+
+    fn row(name: &str, error: Option<&str>) -> ConnectorRow {
+        ConnectorRow {
+            name: name.into(),
+            base_image: None,
+            has_dockerfile: true,
+            variant: None,
+            root_images: vec![],
+            image_id: error.is_none().then(|| "sha256:1".into()),
+            readable: true,
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn says_what_was_not_built_and_each_cause() {
+        let a = Analysis {
+            connectors: vec![
+                row("source-a", None),
+                row(
+                    "source-b",
+                    Some("building the image from the Dockerfile failed\n  caused by: step 3 failed\n  caused by: exit code 1"),
+                ),
+            ],
+            progress: Progress {
+                migrated: vec![],
+                not_migrated: vec!["source-a".into(), "source-b".into()],
+                unreadable: vec![],
+            },
+            variants: vec![],
+            root_images: vec![],
+            env: EnvGroups {
+                images: 1,
+                ..Default::default()
+            },
+            system_packages: vec![],
+        };
+        let md = render(&a);
+        assert!(md.contains("From the 1 image(s) built from the Dockerfiles; the 1 connector(s) under \"Not analysed\" are not covered.\n\nNone of the 1 image(s) built adds Debian packages to its root image.\n"), "{md}");
+        assert!(md.ends_with("## Not analysed\n\n- source-b: building the image from the Dockerfile failed\n  - caused by: step 3 failed\n  - caused by: exit code 1\n"), "{md}");
+    }
+}

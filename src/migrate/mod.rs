@@ -80,7 +80,7 @@ pub enum MigrateError {
         line: usize,
         image: String,
         #[source]
-        source: EngineError,
+        source: Box<EngineError>,
     },
     #[error("the image built from the Dockerfile fails its own `spec` (exit code {exit_code}), so there is no behaviour to compare the base image build with; the connector was left as it was. Make the Dockerfile build a working image first; its last output:{}", indented(.output))]
     DockerfileSpecFails { exit_code: i64, output: Vec<String> },
@@ -273,7 +273,7 @@ async fn pull_roots(
                     path: path.to_path_buf(),
                     line: stage.line,
                     image: image.to_string(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         }
