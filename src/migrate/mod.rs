@@ -415,33 +415,42 @@ impl Run<'_> {
         differences: Vec<Difference>,
         customization: Option<Customization>,
         note: &str,
-    ) -> Result<MigrationOutcome, MigrateError> {
+    ) -> MigrationOutcome {
         let mut likely_cause = None;
         if differences
             .iter()
             .any(|d| matches!(d, Difference::Spec { .. }))
         {
             let engine = self.builder.engine;
-            // The root image is read with the Dockerfile image's interpreter.
-            let env = |image| drift::environment(engine, image, &old.entrypoint);
-            let before = env(&old.image).await?;
-            let root = env(&old.base).await?;
-            let after = drift::environment(engine, &new.image, &new.entrypoint).await?;
+            // Only a hint: a failure to read an environment leaves the plain note. The root
+            // image is read with the Dockerfile image's interpreter.
+            let env = |image: &str, entrypoint: &[String]| {
+                let (image, entrypoint) = (image.to_string(), entrypoint.to_vec());
+                async move {
+                    drift::environment(engine, &image, &entrypoint)
+                        .await
+                        .ok()
+                        .flatten()
+                }
+            };
+            let before = env(&old.image, &old.entrypoint).await;
+            let root = env(&old.base, &old.entrypoint).await;
+            let after = env(&new.image, &new.entrypoint).await;
             if let (Some(before), Some(after)) = (before, after) {
                 likely_cause = drift::drift(&before, root.as_ref(), &after);
             }
         }
         let note = match &likely_cause {
-            Some(d) => d.note(),
+            Some(d) => format!("{}\n{note}", d.note()),
             None => note.to_string(),
         };
-        Ok(MigrationOutcome::Refused {
+        MigrationOutcome::Refused {
             base_image: base_image.to_string(),
             differences,
             customization,
             note,
             likely_cause,
-        })
+        }
     }
 
     async fn migrate(&self, dir: &Path) -> Result<MigrationOutcome, MigrateError> {
@@ -504,15 +513,15 @@ impl Run<'_> {
         let mut customization = None;
         if existing_hook {
             if !differences.is_empty() {
-                return self.refusal(&base_image, &old, &new, differences, None, "the connector already has a build_customization.py, which connector-build does not rewrite: carry these differences into it by hand, then migrate again").await;
+                return Ok(self.refusal(&base_image, &old, &new, differences, None, "the connector already has a build_customization.py, which connector-build does not rewrite: carry these differences into it by hand, then migrate again").await);
             }
         } else if !differences.is_empty() || main_file.is_some() {
             let c = Customization::derive(&differences, main_file, &parsed);
             if c.is_empty() {
-                return self.refusal(&base_image, &old, &new, differences, None, "no build customization can carry these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again").await;
+                return Ok(self.refusal(&base_image, &old, &new, differences, None, "no build customization can carry these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again").await);
             }
             if !self.options.hooks.enabled {
-                return self
+                return Ok(self
                     .refusal(
                         &base_image,
                         &old,
@@ -521,7 +530,7 @@ impl Run<'_> {
                         Some(c),
                         "a build_customization.py is needed, and hooks are disabled (--no-hooks)",
                     )
-                    .await;
+                    .await);
             }
             edit::write_atomic(&copy.join(HOOK_FILE), c.render().as_bytes())?;
             plan.main_file = None;
@@ -533,7 +542,7 @@ impl Run<'_> {
                 .await?;
             differences = compare::compare(&old, &again);
             if !differences.is_empty() {
-                return self.refusal(&base_image, &old, &again, differences, Some(c), "the generated build_customization.py does not remove these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again").await;
+                return Ok(self.refusal(&base_image, &old, &again, differences, Some(c), "the generated build_customization.py does not remove these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again").await);
             }
             customization = Some(c);
         }
