@@ -137,38 +137,93 @@ pub fn set_base_image(
     if !insert {
         return Err(missing("data.connectorBuildOptions.baseImage"));
     }
-    // Insert at the start of the line of `data`'s first key, with its indentation; inside
-    // an existing `connectorBuildOptions` mapping when there is one.
-    let (anchor, extra_indent, header) = match options {
-        Some(o) if yaml::entries(&doc, o).is_some_and(|e| !e.is_empty()) => (o, "", false),
-        _ => (data, "", true),
-    };
-    let first_key = yaml::entries(&doc, anchor)
-        .and_then(|e| e.first().map(|(_, k, _)| doc.loc(k)))
+    // Inside an existing non-empty `connectorBuildOptions` mapping: as its first key.
+    if let Some(o) = options {
+        let first = yaml::entries(&doc, o)
+            .and_then(|e| e.first().map(|(_, k, _)| doc.loc(k)))
+            // `connectorBuildOptions:` with an empty or non-mapping value: too ambiguous.
+            .ok_or_else(|| missing("data.connectorBuildOptions.baseImage"))?;
+        let at = line_start(text, first.start);
+        let indent = block_indent(text, at, first.start)
+            .ok_or_else(|| missing("data.connectorBuildOptions.baseImage"))?;
+        let insertion = format!("{indent}baseImage: {}\n", yaml::render_scalar(value));
+        return Ok((splice(text, at, &insertion), Change::Inserted));
+    }
+    // A new `connectorBuildOptions` where upstream puts it: after the connectorSubtype /
+    // connectorType keys, else at the end of `data`; indented like `data`'s keys.
+    let entries = yaml::entries(&doc, data)
+        .filter(|e| !e.is_empty())
         .ok_or_else(|| missing("data (a non-empty mapping)"))?;
-    if options.is_some() && header {
-        // `connectorBuildOptions:` with an empty or non-mapping value: too ambiguous to edit.
-        return Err(missing("data.connectorBuildOptions.baseImage"));
-    }
-    let line_start = text[..first_key.start].rfind('\n').map_or(0, |i| i + 1);
-    let indent = &text[line_start..first_key.start];
-    if !indent.chars().all(|c| c == ' ') {
-        return Err(missing("data.connectorBuildOptions.baseImage"));
-    }
+    let first = doc.loc(entries[0].1);
+    let indent = block_indent(text, line_start(text, first.start), first.start)
+        .ok_or_else(|| missing("data.connectorBuildOptions.baseImage"))?;
+    let after = entries
+        .iter()
+        .rposition(|(k, _, _)| k == "connectorSubtype" || k == "connectorType")
+        .unwrap_or(entries.len() - 1);
+    // The key that follows: the next one in `data`, else the next top-level one.
+    let next = entries
+        .get(after + 1)
+        .map(|(_, k, _)| doc.loc(k))
+        .or_else(|| {
+            let top = doc.root().and_then(|r| yaml::entries(&doc, r))?;
+            let i = top.iter().position(|(k, _, _)| k == "data")?;
+            top.get(i + 1).map(|(_, k, _)| doc.loc(k))
+        });
     let step = if indent.is_empty() { "  " } else { indent };
-    let rendered = yaml::render_scalar(value);
-    let insertion = if header {
-        format!(
-            "{indent}connectorBuildOptions:\n{indent}{step}{extra_indent}baseImage: {rendered}\n"
-        )
-    } else {
-        format!("{indent}baseImage: {rendered}\n")
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let lines = format!(
+        "{indent}connectorBuildOptions:{newline}{indent}{step}baseImage: {}",
+        yaml::render_scalar(value)
+    );
+    let out = match next {
+        Some(key) => splice(
+            text,
+            before_leading_comments(text, line_start(text, key.start)),
+            &format!("{lines}{newline}"),
+        ),
+        // At the end of the file, after its last line; its trailing line breaks stay last.
+        None => splice(
+            text,
+            text.trim_end_matches(['\n', '\r', ' ', '\t']).len(),
+            &format!("{newline}{lines}"),
+        ),
     };
-    let mut out = String::with_capacity(text.len() + insertion.len());
-    out.push_str(&text[..line_start]);
-    out.push_str(&insertion);
-    out.push_str(&text[line_start..]);
     Ok((out, Change::Inserted))
+}
+
+/// The byte offset where the line holding `pos` starts.
+fn line_start(text: &str, pos: usize) -> usize {
+    text[..pos].rfind('\n').map_or(0, |i| i + 1)
+}
+
+/// The spaces before a key that starts its line; `None` for a key in a flow mapping or
+/// after tabs.
+fn block_indent(text: &str, line_start: usize, key: usize) -> Option<&str> {
+    let indent = &text[line_start..key];
+    indent.chars().all(|c| c == ' ').then_some(indent)
+}
+
+/// Moves `at` (a line start) up over the blank and comment lines right above it: they
+/// belong to the key on its line.
+fn before_leading_comments(text: &str, mut at: usize) -> usize {
+    while at > 0 {
+        let prev = line_start(text, at - 1);
+        let line = text[prev..at].trim();
+        if !(line.is_empty() || line.starts_with('#')) {
+            break;
+        }
+        at = prev;
+    }
+    at
+}
+
+fn splice(text: &str, at: usize, insertion: &str) -> String {
+    let mut out = String::with_capacity(text.len() + insertion.len());
+    out.push_str(&text[..at]);
+    out.push_str(insertion);
+    out.push_str(&text[at..]);
+    out
 }
 
 fn parse_yaml<'a>(path: &Path, text: &'a str) -> Result<Document<'a>, EditError> {
@@ -279,19 +334,52 @@ pub struct ChangelogEntry<'a> {
 
 impl ChangelogEntry<'_> {
     pub fn row(&self) -> String {
+        self.row_aligned(&[])
+    }
+
+    /// The row with each cell padded to `widths`, the table's column widths (longer text
+    /// is kept whole).
+    pub fn row_aligned(&self, widths: &[usize]) -> String {
         let pr = self
             .pull_request
             .map(|n| format!("[{n}]({PULL_REQUEST_URL}{n})"))
             .unwrap_or_default();
         // A `|` in the text would end the cell; newlines would end the row.
         let subject = self.subject.replace('|', "\\|").replace(['\r', '\n'], " ");
-        format!(
-            "| {} | {} | {pr} | {} |",
-            self.version,
-            self.date,
-            subject.trim()
-        )
+        let cells = [self.version, self.date, &pr, subject.trim()];
+        let padded: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect();
+        format!("| {} |", padded.join(" | "))
     }
+}
+
+fn row_cells(row: &str) -> Vec<&str> {
+    let t = row.trim();
+    let t = t.strip_prefix('|').unwrap_or(t);
+    let t = t.strip_suffix('|').unwrap_or(t);
+    t.split('|').collect()
+}
+
+/// The column widths to pad a new row to: those of the separator row (each cell's length
+/// less the two spaces around a cell's text, so `| :----- |` and `|:-------|` are both 6)
+/// when the table's first row is padded; none when its rows are written compactly
+/// (`| 0.3.1 | ... |`) or it has no row to tell.
+fn column_widths(separator: &str, first_row: Option<&str>) -> Vec<usize> {
+    let padded = first_row.is_some_and(|row| {
+        row_cells(row)
+            .iter()
+            .any(|c| c.trim().chars().count() + 2 < c.chars().count())
+    });
+    if !padded {
+        return vec![];
+    }
+    row_cells(separator)
+        .iter()
+        .map(|c| c.chars().count().saturating_sub(2))
+        .collect()
 }
 
 fn is_changelog_header(line: &str) -> bool {
@@ -346,7 +434,11 @@ pub fn add_changelog_row(
         // The separator was the last line, without a line break.
         out.push_str(newline);
     }
-    out.push_str(&entry.row());
+    let first_row = lines
+        .get(header + 2)
+        .map(|(_, l)| *l)
+        .filter(|l| l.trim_start().starts_with('|'));
+    out.push_str(&entry.row_aligned(&column_widths(lines[header + 1].1, first_row)));
     out.push_str(newline);
     out.push_str(&text[separator_end..]);
     Ok(out)
@@ -466,16 +558,53 @@ mod tests {
     fn inserts_when_asked() {
         const REF: &str =
             "a/b:1@sha256:44b7f161ed03f85e96d423b9916cdc8cb0509fb970fd643bdbc9896d49e1cad0";
+        let opts = format!("  connectorBuildOptions:\n    baseImage: {REF}\n");
+        // No connectorSubtype/connectorType: at the end of `data`, here the end of the file.
         let text = "data:\n  dockerRepository: airbyte/x # repo\n  dockerImageTag: 0.1.0\n  tags:\n    - language:python\n";
         assert!(set_base_image(Path::new("m.yaml"), text, REF, false).is_err());
         let (out, change) = set_base_image(Path::new("m.yaml"), text, REF, true).unwrap();
         assert_eq!(change, Change::Inserted);
-        assert_eq!(
-            out,
-            format!("data:\n  connectorBuildOptions:\n    baseImage: {REF}\n  dockerRepository: airbyte/x # repo\n  dockerImageTag: 0.1.0\n  tags:\n    - language:python\n")
-        );
+        assert_eq!(out, format!("{text}{opts}"));
         let m = crate::model::metadata::parse(Path::new("m.yaml"), &out).unwrap();
         assert_eq!(m.base_image().unwrap().value.repository, "a/b");
+        // ... before the next top-level key (and the comments above it), without a final
+        // line break too.
+        let text = "data:\n  name: X\n  tags:\n    - language:python\n\n# the spec version\nmetadataSpecVersion: \"1.0\"";
+        let (out, _) = set_base_image(Path::new("m.yaml"), text, REF, true).unwrap();
+        assert_eq!(
+            out,
+            text.replace("\n\n# the spec", &format!("\n{opts}\n# the spec"))
+        );
+        let (out, _) = set_base_image(Path::new("m.yaml"), "data:\n  name: X", REF, true).unwrap();
+        assert_eq!(out, format!("data:\n  name: X\n{}", opts.trim_end()));
+
+        // After the connectorSubtype/connectorType keys, whichever comes last.
+        let text = "data:\n  allowedHosts:\n    hosts: [x]\n  connectorSubtype: api\n  connectorType: source # kind\n  # the id\n  definitionId: 1\n  dockerImageTag: 0.1.0\n";
+        let (out, _) = set_base_image(Path::new("m.yaml"), text, REF, true).unwrap();
+        assert_eq!(
+            out,
+            text.replace("  # the id", &format!("{opts}  # the id"))
+        );
+        let text = "data:\n  connectorType: source\n  connectorSubtype: api\n  definitionId: 1\n";
+        let (out, _) = set_base_image(Path::new("m.yaml"), text, REF, true).unwrap();
+        assert_eq!(
+            out,
+            text.replace("  definitionId", &format!("{opts}  definitionId"))
+        );
+        // Inside an existing mapping, as its first key.
+        let text = "data:\n  connectorBuildOptions:\n    other: 1\n  connectorType: source\n";
+        let (out, _) = set_base_image(Path::new("m.yaml"), text, REF, true).unwrap();
+        assert_eq!(
+            out,
+            text.replace("    other", &format!("    baseImage: {REF}\n    other"))
+        );
+        assert!(set_base_image(
+            Path::new("m.yaml"),
+            "data:\n  connectorBuildOptions:\n  name: X\n",
+            REF,
+            true
+        )
+        .is_err());
     }
 
     #[test]
@@ -533,7 +662,7 @@ mod tests {
         assert!(err.starts_with("p.toml: invalid TOML"), "{err}");
     }
 
-    const DOC: &str = "# Foo\n\n| Version | Date | Pull Request | Subject |\n|--|--|--|--|\n| 9 | x | y | not the changelog |\n\n## Changelog\n\n<details>\n\n| Version | Date       | Pull Request                                             | Subject        |\n| :------ | :--------- | :------------------------------------------------------- | :------------- |\n| 0.1.0   | 2024-01-02 | [1](https://github.com/airbytehq/airbyte/pull/1) | Initial |\n\n</details>\n";
+    const DOC: &str = "# Foo\n\n| Version | Date | Pull Request | Subject |\n|--|--|--|--|\n| 9 | x | y | not the changelog |\n\n## Changelog\n\n<details>\n\n| Version | Date       | Pull Request                                             | Subject        |\n| :------ | :--------- | :------------------------------------------------------- | :------------- |\n| 0.1.0   | 2024-01-02 | [1](https://github.com/airbytehq/airbyte/pull/1)         | Initial        |\n\n</details>\n";
 
     #[test]
     fn changelog_row_goes_first_in_the_changelog_table() {
@@ -544,10 +673,15 @@ mod tests {
             subject: "Fix | pipes\nand lines",
         };
         let out = add_changelog_row(Path::new("d.md"), DOC, &entry).unwrap();
-        let row = "| 0.1.1 | 2024-06-30 | [123](https://github.com/airbytehq/airbyte/pull/123) | Fix \\| pipes and lines |\n";
+        // Padded to the columns' widths, like the rows already there.
+        let row = "| 0.1.1   | 2024-06-30 | [123](https://github.com/airbytehq/airbyte/pull/123)     | Fix \\| pipes and lines |\n";
         assert_eq!(out, DOC.replace("| 0.1.0 ", &format!("{row}| 0.1.0 ")));
+        let lengths = |l: &str| l.split('|').map(str::len).collect::<Vec<_>>();
+        let (new, old) = (row.lines().next().unwrap(), "| 0.1.0   | 2024-01-02 | [1](https://github.com/airbytehq/airbyte/pull/1)         | Initial        |");
+        assert_eq!(lengths(new)[..4], lengths(old)[..4]);
 
-        // Without a Changelog heading the first such table is used; CRLF files stay CRLF.
+        // Without a Changelog heading the first such table is used; a compact table gets
+        // a compact row; CRLF files stay CRLF.
         let crlf = "| Version | Date | Pull Request | Subject |\r\n|---|---|---|---|";
         let entry = ChangelogEntry {
             pull_request: None,
@@ -558,6 +692,11 @@ mod tests {
             out,
             format!("{crlf}\r\n| 0.1.1 | 2024-06-30 |  | Fix \\| pipes and lines |\r\n")
         );
+        let padded = Some("| 1.0   | x |");
+        assert_eq!(column_widths("| :-- | --: |", padded), [3, 3]);
+        assert_eq!(column_widths("|:-----|---|", padded), [4, 1]);
+        // Rows written compactly get a compact row, whatever the separator.
+        assert!(column_widths("|:-----|---|", Some("| 1.0 | x |")).is_empty());
         let err = add_changelog_row(Path::new("d.md"), "# Foo\n", &entry)
             .unwrap_err()
             .to_string();

@@ -81,6 +81,14 @@ struct Expect {
     docs: bool,
 }
 
+const PR_4242: &str = "[4242](https://github.com/airbytehq/airbyte/pull/4242)";
+
+/// The cells of a Markdown table row, with their padding.
+fn cells(row: &str) -> Vec<&str> {
+    let t = row.trim();
+    t[1..t.len() - 1].split('|').collect()
+}
+
 /// Migrates one fixture and checks every edit byte for byte, then builds the migrated
 /// connector and compares its `spec` with the Dockerfile image's. Returns the image's tag.
 fn migrate_fixture(name: &str, expect: Expect) -> (Workspace, PathBuf, TestTag) {
@@ -103,8 +111,8 @@ fn migrate_fixture(name: &str, expect: Expect) -> (Workspace, PathBuf, TestTag) 
         "{stderr}"
     );
 
-    // The Dockerfile is gone; metadata.yaml has baseImage inserted and the tag bumped, and
-    // not one other byte changed.
+    // The Dockerfile is gone; metadata.yaml has baseImage inserted (after connectorSubtype,
+    // as upstream places it) and the tag bumped, and not one other byte changed.
     assert!(!dir.join("Dockerfile").exists());
     let meta_before = String::from_utf8(before[Path::new("metadata.yaml")].clone()).unwrap();
     let expected = meta_before
@@ -113,9 +121,9 @@ fn migrate_fixture(name: &str, expect: Expect) -> (Workspace, PathBuf, TestTag) 
             &format!("dockerImageTag: {} ", expect.new),
         )
         .replace(
-            "  connectorType: source\n",
+            "  connectorSubtype: api\n",
             &format!(
-                "  connectorBuildOptions:\n    baseImage: {}\n  connectorType: source\n",
+                "  connectorSubtype: api\n  connectorBuildOptions:\n    baseImage: {}\n",
                 base_ref()
             ),
         );
@@ -132,21 +140,35 @@ fn migrate_fixture(name: &str, expect: Expect) -> (Workspace, PathBuf, TestTag) 
         );
     }
     if let Some(docs_before) = docs_before {
-        let row = format!(
-            "| {} | {} | [4242](https://github.com/airbytehq/airbyte/pull/4242) | Base image migration: remove Dockerfile and use the python-connector-base image |\n",
-            expect.new,
-            today()
-        );
         let after = read(&docs);
-        let at = after.find(&row).expect("the changelog row");
-        // Right under the table's separator row, before the previous release.
+        let subject =
+            "Base image migration: remove Dockerfile and use the python-connector-base image";
+        let at = after
+            .find(&format!("| {}", expect.new))
+            .expect("the changelog row");
         let (head, tail) = after.split_at(at);
+        let (row, rest) = tail.split_once('\n').unwrap();
+        let previous = rest.lines().next().unwrap();
+        // Right under the table's separator row, before the previous release.
         assert!(head.ends_with("|\n") && head.trim_end().ends_with('|'));
         assert!(
-            tail[row.len()..].starts_with(&format!("| {}", expect.old)),
+            previous.starts_with(&format!("| {}", expect.old)),
             "{after}"
         );
-        assert_eq!(format!("{head}{}", &tail[row.len()..]), docs_before);
+        assert_eq!(format!("{head}{rest}"), docs_before);
+        let (new_cells, old_cells) = (cells(row), cells(previous));
+        let texts: Vec<&str> = new_cells.iter().map(|c| c.trim()).collect();
+        assert_eq!(texts, [expect.new, &today(), PR_4242, subject], "{row}");
+        // Padded like the rows already there: the version, date and pull request cells
+        // (shorter than their columns) line up; the subject is longer than its column.
+        let padded = old_cells[0].trim().len() + 2 < old_cells[0].len();
+        for i in 0..3 {
+            if padded {
+                assert_eq!(new_cells[i].len(), old_cells[i].len(), "{row}\n{previous}");
+            } else {
+                assert_eq!(new_cells[i], format!(" {} ", texts[i]), "{row}");
+            }
+        }
     }
     // Every other file is as it was.
     let after = files(&dir);
@@ -276,6 +298,8 @@ fn a_connector_whose_behaviour_differs_is_left_untouched() {
     ] {
         assert!(stderr.contains(want), "{want} missing:\n{stderr}");
     }
+    // Same Python, same installed versions: nothing to blame on the dependencies.
+    assert!(!stderr.contains("likely cause"), "{stderr}");
     assert_eq!(files(ws.path()), before);
     assert!(dir.join("Dockerfile").is_file());
 
@@ -284,7 +308,103 @@ fn a_connector_whose_behaviour_differs_is_left_untouched() {
     let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(results[0]["status"], "refused", "{results}");
     assert_eq!(results[0]["differences"][0]["what"], "spec");
+    assert_eq!(results[0]["likely_cause"], serde_json::Value::Null);
     assert_eq!(files(ws.path()), before);
+}
+
+/// Migrates one fixture that must not migrate; checks that nothing was written and returns
+/// stderr and the `--json` result.
+fn migrate_refused(name: &str) -> (String, serde_json::Value) {
+    let ws = workspace();
+    let dir = ws.add_fixture(&format!("dockerfiles/{name}"));
+    let before = files(ws.path());
+    let out = migrate(&ws, &[name]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(files(ws.path()), before);
+    assert!(dir.join("Dockerfile").is_file());
+    let out = migrate(&ws, &[name, "--json"]);
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(files(ws.path()), before);
+    (stderr, results[0].clone())
+}
+
+#[test]
+fn a_refusal_points_at_dependencies_that_resolve_differently() {
+    // The Dockerfile image has six 1.16.0 (the wheel it ships); the base image build
+    // resolves `six>=1.16` on PyPI to a newer release, whose version the spec shows.
+    let (stderr, result) = migrate_refused("source-dockerfile-drift");
+    assert_eq!(result["status"], "refused", "{result}");
+    assert_eq!(result["differences"][0]["what"], "spec");
+    let cause = &result["likely_cause"];
+    // Both built on Python 3.11.2 here (no other Python is reachable offline); the real
+    // case is python:3.9 against the base image's 3.11.
+    assert_eq!(cause["dockerfile_python"], "3.11.2", "{cause}");
+    assert_eq!(cause["base_image_python"], "3.11.2", "{cause}");
+    // Only the connector's dependency: not the root image's pip, not poetry's packages.
+    let changed = cause["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 1, "{cause}");
+    assert_eq!(changed[0]["name"], "six");
+    assert_eq!(changed[0]["dockerfile"], "1.16.0");
+    let newer = changed[0]["base_image"].as_str().unwrap();
+    assert_ne!(newer, "1.16.0");
+    for want in [
+        format!("+      \"title\": \"Dockerfile Drift Spec (six {newer})\","),
+        "  likely cause: the dependencies resolve to other versions in the base image build (Python 3.11.2 in both); installed versions, Dockerfile image -> base image build:\n    six 1.16.0 -> ".to_string() + newer + "\n",
+        "  pin the connector's requirements (setup.py or pyproject.toml) to versions that behave the same on Python 3.11.2".into(),
+    ] {
+        assert!(stderr.contains(&want), "{want} missing:\n{stderr}");
+    }
+}
+
+#[test]
+fn a_dockerfile_image_whose_spec_fails_is_said_so_not_called_a_difference() {
+    // Its Dockerfile installs the package without its dependency.
+    let (stderr, result) = migrate_refused("source-dockerfile-spec-fails");
+    for want in [
+        "failed source-dockerfile-spec-fails: the image built from the Dockerfile fails its own `spec` (exit code 1), so there is no behaviour to compare the base image build with; the connector was left as it was.",
+        "    ModuleNotFoundError: No module named 'six'",
+    ] {
+        assert!(stderr.contains(want), "{want} missing:\n{stderr}");
+    }
+    assert!(!stderr.contains("differs"), "{stderr}");
+    // Stopped before building from the base image.
+    assert!(
+        !stderr.contains("build and inspect the base image build"),
+        "{stderr}"
+    );
+    assert_eq!(result["status"], "failed", "{result}");
+}
+
+#[test]
+fn an_unpullable_root_image_is_named_with_its_from_line() {
+    // source-google-sheets' shape: an Alpine root the engine cannot pull (here from a
+    // registry address nobody answers at).
+    let (stderr, result) = migrate_refused("source-dockerfile-unpullable");
+    for want in [
+        "source-dockerfile-unpullable/Dockerfile:1: cannot pull `127.0.0.1:9/library/python:3.9.11-alpine3.15`, the image this Dockerfile starts from",
+        "  caused by: pulling 127.0.0.1:9/library/python:3.9.11-alpine3.15 failed:",
+    ] {
+        assert!(stderr.contains(want), "{want} missing:\n{stderr}");
+    }
+    assert_eq!(result["status"], "failed", "{result}");
+}
+
+#[test]
+fn help_texts_do_not_end_mid_sentence() {
+    // clap drops a help text's final period: "..., then ." would end in "then".
+    for args in [&["--help"][..], &["migrate-to-base-image", "--help"]] {
+        let out = cli(args);
+        let help = text(&out.stdout);
+        assert!(help.contains("--connectors-dir"), "{help}");
+        for line in help.lines() {
+            let l = line.trim_end();
+            assert!(
+                !(l.ends_with(" then") || l.ends_with(" ,") || l.ends_with(" .")),
+                "{l}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -314,7 +434,7 @@ fn dry_run_on_the_latest_release_prints_the_diff_and_writes_nothing() {
         format!("+    baseImage: {}\n", base_ref()),
         "-  dockerImageTag: 1.0.11 # released with the Dockerfile build\n+  dockerImageTag: 1.0.12 # released with the Dockerfile build\n".into(),
         "dockerfile-slim.md\n@@".into(),
-        format!("+| 1.0.12 | {} | [4242]", today()),
+        format!("+| 1.0.12  | {} | [4242]", today()),
         "Dockerfile\n+++ /dev/null\n".into(),
         "-FROM 127.0.0.1:5000/connector-build/debian-python:3.11-bookworm\n".into(),
     ] {
@@ -399,6 +519,34 @@ fn bump_version_edits_metadata_pyproject_and_changelog() {
         )
     );
 
+    // A table whose rows are padded gets a padded row.
+    let slim = "source-dockerfile-slim";
+    ws.add_fixture(&format!("dockerfiles/{slim}"));
+    let page = read(&docs_page(&ws, slim));
+    let out = cli(&[
+        "--connectors-dir",
+        ws.path().to_str().unwrap(),
+        "bump-version",
+        "patch",
+        "Fix",
+        slim,
+        "--pr",
+        "77",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        read(&docs_page(&ws, slim)),
+        page.replace(
+            "| 1.0.11  |",
+            &format!(
+                "| 1.0.12  | {} | {:<56} | {:<44} |\n| 1.0.11  |",
+                today(),
+                "[77](https://github.com/airbytehq/airbyte/pull/77)",
+                "Fix"
+            )
+        )
+    );
+
     // An unknown bump is refused before anything is read.
     let out = bump("huge");
     assert_eq!(out.status.code(), Some(2));
@@ -408,9 +556,21 @@ fn bump_version_edits_metadata_pyproject_and_changelog() {
     assert!(read(&dir.join("metadata.yaml")).contains("dockerImageTag: 1.0.0 # released"));
 }
 
-/// Machine-specific values out of the analysis: image ids and the set-up's base image.
-fn redact(mut v: serde_json::Value) -> serde_json::Value {
+/// Machine-specific values out of the analysis: image ids, the set-up's base image, the
+/// workspace's path in errors.
+fn redact(mut v: serde_json::Value, ws: &Path) -> serde_json::Value {
     for c in v["connectors"].as_array_mut().unwrap() {
+        if let Some(e) = c["error"].as_str() {
+            // The engine's own words for the failed pull vary with its version.
+            let e = e.replace(ws.to_str().unwrap(), "[workspace]");
+            let e = match e.split_once(" failed: ") {
+                Some((head, _)) if head.contains("caused by: pulling") => {
+                    format!("{head} failed: [engine message]")
+                }
+                _ => e,
+            };
+            c["error"] = e.into();
+        }
         if c["image_id"].is_string() {
             c["image_id"] = "[image id]".into();
         }
@@ -432,6 +592,7 @@ fn analysis_reports_variants_roots_env_groups_and_packages() {
         "source-dockerfile-slim",
         "source-dockerfile-twin",
         "source-dockerfile-unmatched",
+        "source-dockerfile-unpullable",
     ] {
         ws.add_fixture(&format!("dockerfiles/{name}"));
     }
@@ -446,7 +607,19 @@ fn analysis_reports_variants_roots_env_groups_and_packages() {
         "-o",
         out_dir.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // One connector's root image cannot be pulled: exit 1, the reports still written.
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for want in [
+        // Each outcome as it comes, as `build` reports it.
+        "[1/8] source-dockerfile-custom: built",
+        "[7/8] source-dockerfile-unpullable: FAILED  (1 failed so far",
+        "source-dockerfile-unpullable: not analysed: ",
+        "Dockerfile:1: cannot pull `127.0.0.1:9/library/python:3.9.11-alpine3.15`",
+        "; 1 of 8 connector(s) not analysed, listed above",
+    ] {
+        assert!(stderr.contains(want), "{want} missing:\n{stderr}");
+    }
     let analysis: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let written: serde_json::Value =
         serde_json::from_str(&read(&out_dir.join("dockerfile-analysis.json"))).unwrap();
@@ -456,8 +629,13 @@ fn analysis_reports_variants_roots_env_groups_and_packages() {
         "| `7bc53df` | source-dockerfile-slim, source-dockerfile-twin | 2 | source-dockerfile-slim |",
         "| `AIRBYTE_IMPL_MODULE` | `source_dockerfile_custom` | source-dockerfile-custom |",
         "| source-dockerfile-custom | `127.0.0.1:5000/connector-build/debian-python:3.11-bookworm` | jq, libjq1, libonig5 |",
+        // The notebook's id, whose text keeps the comment indented in a RUN continuation.
+        "| `95e3387` | source-dockerfile-unpullable | 1 | source-dockerfile-unpullable |",
+        "From the 6 image(s) built from the Dockerfiles; the 1 connector(s) under \"Not analysed\" are not covered.",
+        // One line per cause.
+        "/source-dockerfile-unpullable/Dockerfile:1: cannot pull `127.0.0.1:9/library/python:3.9.11-alpine3.15`, the image this Dockerfile starts from; check the name, that the engine reaches its registry (or load the image into the engine), then run again\n  - caused by: pulling 127.0.0.1:9/library/python:3.9.11-alpine3.15 failed: ",
     ] {
         assert!(markdown.contains(want), "{want} missing:\n{markdown}");
     }
-    insta::assert_json_snapshot!("dockerfile_analysis", redact(analysis));
+    insta::assert_json_snapshot!("dockerfile_analysis", redact(analysis, ws.path()));
 }

@@ -64,8 +64,10 @@ pub fn render(a: &Analysis) -> String {
     let _ = writeln!(
         out,
         "\n## Dockerfile variants\n\n{} variants among {with_dockerfile} Dockerfiles. A variant is the \
-         Dockerfile without comments, `LABEL io.airbyte.version` lines, the connector's own names, \
-         blank lines and surrounding spaces; its id is the start of that text's sha256.\n",
+         Dockerfile with the connector's own names replaced, the text of its unindented comment \
+         lines and `LABEL io.airbyte.version` lines removed, then blank lines and surrounding \
+         spaces; its id is the first 7 hex digits of that text's sha256, as the 2023 notebook's \
+         `get_dockerfile_variant` computes it.\n",
         a.variants.len()
     );
     out.push_str("| Variant | Connectors | Count | Example |\n|---|---|---|---|\n");
@@ -106,6 +108,7 @@ pub fn render(a: &Analysis) -> String {
     }
 
     let env = &a.env;
+    let not_built = a.connectors.iter().filter(|c| c.error.is_some()).count();
     let _ = writeln!(
         out,
         "\n## Environment variables\n\nFrom the configuration of the {} image(s) built from the Dockerfiles.\n\n### Common to all images, same value\n",
@@ -120,9 +123,21 @@ pub fn render(a: &Analysis) -> String {
     out.push_str("\n### Specific to some images\n\n");
     values_table(&mut out, &env.specific);
 
-    out.push_str("\n## System packages beyond the root image\n\n");
+    let _ = writeln!(
+        out,
+        "\n## System packages beyond the root image\n\nFrom the {} image(s) built from the Dockerfiles{}.\n",
+        env.images,
+        match not_built {
+            0 => String::new(),
+            n => format!("; the {n} connector(s) under \"Not analysed\" are not covered"),
+        }
+    );
     if a.system_packages.is_empty() {
-        out.push_str("No image adds Debian packages to its root image.\n");
+        let _ = writeln!(
+            out,
+            "None of the {} image(s) built adds Debian packages to its root image.",
+            env.images
+        );
     } else {
         out.push_str("| Connector | Root image | Packages |\n|---|---|---|\n");
         for p in &a.system_packages {
@@ -139,14 +154,61 @@ pub fn render(a: &Analysis) -> String {
     let errors: Vec<_> = a.connectors.iter().filter(|c| c.error.is_some()).collect();
     if !errors.is_empty() {
         out.push_str("\n## Not analysed\n\n");
+        // One line per cause of the error chain, nested under the first.
         for c in errors {
-            let _ = writeln!(
-                out,
-                "- {}: {}",
-                c.name,
-                cell(c.error.as_deref().unwrap_or_default())
-            );
+            let mut lines = c.error.as_deref().unwrap_or_default().lines();
+            let _ = writeln!(out, "- {}: {}", c.name, lines.next().unwrap_or_default());
+            for l in lines.map(str::trim).filter(|l| !l.is_empty()) {
+                let _ = writeln!(out, "  - {l}");
+            }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ConnectorRow, EnvGroups, Progress};
+    use super::*;
+
+    fn row(name: &str, error: Option<&str>) -> ConnectorRow {
+        ConnectorRow {
+            name: name.into(),
+            base_image: None,
+            has_dockerfile: true,
+            variant: None,
+            root_images: vec![],
+            image_id: error.is_none().then(|| "sha256:1".into()),
+            readable: true,
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn says_what_was_not_built_and_each_cause() {
+        let a = Analysis {
+            connectors: vec![
+                row("source-a", None),
+                row(
+                    "source-b",
+                    Some("building the image from the Dockerfile failed\n  caused by: step 3 failed\n  caused by: exit code 1"),
+                ),
+            ],
+            progress: Progress {
+                migrated: vec![],
+                not_migrated: vec!["source-a".into(), "source-b".into()],
+                unreadable: vec![],
+            },
+            variants: vec![],
+            root_images: vec![],
+            env: EnvGroups {
+                images: 1,
+                ..Default::default()
+            },
+            system_packages: vec![],
+        };
+        let md = render(&a);
+        assert!(md.contains("From the 1 image(s) built from the Dockerfiles; the 1 connector(s) under \"Not analysed\" are not covered.\n\nNone of the 1 image(s) built adds Debian packages to its root image.\n"), "{md}");
+        assert!(md.ends_with("## Not analysed\n\n- source-b: building the image from the Dockerfile failed\n  - caused by: step 3 failed\n  - caused by: exit code 1\n"), "{md}");
+    }
 }

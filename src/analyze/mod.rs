@@ -32,21 +32,75 @@ use crate::progress::{Event, Reporter};
 const NAME_PLACEHOLDER: &str = "connector-technical-name";
 const PACKAGE_PLACEHOLDER: &str = "connector_technical_name";
 
-/// A Dockerfile with what makes it one connector's removed: its names, comment lines,
-/// `LABEL io.airbyte.version` lines, blank lines and surrounding spaces. Two connectors
-/// built the same way normalise to the same text. (The notebook removed comment text with
-/// a string replace, which could also cut `#` out of other lines; this removes whole lines.)
+/// A Dockerfile with what makes it one connector's removed, exactly as the notebook's
+/// `get_dockerfile_variant` did it, quirks included, so that ids match its:
+///
+/// 1. line endings made `\n` (Python's `read_text` reads in universal-newline mode);
+/// 2. the connector's name, then its package name, replaced by placeholders;
+/// 3. for each line (Python's `splitlines` boundaries) that starts with `#` *before any
+///    stripping*, or with `LABEL io.airbyte.version`, every occurrence of that line's text
+///    is removed from the whole text (`str.replace(line, "")`): an indented `# comment`
+///    inside a `RUN` continuation stays, and a comment's text is also cut out of any other
+///    line that contains it;
+/// 4. lines that are blank once stripped dropped, and every line stripped (Python's
+///    `str.strip`, whose whitespace also counts U+001C..U+001F).
 pub fn normalise(dockerfile: &str, technical_name: &str) -> String {
-    let text = dockerfile
+    let mut text = dockerfile
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
         .replace(technical_name, NAME_PLACEHOLDER)
         .replace(&technical_name.replace('-', "_"), PACKAGE_PLACEHOLDER);
-    text.lines()
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with('#') && !l.starts_with("LABEL io.airbyte.version")
-        })
+    let lines: Vec<String> = py_splitlines(&text).map(str::to_string).collect();
+    for line in lines {
+        if line.starts_with('#') || line.starts_with("LABEL io.airbyte.version") {
+            text = text.replace(&line, "");
+        }
+    }
+    text.split('\n')
+        .map(|l| l.trim_matches(py_isspace))
+        .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Python's `str.isspace` for one character: Unicode whitespace and the four separators
+/// U+001C..U+001F, which Rust's `char::is_whitespace` does not count.
+fn py_isspace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `str.splitlines()`: the lines without their endings, split at `\n`, `\r`,
+/// `\r\n`, `\v`, `\f`, U+001C..U+001E, U+0085, U+2028 and U+2029.
+fn py_splitlines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let boundary = |c: char| {
+            matches!(
+                c,
+                '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{1c}'
+                    ..='\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+            )
+        };
+        match rest.char_indices().find(|(_, c)| boundary(*c)) {
+            Some((i, c)) => {
+                let line = &rest[..i];
+                let mut next = i + c.len_utf8();
+                if c == '\r' && rest[next..].starts_with('\n') {
+                    next += 1;
+                }
+                rest = &rest[next..];
+                Some(line)
+            }
+            None => {
+                let line = rest;
+                rest = "";
+                Some(line)
+            }
+        }
+    })
 }
 
 /// The variant id: the first 7 hex digits of the normalised text's sha256.
@@ -189,6 +243,11 @@ pub async fn analyze(
     let mut built = Vec::new();
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     let mut root_packages: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
+    // Announced as a run, so each connector's outcome is reported as it comes, as `build`'s.
+    reporter.report(Event::RunStarted {
+        total: dirs.len(),
+        engines: vec![builder.engine.host().to_string()],
+    });
     for dir in dirs {
         let mut row = ConnectorRow {
             name: folder_name(dir),
@@ -256,7 +315,7 @@ async fn inspect(
     parsed: &Dockerfile,
     root_packages: &mut BTreeMap<String, Option<BTreeSet<String>>>,
 ) -> Result<(ImageInfo, Built), String> {
-    let image = build_dockerfile(builder, connector, plan)
+    let image = build_dockerfile(builder, connector, plan, parsed)
         .await
         .map_err(|e| error_chain(&e))?;
     let engine = builder.engine;
@@ -400,6 +459,31 @@ mod tests {
             id,
             variant_id(&normalise(&a.replace("bash", "jq"), "source-foo"))
         );
+    }
+
+    /// Ids computed by the notebook's `get_dockerfile_variant`, run verbatim by Python on
+    /// these texts.
+    #[test]
+    fn variant_ids_equal_the_notebooks() {
+        // source-google-sheets' shape: an indented comment inside a RUN continuation stays.
+        let sheets = "FROM python:3.9.11-alpine3.15 as base\n\n# build and load all requirements\nFROM base as builder\nWORKDIR /airbyte/integration_code\nRUN apk --no-cache upgrade \\\n    # pip comes with the image: upgrade it\n    && pip install --upgrade pip \\\n    && apk --no-cache add tzdata build-base\nCOPY setup.py ./\nRUN pip install --prefix=/install .\n\nFROM base\nCOPY --from=builder /install /usr/local\nCOPY source_google_sheets ./source_google_sheets\nLABEL io.airbyte.version=0.3.7\nLABEL io.airbyte.name=airbyte/source-google-sheets\n";
+        let n = normalise(sheets, "source-google-sheets");
+        assert!(
+            n.contains("upgrade \\\n# pip comes with the image: upgrade it\n&& pip"),
+            "{n}"
+        );
+        assert_eq!(variant_id(&n), "cbf7c15");
+
+        // The string-replace quirks: a lone `#` line removes every `#`, a comment's text is
+        // cut out of other lines too, only unindented LABEL lines go; CRLF, form feed and
+        // U+001C/U+001F count as Python counts them.
+        let quirks = "FROM python:3.9-slim\r\n#\r\nRUN echo '#1' > /etc/n # bash\r\n# bash\r\n\tLABEL io.airbyte.version=1\r\nLABEL io.airbyte.version=1.2.3\x0cRUN true\x1c\nENV A=1 \x1f\n";
+        let n = normalise(quirks, "source-quirks");
+        assert_eq!(
+            n,
+            "FROM python:3.9-slim\nRUN echo '1' > /etc/n  bash\nbash\nLABEL io.airbyte.version=1\nRUN true\nENV A=1"
+        );
+        assert_eq!(variant_id(&n), "8049bc3");
     }
 
     #[test]

@@ -23,12 +23,12 @@ pub struct Cli {
 
 #[derive(Args)]
 pub struct Global {
-    /// Folder holding connector folders (repeatable). Default: ./airbyte-integrations/connectors, then .
+    /// Folder holding connector folders (repeatable). Default: `connectors_dirs` in connector-build.toml, else ROOT/airbyte-integrations/connectors then ROOT, ROOT being the folder of connector-build.toml or the current folder
     #[arg(long, global = true, value_name = "DIR")]
     pub connectors_dir: Vec<PathBuf>,
     /// Docker engine endpoint (unix://, tcp://, ssh://); repeat it to spread builds over
-    /// several engines. Default: `engines`/`engine` in connector-build.toml, DOCKER_HOST, then
-    /// the local socket.
+    /// several engines. Default: `engines`/`engine` in connector-build.toml, DOCKER_HOST, the
+    /// current Docker context, then the local socket.
     #[arg(long, global = true, value_name = "URL")]
     pub engine: Vec<String>,
     /// More output: install logs and debug logs (RUST_LOG also works).

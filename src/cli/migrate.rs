@@ -250,7 +250,7 @@ fn report_migrations(ctx: &Context, results: &[Migration], args: &MigrateArgs) -
                         indent(&c.render())
                     );
                 }
-                eprintln!("  {note}");
+                eprintln!("  {}", note.replace('\n', "\n  "));
             }
             MigrationOutcome::Failed { error } => {
                 eprintln!("{} {}: {error}", style.bad("failed"), r.connector)
@@ -369,15 +369,27 @@ pub async fn analyze_dockerfiles(ctx: &Context, args: AnalyzeArgs) -> Outcome {
     } else if args.output.is_none() {
         print!("{}", analyze::markdown::render(&analysis));
     }
-    for c in analysis.connectors.iter().filter(|c| c.error.is_some()) {
+    let failed: Vec<_> = analysis
+        .connectors
+        .iter()
+        .filter(|c| c.error.is_some())
+        .collect();
+    for c in &failed {
         eprintln!(
             "{}: not analysed: {}",
             c.name,
             c.error.as_deref().unwrap_or_default()
         );
     }
+    let not_analysed = match failed.len() {
+        0 => String::new(),
+        n => format!(
+            "; {n} of {} connector(s) not analysed, listed above (and under \"Not analysed\" in the report)",
+            analysis.connectors.len()
+        ),
+    };
     eprintln!(
-        "{} variant(s) among {} Dockerfile(s); {} migrated, {} not yet",
+        "{} variant(s) among {} Dockerfile(s); {} migrated, {} not yet{not_analysed}",
         analysis.variants.len(),
         analysis
             .connectors
@@ -387,5 +399,9 @@ pub async fn analyze_dockerfiles(ctx: &Context, args: AnalyzeArgs) -> Outcome {
         analysis.progress.migrated.len(),
         analysis.progress.not_migrated.len()
     );
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Exit::Failed)
+    }
 }

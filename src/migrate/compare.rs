@@ -57,6 +57,12 @@ impl SpecResult {
 /// An image as its users see it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
+    /// The image's id.
+    #[serde(skip)]
+    pub image: String,
+    /// The id of the image it was built on (the Dockerfile's root image, or the base image).
+    #[serde(skip)]
+    pub base: String,
     pub spec: SpecResult,
     pub entrypoint: Vec<String>,
     pub default_args: Vec<String>,
@@ -199,6 +205,8 @@ pub async fn snapshot(
         _ => None,
     };
     Ok(Snapshot {
+        image: image.id.clone(),
+        base: base.id.clone(),
         spec,
         entrypoint: image.entrypoint.clone().unwrap_or_default(),
         default_args: image.cmd.clone().unwrap_or_default(),
@@ -417,6 +425,8 @@ mod tests {
 
     pub(crate) fn snap() -> Snapshot {
         Snapshot {
+            image: "sha256:1".into(),
+            base: "sha256:0".into(),
             spec: SpecResult::Ok {
                 message: serde_json::json!({"type": "SPEC", "spec": {"a": 1}}),
             },

@@ -13,6 +13,7 @@
 
 pub mod bump;
 pub mod compare;
+pub mod drift;
 pub mod hook;
 pub mod resolve;
 
@@ -24,7 +25,8 @@ use serde::Serialize;
 
 use self::bump::Bump;
 use self::bump::{BumpError, Release, ReleaseNote};
-use self::compare::{Difference, Snapshot};
+use self::compare::{Difference, Snapshot, SpecResult};
+use self::drift::Drift;
 use self::hook::Customization;
 use self::resolve::{BaseImageResolver, ResolveError};
 use crate::edit::{self, EditError, FileChange};
@@ -73,6 +75,16 @@ pub enum MigrateError {
         line: usize,
         image: String,
     },
+    #[error("{path}:{line}: cannot pull `{image}`, the image this Dockerfile starts from; check the name, that the engine reaches its registry (or load the image into the engine), then run again")]
+    RootPull {
+        path: PathBuf,
+        line: usize,
+        image: String,
+        #[source]
+        source: Box<EngineError>,
+    },
+    #[error("the image built from the Dockerfile fails its own `spec` (exit code {exit_code}), so there is no behaviour to compare the base image build with; the connector was left as it was. Make the Dockerfile build a working image first; its last output:{}", indented(.output))]
+    DockerfileSpecFails { exit_code: i64, output: Vec<String> },
     #[error("the base image `{reference}` is not on the engine after building on it")]
     BaseMissing { reference: String },
     #[error("cannot copy {path} into a scratch folder to build it from the base image")]
@@ -85,6 +97,10 @@ pub enum MigrateError {
     Edit(#[from] EditError),
     #[error(transparent)]
     Bump(#[from] BumpError),
+}
+
+fn indented(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("\n    {l}")).collect()
 }
 
 impl From<CustomizeError> for MigrateError {
@@ -136,7 +152,10 @@ pub enum MigrationOutcome {
         differences: Vec<Difference>,
         /// The customization that was tried, if any.
         customization: Option<Customization>,
+        /// What to do; when `spec` differs, its likely cause first.
         note: String,
+        /// When `spec` differs: how the Python environments differ.
+        likely_cause: Option<Drift>,
     },
     Failed {
         error: String,
@@ -188,12 +207,17 @@ pub async fn migrate_all(
 }
 
 /// The image the connector's own Dockerfile builds (whatever its metadata declares), with
-/// the engine's builder and cache.
+/// the engine's builder and cache. The images its stages start from are pulled first when
+/// the engine lacks them, so that one that cannot be pulled is named with its `FROM` line
+/// (the engine's own build error names neither).
 pub async fn build_dockerfile(
     builder: &Builder<'_>,
     connector: &Connector,
     plan: &PlanOptions,
+    dockerfile: &Dockerfile,
 ) -> Result<ImageInfo, MigrateError> {
+    let path = connector.dir.join("Dockerfile");
+    pull_roots(builder, &connector.name, &path, dockerfile).await?;
     let mut as_dockerfile = connector.clone();
     as_dockerfile.metadata.build_options = None;
     let plan = plan_connector(&as_dockerfile, plan)?;
@@ -206,6 +230,49 @@ pub async fn build_dockerfile(
                 source: Box::new(source),
             })?;
     Ok(image)
+}
+
+/// Pulls each root image of `dockerfile` the engine does not have. `scratch` and names
+/// with an unresolved `$VARIABLE` are left to the engine's build.
+async fn pull_roots(
+    builder: &Builder<'_>,
+    connector: &str,
+    path: &Path,
+    dockerfile: &Dockerfile,
+) -> Result<(), MigrateError> {
+    let engine = builder.engine;
+    let mut seen = BTreeSet::new();
+    for stage in dockerfile.stages.iter().filter(|s| s.parent.is_none()) {
+        let image = stage.from.as_str();
+        if image.eq_ignore_ascii_case("scratch") || image.contains('$') || !seen.insert(image) {
+            continue;
+        }
+        if engine.inspect_image(image).await?.is_some() {
+            continue;
+        }
+        let pulled = engine
+            .pull(image, |line| {
+                builder.reporter.report(Event::Output {
+                    connector: connector.to_string(),
+                    line: line.to_string(),
+                })
+            })
+            .await;
+        match pulled {
+            Ok(()) => {}
+            // The engine itself is gone: not this image's fault.
+            Err(e @ EngineError::Unreachable { .. }) => return Err(e.into()),
+            Err(source) => {
+                return Err(MigrateError::RootPull {
+                    path: path.to_path_buf(),
+                    line: stage.line,
+                    image: image.to_string(),
+                    source: Box::new(source),
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 struct Run<'a> {
@@ -315,7 +382,7 @@ impl Run<'_> {
         path: &Path,
         parsed: &Dockerfile,
     ) -> Result<Snapshot, MigrateError> {
-        let image = build_dockerfile(self.builder, connector, &self.options.plan).await?;
+        let image = build_dockerfile(self.builder, connector, &self.options.plan, parsed).await?;
         let (root, line) = parsed.final_root().ok_or_else(|| MigrateError::NoFrom {
             path: path.to_path_buf(),
         })?;
@@ -330,6 +397,54 @@ impl Run<'_> {
                     image: root.to_string(),
                 })?;
         Ok(compare::snapshot(engine, &image, &root_image).await?)
+    }
+
+    /// A refusal. When `spec` differs, the two images' Python environments are read and
+    /// what differs in them leads the note: that is the usual cause.
+    async fn refusal(
+        &self,
+        base_image: &str,
+        old: &Snapshot,
+        new: &Snapshot,
+        differences: Vec<Difference>,
+        customization: Option<Customization>,
+        note: &str,
+    ) -> MigrationOutcome {
+        let mut likely_cause = None;
+        if differences
+            .iter()
+            .any(|d| matches!(d, Difference::Spec { .. }))
+        {
+            let engine = self.builder.engine;
+            // Only a hint: a failure to read an environment leaves the plain note. The root
+            // image is read with the Dockerfile image's interpreter.
+            let env = |image: &str, entrypoint: &[String]| {
+                let (image, entrypoint) = (image.to_string(), entrypoint.to_vec());
+                async move {
+                    drift::environment(engine, &image, &entrypoint)
+                        .await
+                        .ok()
+                        .flatten()
+                }
+            };
+            let before = env(&old.image, &old.entrypoint).await;
+            let root = env(&old.base, &old.entrypoint).await;
+            let after = env(&new.image, &new.entrypoint).await;
+            if let (Some(before), Some(after)) = (before, after) {
+                likely_cause = drift::drift(&before, root.as_ref(), &after);
+            }
+        }
+        let note = match &likely_cause {
+            Some(d) => format!("{}\n{note}", d.note()),
+            None => note.to_string(),
+        };
+        MigrationOutcome::Refused {
+            base_image: base_image.to_string(),
+            differences,
+            customization,
+            note,
+            likely_cause,
+        }
     }
 
     async fn migrate(&self, dir: &Path) -> Result<MigrationOutcome, MigrateError> {
@@ -354,6 +469,13 @@ impl Run<'_> {
                 self.dockerfile_image(&connector, &dockerfile_path, &parsed),
             )
             .await?;
+        // A Dockerfile image that does not work gives nothing to compare with.
+        if let SpecResult::Failed { exit_code, output } = &old.spec {
+            return Err(MigrateError::DockerfileSpecFails {
+                exit_code: *exit_code,
+                output: output.clone(),
+            });
+        }
 
         // The connector as it would be after the migration, in a scratch folder.
         let scratch = tempfile::tempdir().map_err(|source| MigrateError::Stage {
@@ -381,29 +503,28 @@ impl Run<'_> {
             )
             .await?;
         let mut differences = compare::compare(&old, &new);
-        let refused = |differences, customization, note: &str| MigrationOutcome::Refused {
-            base_image: base_image.clone(),
-            differences,
-            customization,
-            note: note.to_string(),
-        };
 
         let mut customization = None;
         if existing_hook {
             if !differences.is_empty() {
-                return Ok(refused(differences, None, "the connector already has a build_customization.py, which connector-build does not rewrite: carry these differences into it by hand, then migrate again"));
+                return Ok(self.refusal(&base_image, &old, &new, differences, None, "the connector already has a build_customization.py, which connector-build does not rewrite: carry these differences into it by hand, then migrate again").await);
             }
         } else if !differences.is_empty() || main_file.is_some() {
             let c = Customization::derive(&differences, main_file, &parsed);
             if c.is_empty() {
-                return Ok(refused(differences, None, "no build customization can carry these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again"));
+                return Ok(self.refusal(&base_image, &old, &new, differences, None, "no build customization can carry these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again").await);
             }
             if !self.options.hooks.enabled {
-                return Ok(refused(
-                    differences,
-                    Some(c),
-                    "a build_customization.py is needed, and hooks are disabled (--no-hooks)",
-                ));
+                return Ok(self
+                    .refusal(
+                        &base_image,
+                        &old,
+                        &new,
+                        differences,
+                        Some(c),
+                        "a build_customization.py is needed, and hooks are disabled (--no-hooks)",
+                    )
+                    .await);
             }
             edit::write_atomic(&copy.join(HOOK_FILE), c.render().as_bytes())?;
             plan.main_file = None;
@@ -415,7 +536,7 @@ impl Run<'_> {
                 .await?;
             differences = compare::compare(&old, &again);
             if !differences.is_empty() {
-                return Ok(refused(differences, Some(c), "the generated build_customization.py does not remove these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again"));
+                return Ok(self.refusal(&base_image, &old, &again, differences, Some(c), "the generated build_customization.py does not remove these differences: make the connector behave the same without them (or change the Dockerfile), then migrate again").await);
             }
             customization = Some(c);
         }

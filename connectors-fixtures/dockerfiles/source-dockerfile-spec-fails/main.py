@@ -1,0 +1,8 @@
+#
+# Copyright (c) 2024 Airbyte, Inc., all rights reserved.
+#
+
+from source_dockerfile_spec_fails.run import run
+
+if __name__ == "__main__":
+    run()
