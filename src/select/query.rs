@@ -1726,6 +1726,8 @@ mod tests {
             format!("data{}", " and data".repeat(20_000)),
             format!("{}1{}", "[".repeat(20_000), "]".repeat(20_000)),
             format!("data{}", ".get(1".repeat(10_000)),
+            format!("data{}", " | data & data".repeat(10_000)),
+            format!("{}data", "len(".repeat(10_000)),
         ];
         for src in deep {
             let err = Query::parse(&src).unwrap_err();
