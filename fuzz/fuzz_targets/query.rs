@@ -2,6 +2,7 @@
 //! and any metadata.
 #![no_main]
 
+use connector_build::select::QueryData;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,8 +25,8 @@ fuzz_target!(|data: &[u8]| {
         "enabled": true,
         "nothing": null
     });
-    let _ = query.matches(&sample);
+    let _ = query.matches(&QueryData::from(&sample));
     if let Ok(data) = serde_json::from_str::<serde_json::Value>(rest) {
-        let _ = query.matches(&data);
+        let _ = query.matches(&QueryData::from(&data));
     }
 });

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use crate::plan::canonical::sha256_hex;
@@ -418,6 +419,8 @@ fn host_tree(
             reason: format!("{} is not a directory", root.display()),
         });
     }
+    let exclude = PathPatterns::new(call, exclude)?;
+    let include = PathPatterns::new(call, include)?;
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(root)
         .sort_by_file_name()
@@ -440,9 +443,7 @@ fn host_tree(
             .strip_prefix(root)
             .map(|p| p.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"))
             .unwrap_or_default();
-        if exclude.iter().any(|p| matches_path(p, &rel))
-            || (!include.is_empty() && !include.iter().any(|p| matches_path(p, &rel)))
-        {
+        if exclude.matches(&rel) || (!include.is_empty() && !include.matches(&rel)) {
             continue;
         }
         let dest_rel = if dest.is_empty() {
@@ -455,36 +456,67 @@ fn host_tree(
     Ok(out)
 }
 
-/// `.dockerignore`-style: a pattern matches a path or any folder above it; `*` stays within
-/// one component, `**` spans any number.
-fn matches_path(pattern: &str, path: &str) -> bool {
-    let pattern = pattern.trim_start_matches("./").trim_end_matches('/');
-    let mut prefix = String::new();
-    for component in path.split('/') {
-        if !prefix.is_empty() {
-            prefix.push('/');
+/// `include`/`exclude` patterns as Dagger applies them (buildkit's `.dockerignore`-style
+/// pattern matcher, on Go's `filepath.Match` syntax): a pattern matches a path or any folder
+/// above it; `*`, `?` and `[...]` (`[!...]`/`[^...]` negated, ranges) stay within one
+/// component, `**` spans any number of them, `\` escapes. Braces are not special there, so
+/// they are escaped before globset, which would read `{a,b}` as alternatives.
+struct PathPatterns(GlobSet);
+
+impl PathPatterns {
+    fn new(call: &str, patterns: &[String]) -> Result<PathPatterns, OpError> {
+        let mut set = GlobSetBuilder::new();
+        for pattern in patterns {
+            let trimmed = pattern.trim_start_matches("./").trim_end_matches('/');
+            let glob = GlobBuilder::new(&escape_braces(trimmed))
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| OpError::Invalid {
+                    call: call.into(),
+                    reason: format!("invalid pattern `{pattern}`: {}", e.kind()),
+                })?;
+            set.add(glob);
         }
-        prefix.push_str(component);
-        if glob(pattern.as_bytes(), prefix.as_bytes()) {
-            return true;
-        }
+        let set = set.build().map_err(|e| OpError::Invalid {
+            call: call.into(),
+            reason: format!("invalid patterns: {e}"),
+        })?;
+        Ok(PathPatterns(set))
     }
-    false
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether a pattern matches `path` (`/`-separated, relative) or a folder above it.
+    fn matches(&self, path: &str) -> bool {
+        path.match_indices('/')
+            .map(|(i, _)| &path[..i])
+            .chain([path])
+            .any(|prefix| self.0.is_match(prefix))
+    }
 }
 
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    match p {
-        [] => s.is_empty(),
-        [b'*', b'*', b'/', rest @ ..] => {
-            glob(rest, s) || (0..s.len()).any(|i| s[i] == b'/' && glob(rest, &s[i + 1..]))
+fn escape_braces(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+                continue;
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '{' | '}' if !in_class => out.push('\\'),
+            _ => {}
         }
-        [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| glob(rest, &s[i..])),
-        [b'*', rest @ ..] => (0..=s.len())
-            .take_while(|&i| i == 0 || s[i - 1] != b'/')
-            .any(|i| glob(rest, &s[i..])),
-        [b'?', rest @ ..] => !s.is_empty() && s[0] != b'/' && glob(rest, &s[1..]),
-        [c, rest @ ..] => !s.is_empty() && s[0] == *c && glob(rest, &s[1..]),
+        out.push(c);
     }
+    out
 }
 
 #[cfg(test)]
@@ -575,13 +607,67 @@ mod tests {
         assert_eq!(r.expect, Expect::Any);
     }
 
+    fn matches_path(pattern: &str, path: &str) -> bool {
+        PathPatterns::new("t", &[pattern.to_string()])
+            .unwrap()
+            .matches(path)
+    }
+
     #[test]
     fn dockerignore_style_matching() {
         assert!(matches_path("**/__pycache__", "a/b/__pycache__/x.pyc"));
         assert!(matches_path("__pycache__", "__pycache__/x.pyc"));
         assert!(!matches_path("*.pyc", "a/x.pyc"));
         assert!(matches_path("**/*.pyc", "a/x.pyc"));
+        assert!(matches_path("**/*.pyc", "x.pyc"));
         assert!(matches_path("secrets", "secrets/config.json"));
         assert!(!matches_path("secrets", "src/secrets.py"));
+        assert!(matches_path("./src/", "src/a.py"));
+        assert!(matches_path("src/**/test_*.py", "src/test_a.py"));
+        assert!(matches_path("src/**/test_*.py", "src/a/b/test_a.py"));
+        assert!(!matches_path("src/*.py", "src/a/b.py"));
+        assert!(matches_path("a?c", "abc"));
+        assert!(!matches_path("a?c", "a/c"));
+    }
+
+    /// The hand-written matcher backtracked exponentially: 38 s on this pattern and path.
+    #[test]
+    fn glob_many_stars_is_not_exponential() {
+        let path = "a".repeat(40);
+        assert!(!matches_path("*a*a*a*a*a*a*a*a*b", &path));
+        assert!(matches_path("*a*a*a*a*a*a*a*a*", &path));
+        assert!(matches_path("*a*a*a*a*a*a*a*a*b", &format!("{path}b")));
+        let deep = format!("{}/x", ["aaaa"; 10].join("/"));
+        assert!(!matches_path("**/*a*a*a*a*a*a*a*a*b", &deep));
+    }
+
+    /// The hand-written matcher had no `[...]` classes: `[` was a literal character.
+    #[test]
+    fn glob_bracket_classes() {
+        assert!(matches_path("test_[0-9].py", "test_1.py"));
+        assert!(!matches_path("test_[0-9].py", "test_x.py"));
+        assert!(matches_path("[abc].txt", "b.txt"));
+        assert!(!matches_path("[abc].txt", "d.txt"));
+        assert!(matches_path("[!abc].txt", "d.txt"));
+        assert!(matches_path("[^abc].txt", "d.txt"));
+        assert!(!matches_path("[^abc].txt", "a.txt"));
+        assert!(!matches_path("a[/]b", "a/b"));
+        // Escapes, and braces as plain characters (Go's filepath.Match has no alternation).
+        assert!(matches_path("\\[x\\].txt", "[x].txt"));
+        assert!(matches_path("{a,b}.txt", "{a,b}.txt"));
+        assert!(!matches_path("{a,b}.txt", "a.txt"));
+        assert!(matches_path("[{]*", "{x"));
+    }
+
+    #[test]
+    fn invalid_glob_is_a_located_error() {
+        let err = PathPatterns::new("with_directory", &["ok".into(), "src/[a".into()])
+            .err()
+            .unwrap();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("with_directory: invalid pattern `src/[a`"),
+            "{text}"
+        );
     }
 }

@@ -205,32 +205,6 @@ pub fn sequence<'n, 'a>(node: &'n Node<'a>) -> Option<&'n [Node<'a>]> {
     }
 }
 
-/// A node as a generic JSON value, for queries over the whole document. Never fails: what
-/// JSON cannot hold (aliases, invalid values, non-finite floats) becomes `null`, and
-/// non-string keys keep their source text.
-pub fn to_json(doc: &Document<'_>, node: &Node<'_>) -> serde_json::Value {
-    use serde_json::Value;
-    match &node.data {
-        YamlData::Value(Scalar::Null) | YamlData::Alias(_) | YamlData::BadValue => Value::Null,
-        YamlData::Value(Scalar::Boolean(b)) => Value::Bool(*b),
-        YamlData::Value(Scalar::Integer(i)) => Value::from(*i),
-        YamlData::Value(Scalar::FloatingPoint(f)) => {
-            serde_json::Number::from_f64(f.into_inner()).map_or(Value::Null, Value::Number)
-        }
-        YamlData::Value(Scalar::String(s)) => Value::String(s.to_string()),
-        YamlData::Representation(s, ..) => Value::String(s.to_string()),
-        YamlData::Sequence(items) => Value::Array(items.iter().map(|i| to_json(doc, i)).collect()),
-        YamlData::Mapping(_) => Value::Object(
-            entries(doc, node)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, _, v)| (k.into_owned(), to_json(doc, v)))
-                .collect(),
-        ),
-        YamlData::Tagged(_, inner) => to_json(doc, inner),
-    }
-}
-
 /// Quote a string for a plain YAML scalar position, only when it needs it.
 pub fn render_scalar(value: &str) -> String {
     let plain_ok = !value.is_empty()
@@ -320,25 +294,6 @@ mod tests {
     #[test]
     fn duplicate_keys_are_errors() {
         assert!(Document::parse("a: 1\na: 2\n").is_err());
-    }
-
-    #[test]
-    fn converts_to_json_keeping_every_key() {
-        let doc = Document::parse(SRC).unwrap();
-        let v = to_json(&doc, doc.root().unwrap());
-        assert_eq!(v["data"]["dockerImageTag"], serde_json::json!(1.1));
-        assert_eq!(v["data"]["name"], "Fancy é");
-        assert_eq!(
-            v["data"]["connectorBuildOptions"]["baseImage"],
-            "a/b:1@sha256:00"
-        );
-        assert_eq!(v["other"], serde_json::json!([1, 2]));
-        let doc = Document::parse("1: x\nt: !!str 3\nn: ~\nf: .nan\n").unwrap();
-        let v = to_json(&doc, doc.root().unwrap());
-        assert_eq!(
-            v,
-            serde_json::json!({"1": "x", "t": "3", "n": null, "f": null})
-        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::model::metadata::{self, Metadata, MetadataError};
 use crate::model::yaml::{self, Document};
 use crate::model::{ConnectorLocator, DiscoveryError};
 
-pub use self::query::{EvalError, Query, QueryError};
+pub use self::query::{EvalError, Query, QueryData, QueryError};
 
 /// What the user asked for. An empty selection means every connector found.
 #[derive(Debug, Clone, Default)]
@@ -174,18 +174,18 @@ pub fn select(
 }
 
 /// The typed metadata and the whole `data` mapping as a generic value for queries.
-fn load(dir: &Path) -> (Result<Metadata, MetadataError>, serde_json::Value) {
+fn load(dir: &Path) -> (Result<Metadata, MetadataError>, QueryData) {
     let path = dir.join(METADATA_FILE);
     let text = match metadata::read_text(&path) {
         Ok(t) => t,
-        Err(e) => return (Err(e), serde_json::Value::Null),
+        Err(e) => return (Err(e), QueryData::default()),
     };
     let data = Document::parse(&text)
         .ok()
         .and_then(|doc| {
             doc.root()
                 .and_then(|root| yaml::get(root, "data"))
-                .map(|d| yaml::to_json(&doc, d))
+                .map(|d| QueryData::from_yaml(&doc, d))
         })
         .unwrap_or_default();
     (metadata::parse(&path, &text), data)
