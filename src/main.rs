@@ -64,8 +64,8 @@ async fn run(cli: Cli) -> Outcome {
             dry_run,
         } => cli::upgrade::run(&ctx, &selection, &target, set_if_not_exists, dry_run).await,
         Command::BaseImages(args) => cli::base_images::run(&ctx, args).await,
-        Command::MigrateToBaseImage(args) => cli::migrate::migrate_to_base_image(&ctx, args).await,
-        Command::BumpVersion(args) => cli::migrate::bump_version(&ctx, args),
-        Command::AnalyzeDockerfiles(args) => cli::migrate::analyze_dockerfiles(&ctx, args).await,
+        Command::MigrateToBaseImage(args) => cli::migrate::run(&ctx, args).await,
+        Command::BumpVersion(args) => cli::bump::run(&ctx, args),
+        Command::AnalyzeDockerfiles(args) => cli::analyze::run(&ctx, args).await,
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use connector_build::config::Config;
@@ -126,6 +126,25 @@ impl Context {
         let result = select::select(&self.locator, &selection).map_err(|e| fail(&e))?;
         self.print_warnings(&result.warnings);
         Ok(Some(result))
+    }
+
+    /// The selected connectors' folders, or every connector's that `keep` accepts when nothing
+    /// is selected. `Ok(None)`: a selection matched nothing (said on stderr).
+    pub fn selected_dirs(
+        &self,
+        args: &SelectionArgs,
+        keep: impl Fn(&Path) -> bool,
+    ) -> Result<Option<Vec<PathBuf>>, Exit> {
+        match self.selected(args)? {
+            None => Ok(Some(
+                self.locator.all().into_iter().filter(|d| keep(d)).collect(),
+            )),
+            Some(result) if result.connectors.is_empty() => {
+                eprintln!("no connector matches the selection");
+                Ok(None)
+            }
+            Some(result) => Ok(Some(result.connectors.into_iter().map(|c| c.dir).collect())),
+        }
     }
 
     /// At most a screenful of warnings unless -v: a query can raise for hundreds of connectors.

@@ -1,79 +1,39 @@
-//! `migrate-to-base-image`, `bump-version` and `analyze-dockerfiles`: arguments and output.
+//! `connector-build migrate-to-base-image`: results and refusals printed; the one-engine
+//! builder and interrupt handling that `analyze-dockerfiles` shares.
 
-use connector_build::analyze;
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use connector_build::base_images::declare::Declarations;
 use connector_build::base_images::state::State;
 use connector_build::base_images::BaseImages;
 use connector_build::clock;
-use connector_build::edit::FileChange;
 use connector_build::engine::Engine;
 use connector_build::execute::network::NetworkSettings;
 use connector_build::execute::tools::Tools;
 use connector_build::execute::Builder;
-use connector_build::migrate::bump::{self, BumpOutcome, Release, ReleaseNote};
+use connector_build::migrate::bump::ReleaseNote;
 use connector_build::migrate::resolve::{self, BaseImageResolver, Fixed, LatestRelease};
 use connector_build::migrate::{self, Migration, MigrationOutcome};
 use connector_build::progress::Silent;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use super::args::{AnalyzeArgs, BumpArgs, MigrateArgs, PlanArgs, SelectionArgs};
+use super::args::{MigrateArgs, PlanArgs};
 use super::base_images::{declarations_dir, registry_of};
+use super::changes::{print_diffs, release_line};
 use super::context::Context;
-use super::exit::{fail, shutdown_signal, usage, Exit, Outcome};
+use super::exit::{fail, shutdown_signal, Exit, Outcome};
 use super::progress::Lines;
 
-/// The selected connectors' folders, or every connector's that `keep` accepts when nothing
-/// is selected. `Ok(None)`: a selection matched nothing (said on stderr).
-fn selection(
-    ctx: &Context,
-    args: &SelectionArgs,
-    keep: impl Fn(&Path) -> bool,
-) -> Result<Option<Vec<PathBuf>>, Exit> {
-    match ctx.selected(args)? {
-        None => Ok(Some(
-            ctx.locator.all().into_iter().filter(|d| keep(d)).collect(),
-        )),
-        Some(result) if result.connectors.is_empty() => {
-            eprintln!("no connector matches the selection");
-            Ok(None)
-        }
-        Some(result) => Ok(Some(result.connectors.into_iter().map(|c| c.dir).collect())),
-    }
-}
-
-fn lines(ctx: &Context) -> Lines {
-    Lines::new(ctx.style())
-}
-
-/// A path as the user would type it: relative to the current folder when inside it.
-fn shown(path: &Path) -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    path.strip_prefix(&cwd)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| path.to_path_buf())
-}
-
-fn print_diffs(changes: &[FileChange]) {
-    for c in changes {
-        let c = FileChange {
-            path: shown(&c.path),
-            ..c.clone()
-        };
-        print!("{}", c.diff());
-    }
-}
-
 /// What builds on the engine: its connection, install settings and plan options.
-struct EngineParts {
-    engine: Engine,
-    network: NetworkSettings,
-    tools: Tools,
-    plan: connector_build::plan::PlanOptions,
-    hooks: connector_build::hooks::customize::HookOptions,
+pub(super) struct EngineParts {
+    pub engine: Engine,
+    pub network: NetworkSettings,
+    pub tools: Tools,
+    pub plan: connector_build::plan::PlanOptions,
+    pub hooks: connector_build::hooks::customize::HookOptions,
 }
 
-async fn engine_parts(ctx: &Context, args: &PlanArgs) -> Result<EngineParts, Exit> {
+pub(super) async fn engine_parts(ctx: &Context, args: &PlanArgs) -> Result<EngineParts, Exit> {
     let planning = ctx.planning(args)?;
     // One engine: a migration compares two images built side by side.
     let engine = ctx.connect_engine().await?;
@@ -88,7 +48,7 @@ async fn engine_parts(ctx: &Context, args: &PlanArgs) -> Result<EngineParts, Exi
 
 impl EngineParts {
     /// Builds quietly: these commands report their own phases.
-    fn builder(&self) -> Builder<'_> {
+    pub fn builder(&self) -> Builder<'_> {
         Builder {
             engine: &self.engine,
             network: &self.network,
@@ -99,7 +59,7 @@ impl EngineParts {
 }
 
 /// Runs `work` unless interrupted; an interrupt removes the containers the tool started.
-async fn interruptible<T>(
+pub(super) async fn interruptible<T>(
     engine: &Engine,
     work: impl std::future::Future<Output = T>,
 ) -> Result<T, Exit> {
@@ -113,13 +73,13 @@ async fn interruptible<T>(
     }
 }
 
-pub async fn migrate_to_base_image(ctx: &Context, args: MigrateArgs) -> Outcome {
+pub async fn run(ctx: &Context, args: MigrateArgs) -> Outcome {
     let config = &ctx.config;
     if let Some(to) = &args.target.to {
         resolve::pinned(to).map_err(|e| fail(&e))?;
     }
     let has_dockerfile = |d: &Path| d.join("Dockerfile").is_file();
-    let Some(dirs) = selection(ctx, &args.selection, has_dockerfile)? else {
+    let Some(dirs) = ctx.selected_dirs(&args.selection, has_dockerfile)? else {
         return Ok(());
     };
     if dirs.is_empty() {
@@ -173,7 +133,7 @@ pub async fn migrate_to_base_image(ctx: &Context, args: MigrateArgs) -> Outcome 
         },
         dry_run: args.dry_run,
     };
-    let reporter = lines(ctx);
+    let reporter = Lines::new(ctx.style());
     let results = interruptible(
         &parts.engine,
         migrate::migrate_all(&builder, &reporter, &dirs, &options),
@@ -264,144 +224,9 @@ fn report_migrations(ctx: &Context, results: &[Migration], args: &MigrateArgs) -
     }
 }
 
-/// `migrated source-foo: 1.0.0 -> 1.0.1<extra>`, saying when no changelog row was added.
-fn release_line(verb: &str, connector: &str, release: &Release, extra: &str) -> String {
-    let no_row = if release.docs_page.is_none() {
-        " (no documentation page, so no changelog row)"
-    } else {
-        ""
-    };
-    format!(
-        "{verb} {connector}: {} -> {}{extra}{no_row}",
-        release.old_version, release.new_version
-    )
-}
-
 fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-pub fn bump_version(ctx: &Context, args: BumpArgs) -> Outcome {
-    // Never every connector by default: a release is per connector.
-    let Some(dirs) = selection(ctx, &args.selection, |_| false)? else {
-        return Ok(());
-    };
-    if dirs.is_empty() {
-        return Err(usage(
-            "bump-version needs connector names or selection flags",
-        ));
-    }
-    let note = ReleaseNote {
-        subject: args.entry.clone(),
-        pull_request: args.pr.clone(),
-        date: clock::today(),
-    };
-    let results = bump::bump_versions(&dirs, &args.bump, &note, args.dry_run);
-    let style = ctx.style();
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&results).unwrap_or_default()
-        );
-    }
-    let mut ok = true;
-    for r in &results {
-        match &r.outcome {
-            BumpOutcome::Bumped {
-                release, written, ..
-            } => {
-                if args.dry_run && !args.json {
-                    print_diffs(&release.changes);
-                }
-                let verb = if *written { "bumped" } else { "would bump" };
-                eprintln!(
-                    "{}",
-                    release_line(&style.ok(verb), &r.connector, release, "")
-                );
-            }
-            BumpOutcome::Failed { error } => {
-                ok = false;
-                eprintln!(
-                    "{} {}: {error}; nothing was changed",
-                    style.bad("failed"),
-                    r.connector
-                );
-            }
-        }
-    }
-    if ok {
-        Ok(())
-    } else {
-        Err(Exit::Failed)
-    }
-}
-
-pub async fn analyze_dockerfiles(ctx: &Context, args: AnalyzeArgs) -> Outcome {
-    let Some(dirs) = selection(ctx, &args.selection, |_| true)? else {
-        return Ok(());
-    };
-    let parts = engine_parts(ctx, &args.plan).await?;
-    let builder = parts.builder();
-    let reporter = lines(ctx);
-    let analysis = interruptible(
-        &parts.engine,
-        analyze::analyze(&builder, &reporter, &dirs, &parts.plan),
-    )
-    .await?;
-    if let Some(dir) = &args.output {
-        match analyze::write_reports(&analysis, dir) {
-            Ok(files) => {
-                for f in files {
-                    eprintln!("wrote {}", shown(&f).display());
-                }
-            }
-            Err(e) => return Err(fail(&e)),
-        }
-    }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&analysis).unwrap_or_default()
-        );
-    } else if args.output.is_none() {
-        print!("{}", analyze::markdown::render(&analysis));
-    }
-    let failed: Vec<_> = analysis
-        .connectors
-        .iter()
-        .filter(|c| c.error.is_some())
-        .collect();
-    for c in &failed {
-        eprintln!(
-            "{}: not analysed: {}",
-            c.name,
-            c.error.as_deref().unwrap_or_default()
-        );
-    }
-    let not_analysed = match failed.len() {
-        0 => String::new(),
-        n => format!(
-            "; {n} of {} connector(s) not analysed, listed above (and under \"Not analysed\" in the report)",
-            analysis.connectors.len()
-        ),
-    };
-    eprintln!(
-        "{} variant(s) among {} Dockerfile(s); {} migrated, {} not yet{not_analysed}",
-        analysis.variants.len(),
-        analysis
-            .connectors
-            .iter()
-            .filter(|c| c.has_dockerfile)
-            .count(),
-        analysis.progress.migrated.len(),
-        analysis.progress.not_migrated.len()
-    );
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Exit::Failed)
-    }
 }
