@@ -1,23 +1,27 @@
 //! connector-build: builds container images for Airbyte-style Python connectors from their
 //! `metadata.yaml`, without a Dockerfile per connector.
 //!
-//! - [`base_images`]: base image families: declare, build, check, publish, document
-//! - [`model`]: what is read from a repository (metadata, image references, connector folders)
-//! - [`python`]: how a Python project's dependencies are installed
-//! - [`plan`]: the build plan, a plain value, and its cache keys
-//! - [`engine`]: the Docker engine API
-//! - [`build`]: runs a plan on an engine with caching
-//! - [`bulk`]: many connectors over several engines, and the run report (JSON, Markdown, HTML)
-//! - [`hooks`]: `build_customization.py`, run in the embedded-Python runner
-//! - [`edit`]: layout-preserving edits of users' files
-//! - [`report`]: progress events for whoever draws them
-//! - [`commands`]: the operations the command line offers
-//! - [`migrate`]: moving connectors off their Dockerfiles, and version bumps
-//! - [`analyze`]: how the remaining Dockerfiles differ
-//! - [`config`]: per-repository defaults from `connector-build.toml`
-//! - [`select`]: choosing connectors (names, language, support level, git changes, queries)
+//! The pipeline, in the order a connector goes through it:
 //!
-//! The binary (`src/main.rs`, `src/cli/`) parses arguments and draws progress.
+//! - [`model`]: what is read from a repository: metadata, image references, versions,
+//!   connector folders, Dockerfiles
+//! - [`select`]: choosing connectors (names, language, support level, git changes, queries)
+//! - [`python`]: how a Python project's dependencies are installed (Poetry, uv.lock, pylock)
+//! - [`hooks`]: `build_customization.py`, run in the embedded-Python runner
+//! - [`plan`]: the build plan, a plain value, and its cache keys
+//! - [`pipeline`]: one connector from its name to its plan
+//! - [`engine`]: the Docker engine API, and which engine to talk to
+//! - [`execute`]: runs a plan on an engine with caching
+//! - [`bulk`]: many connectors over several engines
+//! - [`report`]: the run report (JSON, Markdown, HTML)
+//!
+//! Around it: [`base_images`] (families: declare, build, check, publish, document, upgrade),
+//! [`migrate`] (off Dockerfiles; version bumps), [`analyze`] (how Dockerfiles differ),
+//! [`edit`] (layout-preserving edits of users' files), [`config`] (`connector-build.toml`),
+//! and the ground floor every layer may use: [`error`] (error text with hints), [`progress`]
+//! (events for whoever draws them), [`clock`] (times as reports write them).
+//!
+//! The binary (`src/main.rs`, `src/cli/`) parses arguments, draws progress and prints.
 
 pub mod analyze;
 pub mod base_images;
