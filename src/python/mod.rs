@@ -27,6 +27,26 @@ pub struct LockedRequirements {
     pub warnings: Vec<String>,
 }
 
+impl LockedRequirements {
+    /// From pinned lines (in their final order) and their file hashes; hash checking only
+    /// when no package is in `unhashed`, with a warning otherwise.
+    fn from_pins(lock: &Path, lines: Vec<(String, Vec<String>)>, unhashed: &[String]) -> Self {
+        let require_hashes = unhashed.is_empty();
+        let mut warnings = Vec::new();
+        if !require_hashes {
+            warnings.push(unhashed_warning(lock, unhashed));
+        }
+        LockedRequirements {
+            requirements: lines
+                .into_iter()
+                .map(|(line, hashes)| with_hashes(line, &hashes, require_hashes))
+                .collect(),
+            require_hashes,
+            warnings,
+        }
+    }
+}
+
 /// A requirement line followed by one `--hash=` per continued line (the layout
 /// `poetry export` and `uv export` write), when hashes are used at all.
 fn with_hashes(mut line: String, hashes: &[String], use_them: bool) -> String {

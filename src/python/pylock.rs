@@ -182,20 +182,13 @@ pub fn pylock_requirements(path: &Path, text: &str) -> Result<LockedRequirements
         hashes.dedup();
         lines.push((normalize_name(name), line, hashes));
     }
+    // Sorted by normalized name first, as the other locks' lines are.
     lines.sort();
-    let require_hashes = unhashed.is_empty();
-    let mut warnings = Vec::new();
-    if !require_hashes {
-        warnings.push(super::unhashed_warning(path, &unhashed));
-    }
-    Ok(LockedRequirements {
-        requirements: lines
-            .into_iter()
-            .map(|(_, line, hashes)| super::with_hashes(line, &hashes, require_hashes))
-            .collect(),
-        require_hashes,
-        warnings,
-    })
+    let lines = lines
+        .into_iter()
+        .map(|(_, line, hashes)| (line, hashes))
+        .collect();
+    Ok(LockedRequirements::from_pins(path, lines, &unhashed))
 }
 
 #[cfg(test)]

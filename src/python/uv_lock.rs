@@ -270,19 +270,7 @@ pub fn uv_requirements(lock_path: &Path, text: &str) -> Result<LockedRequirement
         lines.push((line, package.hashes.clone()));
     }
     lines.sort();
-    let require_hashes = unhashed.is_empty();
-    let mut warnings = Vec::new();
-    if !require_hashes {
-        warnings.push(super::unhashed_warning(lock_path, &unhashed));
-    }
-    Ok(LockedRequirements {
-        requirements: lines
-            .into_iter()
-            .map(|(line, hashes)| super::with_hashes(line, &hashes, require_hashes))
-            .collect(),
-        require_hashes,
-        warnings,
-    })
+    Ok(LockedRequirements::from_pins(lock_path, lines, &unhashed))
 }
 
 struct Walk<'a> {
