@@ -11,18 +11,15 @@ use pep508_rs::MarkerTree;
 use toml::{Table, Value};
 
 use super::poetry::names::normalize_name;
+use super::toml_fields::{self, FieldError};
 use super::LockedRequirements;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PylockError {
     #[error("{at}: invalid TOML: {detail}")]
     InvalidToml { at: String, detail: String },
-    #[error("{}: `{key}` {message}", .path.display())]
-    InvalidField {
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
+    #[error(transparent)]
+    InvalidField(#[from] FieldError),
     #[error("{}: `{key}` {what}, which cannot be installed in the image build; {hint}", .path.display())]
     Unsupported {
         path: PathBuf,
@@ -45,10 +42,8 @@ pub fn pylock_requirements(path: &Path, text: &str) -> Result<LockedRequirements
         let (at, detail) = crate::model::toml_error::locate(path, text, &err);
         PylockError::InvalidToml { at, detail }
     })?;
-    let invalid = |key: &str, message: &str| PylockError::InvalidField {
-        path: path.to_path_buf(),
-        key: key.to_string(),
-        message: message.to_string(),
+    let invalid = |key: &str, message: &str| {
+        PylockError::InvalidField(toml_fields::invalid(path, key, message))
     };
     match doc.get("lock-version").and_then(Value::as_str) {
         Some(v) if v.split('.').next() == Some("1") => {}

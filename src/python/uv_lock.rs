@@ -14,18 +14,15 @@ use pep508_rs::MarkerTree;
 use toml::{Table, Value};
 
 use super::poetry::names::normalize_name;
+use super::toml_fields::{self, invalid, opt_str, FieldError};
 use super::LockedRequirements;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UvLockError {
     #[error("{at}: invalid TOML: {detail}")]
     InvalidToml { at: String, detail: String },
-    #[error("{}: `{key}` {message}", .path.display())]
-    InvalidField {
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
+    #[error(transparent)]
+    InvalidField(#[from] FieldError),
     #[error("{}: no project entry (a package whose source is `editable = \".\"` or `virtual = \".\"`); run `uv lock` in the connector folder", .path.display())]
     NoProject { path: PathBuf },
     #[error("{}: `{package}` requires `{dependency}`, which has no [[package]] entry; the lock is incomplete: run `uv lock`", .path.display())]
@@ -61,28 +58,7 @@ struct Edge {
     extras: Vec<String>,
 }
 
-fn invalid(path: &Path, key: impl Into<String>, message: impl Into<String>) -> UvLockError {
-    UvLockError::InvalidField {
-        path: path.to_path_buf(),
-        key: key.into(),
-        message: message.into(),
-    }
-}
-
-fn string(
-    table: &Table,
-    field: &str,
-    path: &Path,
-    key: &str,
-) -> Result<Option<String>, UvLockError> {
-    match table.get(field) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(path, format!("{key}.{field}"), "must be a string")),
-    }
-}
-
-fn edges(path: &Path, key: &str, value: Option<&Value>) -> Result<Vec<Edge>, UvLockError> {
+fn edges(path: &Path, key: &str, value: Option<&Value>) -> Result<Vec<Edge>, FieldError> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
@@ -97,9 +73,9 @@ fn edges(path: &Path, key: &str, value: Option<&Value>) -> Result<Vec<Edge>, UvL
             let t = item
                 .as_table()
                 .ok_or_else(|| invalid(path, &key, "must be a table"))?;
-            let name = string(t, "name", path, &key)?
+            let name = opt_str(t, "name", path, &key)?
                 .ok_or_else(|| invalid(path, format!("{key}.name"), "is missing"))?;
-            let marker = match string(t, "marker", path, &key)? {
+            let marker = match opt_str(t, "marker", path, &key)? {
                 Some(text) => text.parse::<MarkerTree>().map_err(|e| {
                     invalid(
                         path,
@@ -123,7 +99,7 @@ fn edges(path: &Path, key: &str, value: Option<&Value>) -> Result<Vec<Edge>, UvL
             };
             Ok(Edge {
                 name: normalize_name(&name),
-                version: string(t, "version", path, &key)?,
+                version: opt_str(t, "version", path, &key)?,
                 marker,
                 extras,
             })
@@ -155,26 +131,8 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Package>, UvLockError> {
         let (at, detail) = crate::model::toml_error::locate(path, text, &err);
         UvLockError::InvalidToml { at, detail }
     })?;
-    let entries = match doc.get("package") {
-        None => &[][..],
-        Some(Value::Array(items)) => items,
-        Some(_) => {
-            return Err(invalid(
-                path,
-                "package",
-                "must be an array of tables ([[package]])",
-            ))
-        }
-    };
-    let mut packages = Vec::with_capacity(entries.len());
-    for (i, entry) in entries.iter().enumerate() {
-        let key = format!("package[{i}]");
-        let t = entry
-            .as_table()
-            .ok_or_else(|| invalid(path, &key, "must be a table"))?;
-        let name = string(t, "name", path, &key)?
-            .ok_or_else(|| invalid(path, format!("{key}.name"), "is missing"))?;
-        let key = format!("package[{i}] ({name})");
+    let mut packages = Vec::new();
+    for (key, t, name) in toml_fields::packages(&doc, path)? {
         let mut optional = BTreeMap::new();
         if let Some(table) = t.get("optional-dependencies").and_then(Value::as_table) {
             for (extra, list) in table {
@@ -188,7 +146,7 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Package>, UvLockError> {
         }
         packages.push(Package {
             name: normalize_name(&name),
-            version: string(t, "version", path, &key)?,
+            version: opt_str(t, "version", path, &key)?,
             source: t
                 .get("source")
                 .and_then(Value::as_table)

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::python::toml_fields::FieldError;
+
 pub(super) const RELOCK: &str = "run `poetry lock` in the connector folder (Poetry 1.x: \
                       `poetry lock --no-update`) and commit poetry.lock";
 pub(super) const PATH_HINT: &str =
@@ -53,12 +55,8 @@ pub enum PoetryErrorKind {
     NotPoetryProject { path: PathBuf },
 
     /// A key has the wrong type or shape.
-    #[error("{}: `{key}` {message}", .path.display())]
-    InvalidField {
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
+    #[error(transparent)]
+    InvalidField(#[from] FieldError),
 
     /// A Poetry version or python constraint that cannot be expressed for pip.
     #[error("{}: dependency `{package}` has constraint `{constraint}`: {reason}", .path.display())]

@@ -5,6 +5,7 @@ use std::path::Path;
 use toml::{Table, Value};
 
 use super::error::PoetryErrorKind;
+use crate::python::toml_fields;
 
 pub(super) fn parse_toml(path: &Path, text: &str) -> Result<Table, PoetryErrorKind> {
     toml::from_str::<Table>(text).map_err(|err| {
@@ -22,11 +23,7 @@ pub(super) fn invalid(
     key: impl Into<String>,
     message: impl Into<String>,
 ) -> PoetryErrorKind {
-    PoetryErrorKind::InvalidField {
-        path: path.to_path_buf(),
-        key: key.into(),
-        message: message.into(),
-    }
+    PoetryErrorKind::InvalidField(toml_fields::invalid(path, key, message))
 }
 
 pub(super) fn opt_str(
@@ -35,11 +32,7 @@ pub(super) fn opt_str(
     path: &Path,
     key: &str,
 ) -> Result<Option<String>, PoetryErrorKind> {
-    match table.get(field) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(path, format!("{key}.{field}"), "must be a string")),
-    }
+    Ok(toml_fields::opt_str(table, field, path, key)?)
 }
 
 pub(super) fn opt_bool(

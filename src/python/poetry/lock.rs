@@ -99,28 +99,11 @@ pub(super) fn parse_lock(path: &Path, doc: &Table) -> Result<Lock, PoetryErrorKi
             }
         }
     }
-    let entries: &[Value] = match doc.get("package") {
-        None => &[],
-        Some(Value::Array(items)) => items,
-        Some(_) => {
-            return Err(invalid(
-                path,
-                "package",
-                "must be an array of tables ([[package]])",
-            ))
-        }
-    };
+    let entries = crate::python::toml_fields::packages(doc, path)?;
     let legacy_files = legacy_file_hashes(path, doc)?;
     let mut packages = Vec::with_capacity(entries.len());
     let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let key = format!("package[{i}]");
-        let table = entry
-            .as_table()
-            .ok_or_else(|| invalid(path, &key, "must be a table"))?;
-        let name = opt_str(table, "name", path, &key)?
-            .ok_or_else(|| invalid(path, format!("{key}.name"), "is missing"))?;
-        let key = format!("package[{i}] ({name})");
+    for (i, (key, table, name)) in entries.into_iter().enumerate() {
         let version = opt_str(table, "version", path, &key)?
             .ok_or_else(|| invalid(path, format!("{key}.version"), "is missing"))?;
         let mut package = parse_lock_package(path, &key, table, name, version)?;

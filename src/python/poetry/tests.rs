@@ -1,6 +1,7 @@
 //! Whole-project cases: pyproject.toml (and poetry.lock) in, requirement lines out.
 //! Sample projects and locks live in `src/python/testdata/poetry/`.
 
+use crate::python::toml_fields::FieldError;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -309,12 +310,12 @@ fn wrong_types_are_reported_with_their_key() {
     let err = unlocked(&with_deps("requests = 2")).unwrap_err();
     assert_eq!(
         err,
-        PoetryErrorKind::InvalidField {
+        PoetryErrorKind::InvalidField(FieldError {
             path: PathBuf::from(PYPROJECT),
             key: "tool.poetry.dependencies.requests".to_string(),
             message: "must be a version string or a table such as { version = \"^1.0\" }"
                 .to_string(),
-        }
+        })
     );
     let err = unlocked(&with_deps(
         "requests = { version = \"^2\", extras = \"socks\" }",
@@ -328,7 +329,7 @@ fn wrong_types_are_reported_with_their_key() {
     // An unquoted dotted name is a nested table in TOML, not a package.
     let err = unlocked(&with_deps("ruamel.yaml = \"*\"")).unwrap_err();
     assert!(
-        matches!(&err, PoetryErrorKind::InvalidField { key, .. } if key == "tool.poetry.dependencies.ruamel.yaml"),
+        matches!(&err, PoetryErrorKind::InvalidField(f) if f.key == "tool.poetry.dependencies.ruamel.yaml"),
         "{err:?}"
     );
     assert!(err.to_string().contains("quoted"), "{err}");
