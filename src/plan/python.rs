@@ -62,6 +62,8 @@ pub enum PlanError {
     NoBase { dir: PathBuf },
     #[error("{dir}: the main file `{file}` is missing; the image's entrypoint runs it (set MAIN_FILE_NAME in build_customization.py if it has another name)")]
     MissingMainFile { dir: PathBuf, file: String },
+    #[error("{dir}: the main file `{file}` is a folder; the image's entrypoint runs it as a Python file (`python {file}`)")]
+    MainFileIsFolder { dir: PathBuf, file: String },
     #[error("{dir}/build_customization.py: MAIN_FILE_NAME is `{file}`, which is not in the connector folder; the image's entrypoint runs it")]
     MissingCustomMainFile { dir: PathBuf, file: String },
     #[error("{dir}: `{package}` is a file; a connector named `{connector}` keeps its code in the folder `{package}/`")]
@@ -201,12 +203,23 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
 
     // Check the code is there before planning anything that takes time.
     let main_file = opts.main_file.as_deref().unwrap_or(DEFAULT_MAIN_FILE);
-    if !dir.join(main_file).is_file() {
-        let (dir, file) = (dir.clone(), main_file.to_string());
-        return Err(match opts.main_file {
-            Some(_) => PlanError::MissingCustomMainFile { dir, file },
-            None => PlanError::MissingMainFile { dir, file },
-        });
+    match std::fs::metadata(dir.join(main_file)) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(meta) if meta.is_dir() => {
+            return Err(PlanError::MainFileIsFolder {
+                dir: dir.clone(),
+                file: main_file.to_string(),
+            })
+        }
+        // A FIFO or socket: `file_entry` below says what it is, without opening it.
+        Ok(_) => {}
+        Err(_) => {
+            let (dir, file) = (dir.clone(), main_file.to_string());
+            return Err(match opts.main_file {
+                Some(_) => PlanError::MissingCustomMainFile { dir, file },
+                None => PlanError::MissingMainFile { dir, file },
+            });
+        }
     }
     let package = connector.package_name();
     if !dir.join(&package).is_dir() {
@@ -259,7 +272,10 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
     })?;
     let manifests = DEPENDENCY_FILES
         .iter()
-        .filter(|f| dir.join(f).is_file())
+        // Not `is_file`: a FIFO under a manifest's name is refused by `file_entry`, unopened.
+        .filter(|f| std::fs::metadata(dir.join(f)).is_ok_and(|m| !m.is_dir()))
+        .copied()
+        .chain(install.extra_manifests.iter().map(String::as_str))
         .map(|f| context::file_entry(dir, f, f))
         .collect::<Result<Vec<_>, _>>()?;
 

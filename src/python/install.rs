@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::poetry::{self, PoetryError};
+use super::requirements::{self, RequirementsError};
 use crate::plan::{ScratchFile, SCRATCH_DIR};
 
 /// The only files the dependency layer may see, in the order they are copied.
@@ -39,6 +40,9 @@ pub struct DependencyInstall {
     pub method: InstallMethod,
     pub args: Vec<String>,
     pub scratch_files: Vec<ScratchFile>,
+    /// Files the install reads besides `DEPENDENCY_FILES` (what a requirements file
+    /// includes), relative to the connector folder: copied with the manifests.
+    pub extra_manifests: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,8 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} is {kind}, not a regular file; a dependency manifest must be a file")]
+    Special { path: String, kind: &'static str },
     #[error("{at}: invalid TOML: {message}; the project cannot be installed from it")]
     BadPyproject {
         path: String,
@@ -59,6 +65,8 @@ pub enum InstallError {
     },
     #[error(transparent)]
     Poetry(#[from] PoetryError),
+    #[error(transparent)]
+    Requirements(#[from] RequirementsError),
 }
 
 /// Which program installs the dependencies. Both give the same packages; uv is several
@@ -96,7 +104,21 @@ impl Installer {
 
 fn read(dir: &Path, name: &str) -> Result<Option<String>, InstallError> {
     let path = dir.join(name);
-    match std::fs::read_to_string(&path) {
+    read_path(&path)
+}
+
+/// A manifest's text; `None` when it does not exist. A FIFO or socket is refused unopened.
+fn read_path(path: &Path) -> Result<Option<String>, InstallError> {
+    if let Some(kind) = std::fs::metadata(path)
+        .ok()
+        .and_then(|m| crate::plan::context::special_kind(&m))
+    {
+        return Err(InstallError::Special {
+            path: path.display().to_string(),
+            kind,
+        });
+    }
+    match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(InstallError::Read {
@@ -169,12 +191,14 @@ pub fn dependency_install(
                 name: "requirements.txt".into(),
                 contents,
             }],
+            extra_manifests: vec![],
         });
     }
 
     let has_project = has_setup || pyproject.is_some();
     if let Some(reqs) = read(dir, "requirements.txt")? {
         let with_project = has_project && !installs_project(&reqs);
+        let extra_manifests = requirements::includes(dir, "requirements.txt")?;
         let mut args = installer.install_command();
         args.extend(["-r".to_string(), "requirements.txt".to_string()]);
         if with_project {
@@ -184,6 +208,7 @@ pub fn dependency_install(
             method: InstallMethod::Requirements { with_project },
             args,
             scratch_files: vec![],
+            extra_manifests,
         });
     }
     if has_project {
@@ -193,6 +218,7 @@ pub fn dependency_install(
             method: InstallMethod::Project,
             args,
             scratch_files: vec![],
+            extra_manifests: vec![],
         });
     }
     Err(InstallError::NoManifest {

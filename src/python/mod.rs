@@ -2,6 +2,7 @@
 
 pub mod install;
 pub mod poetry;
+pub mod requirements;
 
 pub use install::{
     dependency_install, DependencyInstall, InstallError, InstallMethod, Installer, DEPENDENCY_FILES,
