@@ -326,6 +326,7 @@ fn with_default_subcommand(mut args: Vec<String>) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
+    cli::stdout::exit_quietly_when_closed();
     let cli = Cli::parse_from(with_default_subcommand(std::env::args().collect()));
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -360,17 +361,16 @@ fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-fn locator(global: &Global, config: &Config) -> ConnectorLocator {
+fn locator(
+    global: &Global,
+    config: &Config,
+) -> Result<ConnectorLocator, connector_build::model::DiscoveryError> {
     if !global.connectors_dir.is_empty() {
-        ConnectorLocator {
-            dirs: global.connectors_dir.clone(),
-        }
+        ConnectorLocator::given(global.connectors_dir.clone())
     } else if !config.connectors_dirs.is_empty() {
-        ConnectorLocator {
-            dirs: config.connectors_dirs.clone(),
-        }
+        ConnectorLocator::given(config.connectors_dirs.clone())
     } else {
-        ConnectorLocator::for_repository(&config.root)
+        Ok(ConnectorLocator::for_repository(&config.root))
     }
 }
 
@@ -420,7 +420,10 @@ async fn run(cli: Cli) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let locator = locator(&cli.global, &config);
+    let locator = match locator(&cli.global, &config) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
     match cli.command {
         Command::Plan { connectors, plan } => {
             let network = match network_settings(&plan, &config) {
@@ -532,7 +535,11 @@ fn upgrade(
     match commands::upgrade_base_image(locator, names, to, set_if_not_exists, dry_run) {
         Ok(results) => {
             print_upgrades(&results, dry_run);
-            ExitCode::SUCCESS
+            if commands::UpgradeResult::all_done(&results) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => fail(&e),
     }
@@ -706,6 +713,10 @@ fn base_images_context<'a>(
 /// One line per connector on stderr: what `upgrade-base-image` changed.
 pub(crate) fn print_upgrades(results: &[commands::UpgradeResult], dry_run: bool) {
     for r in results {
+        if let Some(reason) = &r.left_alone {
+            eprintln!("{}: left alone: {reason}", r.connector);
+            continue;
+        }
         let what = match (&r.old, r.changed) {
             (_, false) => "already up to date".to_string(),
             (Some(old), true) => format!("{old} -> {}", r.new),
@@ -739,6 +750,11 @@ async fn build(
     if selection.connectors.is_empty() {
         eprintln!("no connector matches the selection; nothing to build");
         return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = &args.report_dir {
+        if let Err(e) = run_report::prepare_dir(dir) {
+            return fail(&e);
+        }
     }
     let network = match network_settings(&args.plan, config) {
         Ok(n) => n,
@@ -808,12 +824,16 @@ async fn build(
     let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    match report.write(&dir, step_summary.as_deref()) {
-        Ok(_) => eprintln!("report: {}", dir.join("report.html").display()),
+    let written = match report.write(&dir, step_summary.as_deref()) {
+        Ok(_) => {
+            eprintln!("report: {}", dir.join("report.html").display());
+            true
+        }
         Err(e) => {
             fail(&e);
+            false
         }
-    }
+    };
     if let Some(i) = &report.interrupted {
         eprintln!(
             "interrupted: removed {} build container(s); nothing was tagged from an unfinished build",
@@ -821,7 +841,7 @@ async fn build(
         );
         return ExitCode::from(signal_exit_code(&i.signal));
     }
-    if report.ok() {
+    if report.ok() && written {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -52,7 +52,8 @@ pub async fn upgrade_to_latest(
             Ok(meta) => match meta.base_image() {
                 Some(b) => {
                     let family = declarations.family_by_repository(&b.value.repository);
-                    if family.is_none() {
+                    // A named connector is reported by `upgrade_connector`.
+                    if family.is_none() && names.is_empty() {
                         skipped.push(Skipped {
                             connector: commands::display_name(&dir.to_string_lossy()),
                             reason: format!(

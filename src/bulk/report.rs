@@ -440,6 +440,21 @@ impl RunReport {
     }
 }
 
+/// Makes sure reports can be written to `dir` before a run starts, so a run whose reports
+/// would be lost fails at once rather than after its builds: creates it and writes a probe.
+pub fn prepare_dir(dir: &Path) -> Result<(), WriteError> {
+    let wrap = |source| WriteError {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(wrap)?;
+    tempfile::Builder::new()
+        .prefix(".write-check")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(wrap)
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write the report {path}")]
 pub struct WriteError {

@@ -554,7 +554,11 @@ pub async fn upgrade_latest(req: UpgradeLatest<'_>, ctx: Context<'_>) -> ExitCod
             for s in &skipped {
                 eprintln!("{}: left alone: {}", s.connector, s.reason);
             }
-            ExitCode::SUCCESS
+            if connector_build::commands::UpgradeResult::all_done(&results) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => fail(&e),
     }

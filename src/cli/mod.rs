@@ -3,3 +3,4 @@
 pub mod base_images;
 pub mod migrate;
 pub mod progress;
+pub mod stdout;

@@ -52,6 +52,14 @@ pub enum DiscoveryError {
         "{path} is not a file; a connector folder holds its metadata in a {METADATA_FILE} file"
     )]
     MetadataNotAFile { path: PathBuf },
+    #[error("connector `{name}` is ambiguous: it is both {} (in the current folder) and {}; write `./{name}` for the first, or the full path of the second", .here.display(), .found.display())]
+    Ambiguous {
+        name: String,
+        here: PathBuf,
+        found: PathBuf,
+    },
+    #[error("--connectors-dir {}: {reason}", .path.display())]
+    BadConnectorsDir { path: PathBuf, reason: String },
 }
 
 fn list(paths: &[PathBuf]) -> String {
@@ -80,25 +88,63 @@ impl ConnectorLocator {
         }
     }
 
-    /// A name (`source-foo`) or a path to a connector folder.
+    /// Folders given by the user (`--connectors-dir`, `connectors_dirs` in the config file):
+    /// each must be an existing folder, since a mistyped one would silently find nothing.
+    pub fn given(dirs: Vec<PathBuf>) -> Result<Self, DiscoveryError> {
+        for dir in &dirs {
+            let reason = match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => "not a folder".to_string(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no such folder".to_string(),
+                Err(e) => e.to_string(),
+            };
+            return Err(DiscoveryError::BadConnectorsDir {
+                path: dir.clone(),
+                reason,
+            });
+        }
+        Ok(ConnectorLocator { dirs })
+    }
+
+    /// A name (`source-foo`) or a path to a connector folder. A path (`./source-foo`, an
+    /// absolute path, anything with a `/`) is taken as it is; a name is looked up in the
+    /// connector folders, and in the current folder only when they do not have it. A name
+    /// both places give differently is refused, so the wrong connector is never built.
     pub fn locate(&self, name_or_path: &str) -> Result<PathBuf, DiscoveryError> {
         let as_path = Path::new(name_or_path);
         let looks_like_path = name_or_path.contains(std::path::MAIN_SEPARATOR)
+            || name_or_path.contains('/')
             || name_or_path.starts_with('.')
             || as_path.is_absolute();
-        if looks_like_path || (as_path.is_dir() && as_path.join(METADATA_FILE).is_file()) {
+        if looks_like_path {
             if as_path.join(METADATA_FILE).is_file() {
                 return Ok(as_path.to_path_buf());
             }
-            if looks_like_path {
-                return Err(DiscoveryError::NoMetadata {
-                    path: as_path.to_path_buf(),
-                });
-            }
+            return Err(DiscoveryError::NoMetadata {
+                path: as_path.to_path_buf(),
+            });
         }
+        let here = (as_path.is_dir() && as_path.join(METADATA_FILE).is_file())
+            .then(|| as_path.to_path_buf());
         let searched: Vec<PathBuf> = self.dirs.iter().map(|d| d.join(name_or_path)).collect();
         if let Some(found) = searched.iter().find(|c| c.join(METADATA_FILE).is_file()) {
+            if let Some(here) = here {
+                let same = match (here.canonicalize(), found.canonicalize()) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => false,
+                };
+                if !same {
+                    return Err(DiscoveryError::Ambiguous {
+                        name: name_or_path.to_string(),
+                        here: Path::new(".").join(here),
+                        found: found.clone(),
+                    });
+                }
+            }
             return Ok(found.clone());
+        }
+        if let Some(here) = here {
+            return Ok(here);
         }
         // A folder with something else under the file's name is not "not found".
         if let Some(odd) = searched

@@ -119,10 +119,17 @@ pub fn output_tag(connector: &Connector, tag: Option<&str>) -> Result<String, Pl
         Some(t) if t.contains(':') || t.contains('/') => t.to_string(),
         Some(t) => format!("{repo}:{t}"),
     };
-    crate::model::ImageRef::parse(&full).map_err(|e| PlanError::BadTag {
+    let parsed = crate::model::ImageRef::parse(&full).map_err(|e| PlanError::BadTag {
         tag: tag.unwrap_or_default().to_string(),
         reason: e.to_string(),
     })?;
+    // The engine refuses to tag by digest, but only after the whole build: say it now.
+    if parsed.digest.is_some() {
+        return Err(PlanError::BadTag {
+            tag: tag.unwrap_or_default().to_string(),
+            reason: "a digest (`@sha256:...`) names an existing image and cannot be given to a new one; use `name:tag`".into(),
+        });
+    }
     Ok(full)
 }
 
