@@ -795,18 +795,15 @@ async fn build(
         fail_fast: args.fail_fast,
         warnings: selection.warnings.clone(),
     };
-    let stop = async {
+    let stop = futures_util::stream::unfold(0, |n| async move {
         let signal = shutdown_signal().await;
-        eprintln!(
-            "\n{signal}: stopping the builds and removing their containers (again to exit at once)"
-        );
-        tokio::spawn(async move {
-            let again = shutdown_signal().await;
-            eprintln!("{again}: exiting without cleaning up");
-            std::process::exit(signal_exit_code(again).into());
-        });
-        signal.to_string()
-    };
+        if n == 0 {
+            eprintln!("\n{signal}: stopping the builds and removing their containers (again to stop removing them)");
+        } else {
+            eprintln!("{signal}: leaving the remaining containers; writing the report");
+        }
+        Some((signal.to_string(), n + 1))
+    });
     let report = bulk::run(&engines, &network, &tools, reporter.as_ref(), request, stop).await;
     drop(reporter);
 

@@ -14,11 +14,7 @@ use crate::plan::CacheKey;
 const MAX_OUTPUT: usize = 1024 * 1024;
 
 fn dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("connector-build").join("outputs"))
+    Some(super::user_cache_dir()?.join("outputs"))
 }
 
 pub fn load(key: &CacheKey) -> Option<RunOutput> {
