@@ -140,6 +140,8 @@ impl ConnectorLocator {
                         found: found.clone(),
                     });
                 }
+                // The same folder: messages name it as the user would.
+                return Ok(here);
             }
             return Ok(found.clone());
         }
@@ -184,5 +186,86 @@ impl ConnectorLocator {
         }
         found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connector(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(METADATA_FILE), "data: {}\n").unwrap();
+    }
+
+    #[test]
+    fn names_resolve_in_the_connector_folders_and_paths_are_paths() {
+        let t = tempfile::tempdir().unwrap();
+        let elsewhere = t.path().join("elsewhere");
+        connector(&elsewhere.join("source-tiny"));
+        let locator = ConnectorLocator::given(vec![elsewhere.clone()]).unwrap();
+        assert_eq!(
+            locator.locate("source-tiny").unwrap(),
+            elsewhere.join("source-tiny")
+        );
+        let absolute = elsewhere.join("source-tiny");
+        assert_eq!(
+            locator.locate(absolute.to_str().unwrap()).unwrap(),
+            absolute
+        );
+        assert!(matches!(
+            locator.locate("./source-nowhere"),
+            Err(DiscoveryError::NoMetadata { .. })
+        ));
+    }
+
+    #[test]
+    fn a_name_in_the_current_folder_and_a_connector_folder_is_ambiguous() {
+        // Relative to the current folder, as users type names: a folder made there.
+        let cwd = std::env::current_dir().unwrap();
+        let here = tempfile::Builder::new()
+            .prefix("source-ambiguous-")
+            .tempdir_in(&cwd)
+            .unwrap();
+        let name = here
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        std::fs::write(here.path().join(METADATA_FILE), "data: {}\n").unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        connector(&elsewhere.path().join(&name));
+        let locator = ConnectorLocator::given(vec![elsewhere.path().to_path_buf()]).unwrap();
+        let err = locator.locate(&name).unwrap_err().to_string();
+        assert!(err.contains("is ambiguous"), "{err}");
+        assert!(err.contains(&format!("./{name}")), "{err}");
+        assert!(
+            err.contains(&elsewhere.path().join(&name).display().to_string()),
+            "{err}"
+        );
+        // Written as a path, it is that folder; and the current folder itself as the
+        // connector folder is no ambiguity.
+        assert_eq!(
+            locator.locate(&format!("./{name}")).unwrap(),
+            Path::new(&format!("./{name}"))
+        );
+        let same = ConnectorLocator::given(vec![cwd]).unwrap();
+        assert_eq!(same.locate(&name).unwrap(), Path::new(&name));
+    }
+
+    #[test]
+    fn a_connectors_dir_that_does_not_exist_is_an_error() {
+        let t = tempfile::tempdir().unwrap();
+        let err = ConnectorLocator::given(vec![t.path().join("nope")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("nope: no such folder"), "{err}");
+        std::fs::write(t.path().join("file"), "").unwrap();
+        let err = ConnectorLocator::given(vec![t.path().join("file")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("file: not a folder"), "{err}");
     }
 }
