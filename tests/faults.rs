@@ -317,6 +317,27 @@ fn decided_config(reference: &str) -> serde_json::Value {
     })
 }
 
+/// One `build` of `dir` per tag, at once; build `i` writes `reports/r<i>/` and `reports/<i>.log`.
+fn spawn_builds(dir: &Path, tags: &[&str], reports: &Path) -> Vec<Child> {
+    tags.iter()
+        .enumerate()
+        .map(|(i, tag)| {
+            let report = reports.join(format!("r{i}"));
+            spawn(
+                &[
+                    "build",
+                    dir.to_str().unwrap(),
+                    "--tag",
+                    tag,
+                    "--report-dir",
+                    report.to_str().unwrap(),
+                ],
+                &reports.join(format!("{i}.log")),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn two_processes_building_the_same_connector_agree_and_leave_a_sound_cache() {
     let ws = Workspace::new();
@@ -346,24 +367,7 @@ fn two_processes_building_the_same_connector_agree_and_leave_a_sound_cache() {
     let reports = tempfile::tempdir().unwrap();
 
     let started = Instant::now();
-    let mut children: Vec<Child> = [&tag_a, &tag_b]
-        .iter()
-        .enumerate()
-        .map(|(i, tag)| {
-            let report = reports.path().join(format!("r{i}"));
-            spawn(
-                &[
-                    "build",
-                    dir.to_str().unwrap(),
-                    "--tag",
-                    &tag.0,
-                    "--report-dir",
-                    report.to_str().unwrap(),
-                ],
-                &reports.path().join(format!("{i}.log")),
-            )
-        })
-        .collect();
+    let mut children = spawn_builds(&dir, &[&tag_a.0, &tag_b.0], reports.path());
     // Each cache entry, the moment it appears, is complete: the dependency layer has the
     // dependencies, the finished image answers `spec`.
     let (mut install_seen, mut image_seen) = (false, false);
@@ -480,22 +484,7 @@ fn two_processes_building_the_same_folder_and_tag_report_the_image_that_is_tagge
     let dir = ws.path().join(name);
     let tag = TestTag::new("same-tag");
     let reports = tempfile::tempdir().unwrap();
-    let mut children: Vec<Child> = (0..2)
-        .map(|i| {
-            let report = reports.path().join(format!("r{i}"));
-            spawn(
-                &[
-                    "build",
-                    dir.to_str().unwrap(),
-                    "--tag",
-                    &tag.0,
-                    "--report-dir",
-                    report.to_str().unwrap(),
-                ],
-                &reports.path().join(format!("{i}.log")),
-            )
-        })
-        .collect();
+    let mut children = spawn_builds(&dir, &[&tag.0, &tag.0], reports.path());
     let mut ids = Vec::new();
     let mut containers = Vec::new();
     for (i, child) in children.iter_mut().enumerate() {
