@@ -12,6 +12,7 @@ use cli::context::Context;
 use cli::exit::Outcome;
 
 fn main() -> ExitCode {
+    cli::stdout::exit_quietly_when_closed();
     let cli = Cli::parse_from(with_default_subcommand(std::env::args().collect()));
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

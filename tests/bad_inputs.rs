@@ -62,6 +62,8 @@ enum Entry {
     File(Vec<u8>),
     Large(u64, std::time::SystemTime),
     Link(PathBuf),
+    /// A FIFO or socket: never opened, since opening a FIFO blocks.
+    Special,
 }
 
 fn tree(root: &Path) -> BTreeMap<PathBuf, Entry> {
@@ -73,6 +75,8 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Entry> {
             Entry::Link(std::fs::read_link(e.path()).unwrap())
         } else if meta.is_dir() {
             Entry::Dir
+        } else if !meta.is_file() {
+            Entry::Special
         } else if meta.len() > 1 << 20 {
             Entry::Large(meta.len(), meta.modified().unwrap())
         } else {
@@ -121,6 +125,19 @@ fn setup(action: &str, repo: &Path, connector: &Path, args: &mut Vec<String>) {
             std::fs::write(connector.join("metadata.yaml"), deep).unwrap();
         }
         "deep-query" => args.push(format!("{}data{}", "(".repeat(10_000), ")".repeat(10_000))),
+        // Opening either blocks or fails: they must be refused before anything reads them.
+        "fifo-in-package" => {
+            let fifo = package.join("events.pipe");
+            let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+            assert!(made.success(), "mkfifo {}", fifo.display());
+        }
+        "socket-in-package" => {
+            drop(std::os::unix::net::UnixListener::bind(package.join("control.sock")).unwrap());
+        }
+        "main-is-directory" => {
+            std::fs::remove_file(connector.join("main.py")).unwrap();
+            std::fs::create_dir(connector.join("main.py")).unwrap();
+        }
         other => panic!("unknown setup `{other}`"),
     }
 }
@@ -131,19 +148,59 @@ struct Run {
     stderr: String,
 }
 
+/// No case takes this long; one that does hangs, and is ended and reported.
+const CASE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn run(repo: &Path, args: &[String], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_connector-build"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connector-build"))
         .args(args)
         .current_dir(repo)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .env_remove("GITHUB_STEP_SUMMARY")
         .envs(env.iter().copied())
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run connector-build");
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + CASE_TIME_LIMIT;
+    let mut hung = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            hung = true;
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    let mut stderr = text(&out.stderr);
+    if hung {
+        stderr.push_str(&format!(
+            "[the test ended it: still running after {} s]\n",
+            CASE_TIME_LIMIT.as_secs()
+        ));
+    }
     Run {
         stdout: text(&out.stdout),
-        stderr: text(&out.stderr),
+        stderr,
         out,
     }
 }

@@ -216,9 +216,9 @@ fn uv_lock_connector_installs_the_locked_main_dependencies_with_hashes() {
             "--installer",
             installer,
         ]);
-        let result = built(&results, &out);
-        let install = step(&result, "install dependencies");
-        assert_eq!(install["cached"], false, "{result}");
+        built(&results, &out);
+        // The install may come from the engine's cache (an earlier run of this test on this
+        // engine); either way the image must hold exactly what the lock says.
         let spec = run_spec(&tag.0);
         assert!(
             spec["spec"]["connectionSpecification"].is_object(),

@@ -317,6 +317,27 @@ fn decided_config(reference: &str) -> serde_json::Value {
     })
 }
 
+/// One `build` of `dir` per tag, at once; build `i` writes `reports/r<i>/` and `reports/<i>.log`.
+fn spawn_builds(dir: &Path, tags: &[&str], reports: &Path) -> Vec<Child> {
+    tags.iter()
+        .enumerate()
+        .map(|(i, tag)| {
+            let report = reports.join(format!("r{i}"));
+            spawn(
+                &[
+                    "build",
+                    dir.to_str().unwrap(),
+                    "--tag",
+                    tag,
+                    "--report-dir",
+                    report.to_str().unwrap(),
+                ],
+                &reports.join(format!("{i}.log")),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn two_processes_building_the_same_connector_agree_and_leave_a_sound_cache() {
     let ws = Workspace::new();
@@ -346,24 +367,7 @@ fn two_processes_building_the_same_connector_agree_and_leave_a_sound_cache() {
     let reports = tempfile::tempdir().unwrap();
 
     let started = Instant::now();
-    let mut children: Vec<Child> = [&tag_a, &tag_b]
-        .iter()
-        .enumerate()
-        .map(|(i, tag)| {
-            let report = reports.path().join(format!("r{i}"));
-            spawn(
-                &[
-                    "build",
-                    dir.to_str().unwrap(),
-                    "--tag",
-                    &tag.0,
-                    "--report-dir",
-                    report.to_str().unwrap(),
-                ],
-                &reports.path().join(format!("{i}.log")),
-            )
-        })
-        .collect();
+    let mut children = spawn_builds(&dir, &[&tag_a.0, &tag_b.0], reports.path());
     // Each cache entry, the moment it appears, is complete: the dependency layer has the
     // dependencies, the finished image answers `spec`.
     let (mut install_seen, mut image_seen) = (false, false);
@@ -417,4 +421,91 @@ fn two_processes_building_the_same_connector_agree_and_leave_a_sound_cache() {
         .iter()
         .all(|s| s["cached"] == true));
     assert_eq!(run_spec(&tag_c.0), run_spec(&tag_a.0));
+}
+
+#[test]
+fn a_second_sigterm_cuts_the_cleanup_short_and_still_writes_the_report() {
+    let ws = Workspace::new();
+    let name = "source-sigterm-twice";
+    slow_connector(&ws, name, 300);
+    let tags = BulkTags::new("sigterm-twice", &[name], &[MAIN_ENGINE]);
+    let reports = tempfile::tempdir().unwrap();
+    let log = reports.path().join("stderr.log");
+    let report_dir = reports.path().join("run");
+    let mut child = spawn(
+        &[
+            "--connectors-dir",
+            ws.path().to_str().unwrap(),
+            "build",
+            name,
+            "--tag",
+            &tags.tag,
+            "--report-dir",
+            report_dir.to_str().unwrap(),
+        ],
+        &log,
+    );
+    wait_for_containers(&mut child, MAIN_ENGINE, 1, &log);
+    let term = || {
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    term();
+    // The second arrives while the containers are being removed (that takes over 500 ms).
+    std::thread::sleep(Duration::from_millis(200));
+    term();
+    let status = wait_for(&mut child, Duration::from_secs(30));
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    for id in containers_of(MAIN_ENGINE, child.id(), false) {
+        let _ = docker(&["rm", "-f", &id]);
+    }
+    let status =
+        status.unwrap_or_else(|| panic!("still running 30 s after two SIGTERMs:\n{stderr}"));
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let report = read_report(&report_dir);
+    assert_eq!(report["interrupted"]["signal"], "SIGTERM", "{report}");
+    assert_eq!(
+        report_entry(&report, name)["status"],
+        "interrupted",
+        "{report}"
+    );
+    assert!(!image_exists(&tags.image(name)));
+}
+
+#[test]
+fn two_processes_building_the_same_folder_and_tag_report_the_image_that_is_tagged() {
+    let ws = Workspace::new();
+    let name = "source-same-tag";
+    slow_connector(&ws, name, 5);
+    let dir = ws.path().join(name);
+    let tag = TestTag::new("same-tag");
+    let reports = tempfile::tempdir().unwrap();
+    let mut children = spawn_builds(&dir, &[&tag.0, &tag.0], reports.path());
+    let mut ids = Vec::new();
+    let mut containers = Vec::new();
+    for (i, child) in children.iter_mut().enumerate() {
+        let status = wait_for(child, Duration::from_secs(300));
+        let log = std::fs::read_to_string(reports.path().join(format!("{i}.log"))).unwrap();
+        assert!(status.is_some_and(|s| s.success()), "build {i}:\n{log}");
+        let report = read_report(&reports.path().join(format!("r{i}")));
+        let entry = report_entry(&report, name);
+        ids.push(entry["image_id"].as_str().unwrap().to_string());
+        containers.push(entry["containers_started"].as_u64().unwrap());
+    }
+    // One install: the second build waited for the first and took its image from the cache.
+    let tagged = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &tag.0]);
+    assert_eq!(ids[0], ids[1], "two images for one folder");
+    assert_eq!(
+        ids[0],
+        tagged.trim(),
+        "the reports name an image not tagged"
+    );
+    assert!(
+        containers.contains(&0),
+        "both builds ran containers: {containers:?}"
+    );
 }

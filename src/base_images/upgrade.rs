@@ -56,7 +56,8 @@ pub async fn upgrade_to_latest(
             Ok(meta) => match meta.base_image() {
                 Some(b) => {
                     let family = declarations.family_by_repository(&b.value.repository);
-                    if family.is_none() {
+                    // A named connector is reported by `upgrade_connector`.
+                    if family.is_none() && names.is_empty() {
                         skipped.push(Skipped {
                             connector: folder_name(dir),
                             reason: format!(
@@ -117,6 +118,34 @@ pub struct UpgradeResult {
     pub old: Option<String>,
     pub new: String,
     pub changed: bool,
+    /// Why a connector the user named was not moved; such a run fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_alone: Option<String>,
+}
+
+impl UpgradeResult {
+    /// Whether every named connector was moved (or was already there).
+    pub fn all_done(results: &[UpgradeResult]) -> bool {
+        results.iter().all(|r| r.left_alone.is_none())
+    }
+}
+
+/// What a named connector that is not moved reports; nothing for one found by a search.
+fn left_alone(
+    named: bool,
+    dir: &Path,
+    path: PathBuf,
+    old: Option<String>,
+    reason: String,
+) -> Option<UpgradeResult> {
+    named.then(|| UpgradeResult {
+        connector: folder_name(dir),
+        path,
+        new: old.clone().unwrap_or_default(),
+        old,
+        changed: false,
+        left_alone: Some(reason),
+    })
 }
 
 /// Points connectors' `baseImage` at `reference` (digest-pinned). Connectors already on a
@@ -179,13 +208,33 @@ pub fn upgrade_connector(
     let reference = match crate::model::metadata::parse(&path, &text) {
         Ok(meta) => {
             let current = meta.base_image().map(|b| &b.value);
+            let old = current.map(ToString::to_string);
+            let no_key = || {
+                "it has no `data.connectorBuildOptions.baseImage`; --set-if-not-exists adds one"
+                    .to_string()
+            };
             let Some(reference) = target(current) else {
-                return Ok(None);
+                let reason = match current {
+                    None if !insert => no_key(),
+                    None => "its `language:` tag has no base image family".into(),
+                    Some(c) => format!(
+                        "its base image {} is not a declared base image family",
+                        c.name()
+                    ),
+                };
+                return Ok(left_alone(named, dir, path, old, reason));
             };
             let wanted = ImageRef::parse(&reference)?;
             match current {
-                Some(current) if current.repository != wanted.repository => return Ok(None),
-                None if !insert => return Ok(None),
+                Some(current) if current.repository != wanted.repository => {
+                    let reason = format!(
+                        "its base image {} is in another repository than {}; only images of the same family are moved",
+                        current.name(),
+                        wanted.name()
+                    );
+                    return Ok(left_alone(named, dir, path, old, reason));
+                }
+                None if !insert => return Ok(left_alone(named, dir, path, old, no_key())),
                 _ => {}
             }
             reference
@@ -206,5 +255,6 @@ pub fn upgrade_connector(
         },
         new: reference,
         changed: change != Change::Unchanged,
+        left_alone: None,
     }))
 }

@@ -2,18 +2,55 @@
 //! Python, for connector-build, which starts it and talks to it in JSON lines on
 //! stdin/stdout. One process per connector: each gets a fresh interpreter and module, and a
 //! hook that never returns can be stopped by ending the process.
+//!
+//! The protocol pipes are moved off descriptors 0 and 1 first thing: hook code (and the
+//! programs it starts) then reads `/dev/null` as stdin and writes to stderr, so a hook that
+//! reads input or prints cannot block on, or be mistaken for, the protocol.
 
 use std::ffi::CString;
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::{Mutex, OnceLock};
 
 use pyo3::prelude::*;
+
+/// The protocol's ends, on descriptors no child process inherits (close-on-exec).
+static FROM_CONNECTOR_BUILD: OnceLock<Mutex<BufReader<File>>> = OnceLock::new();
+static TO_CONNECTOR_BUILD: OnceLock<Mutex<File>> = OnceLock::new();
+
+/// Moves the protocol to private descriptors; stdin becomes `/dev/null`, stdout stderr.
+fn take_protocol_pipes() -> std::io::Result<()> {
+    let input = File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+    let output = File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+    let null = File::open("/dev/null")?;
+    // SAFETY: dup2 on descriptors this process owns; 0 and 1 are replaced atomically.
+    let ok = unsafe { libc::dup2(null.as_raw_fd(), 0) >= 0 && libc::dup2(2, 1) >= 0 };
+    if !ok {
+        return Err(std::io::Error::last_os_error());
+    }
+    let _ = FROM_CONNECTOR_BUILD.set(Mutex::new(BufReader::new(input)));
+    let _ = TO_CONNECTOR_BUILD.set(Mutex::new(output));
+    Ok(())
+}
+
+/// Writes one line to connector-build on the protocol's descriptor.
+fn send_line(message: &str) -> std::io::Result<()> {
+    let Some(out) = TO_CONNECTOR_BUILD.get() else {
+        return Err(std::io::Error::other("no protocol channel"));
+    };
+    let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+    out.write_all(message.as_bytes())
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush())
+}
 
 const SHIM: &str = include_str!("../../hooks/dagger/__init__.py");
 const RUNNER: &str = include_str!("../../hooks/runner.py");
 
 #[pymodule]
 mod _connector_build {
-    use std::io::{BufRead, Write};
+    use std::io::BufRead;
 
     use pyo3::exceptions::{PyEOFError, PyIOError};
     use pyo3::prelude::*;
@@ -21,18 +58,22 @@ mod _connector_build {
     /// Writes one message line to connector-build.
     #[pyfunction]
     fn send(message: &str) -> PyResult<()> {
-        let mut out = std::io::stdout().lock();
-        out.write_all(message.as_bytes())
-            .and_then(|_| out.write_all(b"\n"))
-            .and_then(|_| out.flush())
+        super::send_line(message)
             .map_err(|e| PyIOError::new_err(format!("connector-build went away: {e}")))
     }
 
     /// Reads one message line from connector-build; `None` when it closed the channel.
     #[pyfunction]
     fn recv() -> PyResult<Option<String>> {
+        let Some(input) = super::FROM_CONNECTOR_BUILD.get() else {
+            return Ok(None);
+        };
         let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
+        let read = input
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .read_line(&mut line);
+        match read {
             Ok(0) => Ok(None),
             Ok(_) => Ok(Some(line)),
             Err(e) => Err(PyIOError::new_err(format!(
@@ -86,6 +127,10 @@ fn main() {
         println!("connector-build-hooks (Python {})", Python::version_str());
         return;
     }
+    if let Err(e) = take_protocol_pipes() {
+        eprintln!("connector-build-hooks: cannot set up the protocol channel: {e}");
+        std::process::exit(1);
+    }
     let result = Python::attach(|py| {
         run(py).map_err(|e| {
             let text = e
@@ -99,7 +144,7 @@ fn main() {
         // The runner itself failed (not the hook, whose failures are messages): tell
         // connector-build in the protocol, and people on stderr.
         let report = serde_json::json!({"failed": {"kind": "runner", "hook": null, "message": message, "line": null, "traceback": ""}});
-        let _ = writeln!(std::io::stdout(), "{report}");
+        let _ = send_line(&report.to_string());
         eprintln!("connector-build-hooks: {message}");
         std::process::exit(1);
     }

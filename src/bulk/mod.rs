@@ -4,7 +4,6 @@
 //! stops the run.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,17 +106,19 @@ enum AttemptEnd {
 }
 
 /// Builds every requested connector and returns the run's record. Never fails as a whole:
-/// each connector's failure is in the report. When `stop` finishes first (a signal; it gives
-/// the signal's name), the builds in progress are dropped, every container the run made is
-/// removed, and the report marks those connectors `interrupted`.
+/// each connector's failure is in the report. When `stop` gives a first item (a signal's
+/// name), the builds in progress are dropped, every container the run made is removed, and
+/// the report marks those connectors `interrupted`; a second item cuts the removal short, and
+/// the record is still returned, so the report is written either way.
 pub async fn run(
     engines: &[Engine],
     network: &NetworkSettings,
     tools: &Tools,
     reporter: &dyn Reporter,
     request: BulkRequest<'_>,
-    stop: impl Future<Output = String>,
+    stop: impl futures_util::Stream<Item = String>,
 ) -> RunReport {
+    let mut stop = std::pin::pin!(stop);
     let started_at = unix_now();
     let n = request.connectors.len();
     reporter.report(Event::RunStarted {
@@ -148,7 +149,7 @@ pub async fn run(
         .map(|e| run.worker(e));
     let signal = tokio::select! {
         _ = futures_util::future::join_all(workers) => None,
-        signal = stop => Some(signal),
+        signal = next_signal(&mut stop) => Some(signal),
     };
     // The builds in progress are gone with their futures (hook runners are killed on drop);
     // their containers are not, and a request dropped mid-way may still create one: two
@@ -156,18 +157,26 @@ pub async fn run(
     let interrupted = match signal {
         None => None,
         Some(signal) => {
-            let mut containers_removed = 0;
-            for pass in 0..2 {
-                if pass > 0 {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+            let removed = std::sync::atomic::AtomicUsize::new(0);
+            let cleanup = async {
+                for pass in 0..2 {
+                    if pass > 0 {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    for engine in engines {
+                        let n = engine.remove_all_containers().await;
+                        removed.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
-                for engine in engines {
-                    containers_removed += engine.remove_all_containers().await;
-                }
-            }
+            };
+            let cleanup_cut_short = tokio::select! {
+                _ = cleanup => false,
+                _ = next_signal(&mut stop) => true,
+            };
             Some(Interruption {
                 signal,
-                containers_removed,
+                containers_removed: removed.into_inner(),
+                cleanup_cut_short,
             })
         }
     };
@@ -231,6 +240,16 @@ pub async fn run(
     );
     report.interrupted = interrupted;
     report
+}
+
+/// The next signal `stop` gives; never, once it has no more.
+async fn next_signal<S: futures_util::Stream<Item = String>>(
+    stop: &mut std::pin::Pin<&mut S>,
+) -> String {
+    match futures_util::StreamExt::next(stop).await {
+        Some(signal) => signal,
+        None => std::future::pending().await,
+    }
 }
 
 impl Run<'_> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use connector_build::bulk::{self, BulkRequest};
 use connector_build::clock;
 use connector_build::progress::Reporter;
-use connector_build::report::{duration, short_id, RunReport, Status};
+use connector_build::report::{self, duration, short_id, RunReport, Status};
 
 use super::args::BuildArgs;
 use super::context::Context;
@@ -19,6 +19,9 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
     if selection.connectors.is_empty() {
         eprintln!("no connector matches the selection; nothing to build");
         return Ok(());
+    }
+    if let Some(dir) = &args.report_dir {
+        report::prepare_dir(dir).map_err(|e| fail(&e))?;
     }
     let planning = ctx.planning(&args.plan)?;
     let engines = ctx.connect_engines().await?;
@@ -39,19 +42,23 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
         fail_fast: args.fail_fast,
         warnings: selection.warnings.clone(),
     };
-    let stop = async {
+    // The first signal stops the builds; a second one cuts the container removal short.
+    // Either way the report is written.
+    let stop = futures_util::stream::unfold(0, |n| async move {
         let signal = shutdown_signal().await;
-        eprintln!(
-            "\n{}: stopping the builds and removing their containers (again to exit at once)",
-            signal.name()
-        );
-        tokio::spawn(async move {
-            let again = shutdown_signal().await;
-            eprintln!("{}: exiting without cleaning up", again.name());
-            std::process::exit(again.exit_code().into());
-        });
-        signal.name().to_string()
-    };
+        if n == 0 {
+            eprintln!(
+                "\n{}: stopping the builds and removing their containers (again to stop removing them)",
+                signal.name()
+            );
+        } else {
+            eprintln!(
+                "{}: leaving the remaining containers; writing the report",
+                signal.name()
+            );
+        }
+        Some((signal.name().to_string(), n + 1))
+    });
     let report = bulk::run(
         &engines,
         &planning.network,
@@ -77,13 +84,16 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
     let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    let written = report.write(&dir, step_summary.as_deref());
-    match &written {
-        Ok(_) => eprintln!("report: {}", dir.join("report.html").display()),
-        Err(e) => {
-            fail(e);
+    let written = match report.write(&dir, step_summary.as_deref()) {
+        Ok(_) => {
+            eprintln!("report: {}", dir.join("report.html").display());
+            true
         }
-    }
+        Err(e) => {
+            fail(&e);
+            false
+        }
+    };
     if let Some(i) = &report.interrupted {
         eprintln!(
             "interrupted: removed {} build container(s); nothing was tagged from an unfinished build",
@@ -91,7 +101,7 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
         );
         return Err(Exit::Signal(Signal::from_name(&i.signal)));
     }
-    if report.ok() {
+    if report.ok() && written {
         Ok(())
     } else {
         Err(Exit::Failed)

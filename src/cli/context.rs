@@ -39,16 +39,13 @@ impl Context {
         let config =
             Config::discover(&std::env::current_dir().unwrap_or_default()).map_err(|e| fail(&e))?;
         let locator = if !global.connectors_dir.is_empty() {
-            ConnectorLocator {
-                dirs: global.connectors_dir.clone(),
-            }
+            ConnectorLocator::given(global.connectors_dir.clone())
         } else if !config.connectors_dirs.is_empty() {
-            ConnectorLocator {
-                dirs: config.connectors_dirs.clone(),
-            }
+            ConnectorLocator::given(config.connectors_dirs.clone())
         } else {
-            ConnectorLocator::for_repository(&config.root)
-        };
+            Ok(ConnectorLocator::for_repository(&config.root))
+        }
+        .map_err(|e| fail(&e))?;
         let engines = engine_hosts(&global.engine, &config);
         Ok(Context {
             locator,

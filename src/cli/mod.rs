@@ -13,4 +13,5 @@ pub mod list;
 pub mod migrate;
 pub mod plan;
 pub mod progress;
+pub mod stdout;
 pub mod upgrade;

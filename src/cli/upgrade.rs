@@ -12,7 +12,7 @@ use connector_build::progress::Silent;
 use super::args::{BaseImageTarget, SelectionArgs};
 use super::base_images::{declarations_dir, registry_of};
 use super::context::Context;
-use super::exit::{fail, Outcome};
+use super::exit::{fail, Exit, Outcome};
 
 pub async fn run(
     ctx: &Context,
@@ -39,7 +39,7 @@ pub async fn run(
         let results = upgrade_base_image(&ctx.locator, &names, to, set_if_not_exists, dry_run)
             .map_err(|e| fail(&e))?;
         print_upgrades(&results, dry_run);
-        return Ok(());
+        return finished(&results);
     }
     let config = &ctx.config;
     let declarations =
@@ -67,12 +67,25 @@ pub async fn run(
     for s in &skipped {
         eprintln!("{}: left alone: {}", s.connector, s.reason);
     }
-    Ok(())
+    finished(&results)
+}
+
+/// A connector the user named and the command left alone fails the run.
+fn finished(results: &[UpgradeResult]) -> Outcome {
+    if UpgradeResult::all_done(results) {
+        Ok(())
+    } else {
+        Err(Exit::Failed)
+    }
 }
 
 /// One line per connector on stderr: what `upgrade-base-image` changed.
 fn print_upgrades(results: &[UpgradeResult], dry_run: bool) {
     for r in results {
+        if let Some(reason) = &r.left_alone {
+            eprintln!("{}: left alone: {reason}", r.connector);
+            continue;
+        }
         let what = match (&r.old, r.changed) {
             (_, false) => "already up to date".to_string(),
             (Some(old), true) => format!("{old} -> {}", r.new),

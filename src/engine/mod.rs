@@ -31,6 +31,9 @@ static NEXT_CONTAINER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 /// Docker's own default when DOCKER_HOST is unset.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
+/// How long the engine may take to answer the first request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// While a long request runs (a build step, a pull), the engine is pinged this often...
 const WATCH_INTERVAL: Duration = Duration::from_secs(3);
 /// ...and counts as gone when a ping fails or takes longer than this.
@@ -188,10 +191,22 @@ impl Engine {
         })?;
         // Image builds and installs can be slow; the default 2 minutes would cut them off.
         let docker = docker.with_timeout(Duration::from_secs(3600));
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| classify(&host, "negotiate the API version", e))?;
+        // The first request is bounded: a server that accepts connections and never answers
+        // (a wrong port, a hung engine) is as unreachable as a closed port.
+        let action = "negotiate the API version";
+        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+            Ok(answer) => answer.map_err(|e| classify(&host, action, e))?,
+            Err(_) => {
+                return Err(EngineError::Unreachable {
+                    host: host.clone(),
+                    action: format!(
+                        "{action} (no answer within {} s)",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                    source: bollard::errors::Error::RequestTimeoutError,
+                })
+            }
+        };
         Ok(Engine {
             docker,
             host,

@@ -8,6 +8,7 @@
 //! nothing changed is one engine query and a tag, with no container.
 
 pub mod archive;
+pub mod lock;
 pub mod network;
 pub mod outputs;
 pub mod tools;
@@ -30,6 +31,16 @@ use crate::plan::{
 use crate::progress::{Event, Reporter};
 
 pub const CACHE_REPOSITORY: &str = "connector-build-cache";
+
+/// `$XDG_CACHE_HOME/connector-build` (default `~/.cache/connector-build`): what this user's
+/// builds keep outside the engine.
+fn user_cache_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("connector-build"))
+}
 
 pub fn cache_ref(key: &CacheKey) -> String {
     format!("{CACHE_REPOSITORY}:{}", key.0)
@@ -250,6 +261,10 @@ impl Builder<'_> {
             Base::Image { digest, .. } => digest.clone(),
             Base::Dockerfile { .. } => None,
         };
+
+        // Another build of this very image on this engine (another process, or another
+        // connector of this run with the same key) finishes first; its result is then reused.
+        let _lock = lock::acquire(self.engine.host(), &keys.image.0).await;
 
         // The no-op path: one query, one tag, no container.
         if let Some(done) = self.engine.inspect_image(&cache_ref(&keys.image)).await? {

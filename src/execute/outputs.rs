@@ -13,18 +13,8 @@ use crate::plan::CacheKey;
 /// Larger outputs are not worth a file; the command runs again.
 const MAX_OUTPUT: usize = 1024 * 1024;
 
-/// `$XDG_CACHE_HOME/connector-build`, else `~/.cache/connector-build`: what a run may
-/// remember between runs on this machine.
-pub fn user_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("connector-build"))
-}
-
 fn dir() -> Option<PathBuf> {
-    Some(user_cache_dir()?.join("outputs"))
+    Some(super::user_cache_dir()?.join("outputs"))
 }
 
 pub fn load(key: &CacheKey) -> Option<RunOutput> {

@@ -124,7 +124,7 @@ pub fn content_digest(path: &Path) -> std::io::Result<String> {
     let meta = std::fs::metadata(&path)?;
     let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
     let key = path.to_string_lossy().into_owned();
-    let store = super::outputs::user_cache_dir().map(|d| d.join(DIGESTS_FILE));
+    let store = super::user_cache_dir().map(|d| d.join(DIGESTS_FILE));
     let mut seen: BTreeMap<String, Seen> = store
         .as_ref()
         .and_then(|f| std::fs::read(f).ok())

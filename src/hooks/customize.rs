@@ -57,6 +57,9 @@ pub async fn plan_customized(
     builder: Option<&Builder<'_>>,
 ) -> Result<BuildPlan, CustomizeError> {
     let file = connector.dir.join(HOOK_FILE);
+    if hooks.enabled {
+        crate::plan::context::check_not_special(&file).map_err(PlanError::Context)?;
+    }
     if !hooks.enabled || !file.is_file() {
         return Ok(plan_connector(connector, options)?);
     }

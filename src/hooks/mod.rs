@@ -192,13 +192,52 @@ pub fn default_runner() -> PathBuf {
         .unwrap_or_else(|| dir.join(RUNNER))
 }
 
+/// How much of the runner's stderr (the hook's own output) is kept for messages.
+const STDERR_TAIL: usize = 64 * 1024;
+
 /// One connector's customization module, loaded in its own runner process.
+///
+/// The runner leads its own process group, and the group is ended when the session ends, so
+/// programs a hook starts do not outlive the build. Its stderr (where hook code prints) is
+/// read as it comes, keeping the last `STDERR_TAIL` bytes, so a hook that prints a lot never
+/// blocks on a full pipe.
 pub struct Session {
     child: Child,
-    stdin: ChildStdin,
+    /// The process group the runner leads (its pid).
+    group: Option<u32>,
+    stdin: Option<ChildStdin>,
     lines: Lines<BufReader<ChildStdout>>,
+    stderr: Option<tokio::task::JoinHandle<Vec<u8>>>,
     file: PathBuf,
     timeout: Duration,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(group) = self.group.and_then(|g| i32::try_from(g).ok()) {
+            // SAFETY: signals the group this session's runner leads; nothing else.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Reads a stream to its end, keeping the last `STDERR_TAIL` bytes.
+async fn keep_tail(mut stream: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
+    let mut tail = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return tail,
+            Ok(n) => {
+                tail.extend_from_slice(&buf[..n]);
+                if tail.len() > 2 * STDERR_TAIL {
+                    tail.drain(..tail.len() - STDERR_TAIL);
+                }
+            }
+        }
+    }
 }
 
 impl Session {
@@ -217,6 +256,7 @@ impl Session {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| HookError::Spawn {
@@ -230,10 +270,13 @@ impl Session {
                 detail: "no pipes to the runner".into(),
             });
         };
+        let stderr = child.stderr.take().map(|e| tokio::spawn(keep_tail(e)));
         let mut session = Session {
+            group: child.id(),
             child,
-            stdin,
+            stdin: Some(stdin),
             lines: BufReader::new(stdout).lines(),
+            stderr,
             file: file.to_path_buf(),
             timeout,
         };
@@ -281,9 +324,9 @@ impl Session {
         }
     }
 
-    /// Ends the runner; it exits when its input closes.
+    /// Ends the runner (it exits when its input closes), then what it started (on drop).
     pub async fn finish(mut self) {
-        drop(self.stdin);
+        drop(self.stdin.take());
         if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
             .await
             .is_err()
@@ -295,8 +338,10 @@ impl Session {
     async fn send<T: Serialize>(&mut self, message: &T) -> Result<(), HookError> {
         let mut line = serde_json::to_string(message).unwrap_or_default();
         line.push('\n');
-        if self.stdin.write_all(line.as_bytes()).await.is_err() || self.stdin.flush().await.is_err()
-        {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(self.crashed("its input was closed").await);
+        };
+        if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
             return Err(self.crashed("it stopped reading").await);
         }
         Ok(())
@@ -330,12 +375,20 @@ impl Session {
     /// The error for a runner that went away, from what it left on stderr.
     async fn crashed(&mut self, what: &str) -> HookError {
         let _ = self.child.start_kill();
-        let mut stderr = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), err.read_to_string(&mut stderr)).await;
-        }
         let status = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
+        // Programs the hook started may hold stderr open: end them, then read what is left.
+        if let Some(group) = self.group.take().and_then(|g| i32::try_from(g).ok()) {
+            // SAFETY: signals the group this session's runner leads; nothing else.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
+        let mut stderr = String::new();
+        if let Some(task) = self.stderr.take() {
+            if let Ok(Ok(tail)) = tokio::time::timeout(Duration::from_secs(2), task).await {
+                stderr = String::from_utf8_lossy(&tail).into_owned();
+            }
+        }
         if let Some(line) = stderr
             .lines()
             .find(|l| l.contains("error while loading shared libraries") || l.contains("libpython"))

@@ -58,6 +58,14 @@ pub enum DiscoveryError {
         "{path} is not a file; a connector folder holds its metadata in a {METADATA_FILE} file"
     )]
     MetadataNotAFile { path: PathBuf },
+    #[error("connector `{name}` is ambiguous: it is both {} (in the current folder) and {}; write `./{name}` for the first, or the full path of the second", .here.display(), .found.display())]
+    Ambiguous {
+        name: String,
+        here: PathBuf,
+        found: PathBuf,
+    },
+    #[error("--connectors-dir {}: {reason}", .path.display())]
+    BadConnectorsDir { path: PathBuf, reason: String },
 }
 
 fn list(paths: &[PathBuf]) -> String {
@@ -86,25 +94,65 @@ impl ConnectorLocator {
         }
     }
 
-    /// A name (`source-foo`) or a path to a connector folder.
+    /// Folders given by the user (`--connectors-dir`, `connectors_dirs` in the config file):
+    /// each must be an existing folder, since a mistyped one would silently find nothing.
+    pub fn given(dirs: Vec<PathBuf>) -> Result<Self, DiscoveryError> {
+        for dir in &dirs {
+            let reason = match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => "not a folder".to_string(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no such folder".to_string(),
+                Err(e) => e.to_string(),
+            };
+            return Err(DiscoveryError::BadConnectorsDir {
+                path: dir.clone(),
+                reason,
+            });
+        }
+        Ok(ConnectorLocator { dirs })
+    }
+
+    /// A name (`source-foo`) or a path to a connector folder. A path (`./source-foo`, an
+    /// absolute path, anything with a `/`) is taken as it is; a name is looked up in the
+    /// connector folders, and in the current folder only when they do not have it. A name
+    /// both places give differently is refused, so the wrong connector is never built.
     pub fn locate(&self, name_or_path: &str) -> Result<PathBuf, DiscoveryError> {
         let as_path = Path::new(name_or_path);
         let looks_like_path = name_or_path.contains(std::path::MAIN_SEPARATOR)
+            || name_or_path.contains('/')
             || name_or_path.starts_with('.')
             || as_path.is_absolute();
-        if looks_like_path || (as_path.is_dir() && as_path.join(METADATA_FILE).is_file()) {
+        if looks_like_path {
             if as_path.join(METADATA_FILE).is_file() {
                 return Ok(as_path.to_path_buf());
             }
-            if looks_like_path {
-                return Err(DiscoveryError::NoMetadata {
-                    path: as_path.to_path_buf(),
-                });
-            }
+            return Err(DiscoveryError::NoMetadata {
+                path: as_path.to_path_buf(),
+            });
         }
+        let here = (as_path.is_dir() && as_path.join(METADATA_FILE).is_file())
+            .then(|| as_path.to_path_buf());
         let searched: Vec<PathBuf> = self.dirs.iter().map(|d| d.join(name_or_path)).collect();
         if let Some(found) = searched.iter().find(|c| c.join(METADATA_FILE).is_file()) {
+            if let Some(here) = here {
+                let same = match (here.canonicalize(), found.canonicalize()) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => false,
+                };
+                if !same {
+                    return Err(DiscoveryError::Ambiguous {
+                        name: name_or_path.to_string(),
+                        here: Path::new(".").join(here),
+                        found: found.clone(),
+                    });
+                }
+                // The same folder: messages name it as the user would.
+                return Ok(here);
+            }
             return Ok(found.clone());
+        }
+        if let Some(here) = here {
+            return Ok(here);
         }
         // A folder with something else under the file's name is not "not found".
         if let Some(odd) = searched
@@ -144,5 +192,86 @@ impl ConnectorLocator {
         }
         found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connector(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(METADATA_FILE), "data: {}\n").unwrap();
+    }
+
+    #[test]
+    fn names_resolve_in_the_connector_folders_and_paths_are_paths() {
+        let t = tempfile::tempdir().unwrap();
+        let elsewhere = t.path().join("elsewhere");
+        connector(&elsewhere.join("source-tiny"));
+        let locator = ConnectorLocator::given(vec![elsewhere.clone()]).unwrap();
+        assert_eq!(
+            locator.locate("source-tiny").unwrap(),
+            elsewhere.join("source-tiny")
+        );
+        let absolute = elsewhere.join("source-tiny");
+        assert_eq!(
+            locator.locate(absolute.to_str().unwrap()).unwrap(),
+            absolute
+        );
+        assert!(matches!(
+            locator.locate("./source-nowhere"),
+            Err(DiscoveryError::NoMetadata { .. })
+        ));
+    }
+
+    #[test]
+    fn a_name_in_the_current_folder_and_a_connector_folder_is_ambiguous() {
+        // Relative to the current folder, as users type names: a folder made there.
+        let cwd = std::env::current_dir().unwrap();
+        let here = tempfile::Builder::new()
+            .prefix("source-ambiguous-")
+            .tempdir_in(&cwd)
+            .unwrap();
+        let name = here
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        std::fs::write(here.path().join(METADATA_FILE), "data: {}\n").unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        connector(&elsewhere.path().join(&name));
+        let locator = ConnectorLocator::given(vec![elsewhere.path().to_path_buf()]).unwrap();
+        let err = locator.locate(&name).unwrap_err().to_string();
+        assert!(err.contains("is ambiguous"), "{err}");
+        assert!(err.contains(&format!("./{name}")), "{err}");
+        assert!(
+            err.contains(&elsewhere.path().join(&name).display().to_string()),
+            "{err}"
+        );
+        // Written as a path, it is that folder; and the current folder itself as the
+        // connector folder is no ambiguity.
+        assert_eq!(
+            locator.locate(&format!("./{name}")).unwrap(),
+            Path::new(&format!("./{name}"))
+        );
+        let same = ConnectorLocator::given(vec![cwd]).unwrap();
+        assert_eq!(same.locate(&name).unwrap(), Path::new(&name));
+    }
+
+    #[test]
+    fn a_connectors_dir_that_does_not_exist_is_an_error() {
+        let t = tempfile::tempdir().unwrap();
+        let err = ConnectorLocator::given(vec![t.path().join("nope")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("nope: no such folder"), "{err}");
+        std::fs::write(t.path().join("file"), "").unwrap();
+        let err = ConnectorLocator::given(vec![t.path().join("file")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("file: not a folder"), "{err}");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod connector;
 pub mod dockerfile;
+pub mod files;
 pub mod image_ref;
 pub mod metadata;
 pub mod toml_error;

@@ -45,11 +45,14 @@ impl<'a> Document<'a> {
                 message: "a second YAML document starts here; the file must hold one".into(),
             });
         }
-        let root = if docs.is_empty() {
+        let mut root = if docs.is_empty() {
             None
         } else {
             Some(docs.swap_remove(0))
         };
+        if let Some(root) = root.as_mut() {
+            resolve_merges(text, root)?;
+        }
         Ok(Document { text, root })
     }
 
@@ -77,6 +80,73 @@ impl<'a> Document<'a> {
             start,
             end,
         }
+    }
+}
+
+/// YAML 1.1 merge keys (`<<: *defaults`), as PyYAML (and so airbyte-ci) reads them: a
+/// mapping's own keys win, then the merged mappings in the order given. saphyr implements
+/// YAML 1.2, which has no merge keys, and would keep `<<` as an ordinary key.
+fn resolve_merges(text: &str, node: &mut Node<'_>) -> Result<(), SyntaxError> {
+    match &mut node.data {
+        YamlData::Sequence(items) => {
+            for item in items {
+                resolve_merges(text, item)?;
+            }
+        }
+        YamlData::Tagged(_, inner) => resolve_merges(text, inner)?,
+        YamlData::Mapping(map) => {
+            let mut own = std::mem::take(map);
+            let mut merges = Vec::new();
+            for (key, value) in own.iter_mut() {
+                resolve_merges(text, value)?;
+                if is_merge_key(text, key) {
+                    merges.push(key.clone());
+                }
+            }
+            for key in merges {
+                let Some(value) = own.remove(&key) else {
+                    continue;
+                };
+                let sources = match value.data {
+                    YamlData::Mapping(m) => vec![m],
+                    YamlData::Sequence(items) => items
+                        .into_iter()
+                        .map(|item| match item.data {
+                            YamlData::Mapping(m) => Ok(m),
+                            _ => Err(merge_error(&item)),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => return Err(merge_error(&value)),
+                };
+                for source in sources {
+                    for (k, v) in source {
+                        if !own.contains_key(&k) {
+                            own.insert(k, v);
+                        }
+                    }
+                }
+            }
+            *map = own;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A plain `<<` key; a quoted `"<<"` is an ordinary key, as in PyYAML.
+fn is_merge_key(text: &str, key: &Node<'_>) -> bool {
+    matches!(&key.data, YamlData::Value(Scalar::String(s)) if s == "<<")
+        && text[char_to_byte(text, key.span.start.index())..].starts_with("<<")
+}
+
+fn merge_error(node: &Node<'_>) -> SyntaxError {
+    SyntaxError {
+        line: node.span.start.line().max(1),
+        col: node.span.start.col() + 1,
+        message: format!(
+            "a merge key (`<<`) takes a mapping or a list of mappings, not {}",
+            kind(node)
+        ),
     }
 }
 
@@ -294,6 +364,32 @@ mod tests {
     #[test]
     fn duplicate_keys_are_errors() {
         assert!(Document::parse("a: 1\na: 2\n").is_err());
+    }
+
+    #[test]
+    fn merge_keys_merge_as_pyyaml_does() {
+        let src = "ids: &ids\n  dockerRepository: a/b\n  name: base\nmore: &more\n  license: MIT\n  name: more\ndata:\n  <<: [*ids, *more]\n  name: own\n  nested:\n    <<: *more\n";
+        let doc = Document::parse(src).unwrap();
+        let data = get(doc.root().unwrap(), "data").unwrap();
+        let text = |node: &Node<'_>, key: &str| {
+            get(node, key)
+                .and_then(|n| scalar_text(&doc, n))
+                .map(|t| t.into_owned())
+        };
+        assert_eq!(text(data, "name").as_deref(), Some("own"));
+        assert_eq!(text(data, "dockerRepository").as_deref(), Some("a/b"));
+        assert_eq!(text(data, "license").as_deref(), Some("MIT"));
+        let nested = get(data, "nested").unwrap();
+        assert_eq!(text(nested, "license").as_deref(), Some("MIT"));
+        assert_eq!(text(nested, "name").as_deref(), Some("more"));
+        // Locations are those of the anchored values.
+        assert_eq!(doc.loc(get(data, "dockerRepository").unwrap()).line, 2);
+        let quoted = Document::parse("data:\n  \"<<\": 1\n").unwrap();
+        let data = get(quoted.root().unwrap(), "data").unwrap();
+        assert!(get(data, "<<").is_some());
+        let err = Document::parse("data:\n  <<: 3\n").err().unwrap();
+        assert_eq!(err.line, 2, "{err:?}");
+        assert!(err.message.contains("merge key"), "{err:?}");
     }
 
     #[test]

@@ -48,6 +48,23 @@ pub enum ContextError {
     },
     #[error("{path}: file names must be valid UTF-8\nhint: rename it")]
     NotUtf8 { path: PathBuf },
+    #[error("{path} is {kind}, not a regular file; only files, folders and symbolic links can enter an image: remove it or move it out of the connector's code")]
+    NotRegular { path: PathBuf, kind: &'static str },
+}
+
+/// Refuses `path` when it is a FIFO, socket or device (following links), so that reading it
+/// cannot block; a path that does not exist passes (the reader reports it).
+pub fn check_not_special(path: &Path) -> Result<(), ContextError> {
+    match std::fs::metadata(path) {
+        Ok(meta) => match crate::model::files::special_kind(&meta) {
+            Some(kind) => Err(ContextError::NotRegular {
+                path: path.to_path_buf(),
+                kind,
+            }),
+            None => Ok(()),
+        },
+        Err(_) => Ok(()),
+    }
 }
 
 fn mib(bytes: u64) -> String {
@@ -82,6 +99,15 @@ pub fn file_entry(root: &Path, rel: &str, dest_rel: &str) -> Result<FileEntry, C
             mode: 0o777,
             sha256: sha256_hex(target_str.as_bytes()),
             owner: None,
+        });
+    }
+    if let Some(kind) = crate::model::files::special_kind(&meta) {
+        return Err(ContextError::NotRegular { path, kind });
+    }
+    if meta.is_dir() {
+        return Err(ContextError::NotRegular {
+            path,
+            kind: "a folder",
         });
     }
     if meta.len() > MAX_FILE_SIZE {
@@ -141,9 +167,21 @@ fn link_stays_inside(rel: &Path, target: &Path) -> bool {
 }
 
 /// Every file under `root/rel_dir` (sorted, excluded names skipped), placed under `rel_dir`.
+/// When `rel_dir` itself is a link to a folder inside `root` (`source_foo -> src/source_foo`),
+/// what it points to is copied under `rel_dir`, once, and the link is not.
 pub fn tree_entries(root: &Path, rel_dir: &str) -> Result<Vec<FileEntry>, ContextError> {
     let mut out = Vec::new();
     let start = root.join(rel_dir);
+    let meta = std::fs::symlink_metadata(&start).map_err(io(&start))?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(&start).map_err(io(&start))?;
+        if !link_stays_inside(Path::new(rel_dir), &target) {
+            return Err(ContextError::SymlinkOutside {
+                target: target.to_string_lossy().into_owned(),
+                path: start,
+            });
+        }
+    }
     let walker = walkdir::WalkDir::new(&start)
         .follow_links(false)
         .sort_by_file_name()
@@ -159,7 +197,8 @@ pub fn tree_entries(root: &Path, rel_dir: &str) -> Result<Vec<FileEntry>, Contex
                     .unwrap_or_else(|| std::io::Error::other("file system loop")),
             }
         })?;
-        if entry.file_type().is_dir() {
+        // The root is the folder itself (or the link to it, followed by the walk).
+        if entry.depth() == 0 || entry.file_type().is_dir() {
             continue;
         }
         let rel = entry

@@ -62,6 +62,8 @@ pub enum PlanError {
     NoBase { dir: PathBuf },
     #[error("{dir}: the main file `{file}` is missing; the image's entrypoint runs it (set MAIN_FILE_NAME in build_customization.py if it has another name)")]
     MissingMainFile { dir: PathBuf, file: String },
+    #[error("{dir}: the main file `{file}` is a folder; the image's entrypoint runs it as a Python file (`python {file}`)")]
+    MainFileIsFolder { dir: PathBuf, file: String },
     #[error("{dir}/build_customization.py: MAIN_FILE_NAME is `{file}`, which is not in the connector folder; the image's entrypoint runs it")]
     MissingCustomMainFile { dir: PathBuf, file: String },
     #[error("{dir}: `{package}` is a file; a connector named `{connector}` keeps its code in the folder `{package}/`")]
@@ -117,10 +119,17 @@ pub fn output_tag(connector: &Connector, tag: Option<&str>) -> Result<String, Pl
         Some(t) if t.contains(':') || t.contains('/') => t.to_string(),
         Some(t) => format!("{repo}:{t}"),
     };
-    crate::model::ImageRef::parse(&full).map_err(|e| PlanError::BadTag {
+    let parsed = crate::model::ImageRef::parse(&full).map_err(|e| PlanError::BadTag {
         tag: tag.unwrap_or_default().to_string(),
         reason: e.to_string(),
     })?;
+    // The engine refuses to tag by digest, but only after the whole build: say it now.
+    if parsed.digest.is_some() {
+        return Err(PlanError::BadTag {
+            tag: tag.unwrap_or_default().to_string(),
+            reason: "a digest (`@sha256:...`) names an existing image and cannot be given to a new one; use `name:tag`".into(),
+        });
+    }
     Ok(full)
 }
 
@@ -202,12 +211,23 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
 
     // Check the code is there before planning anything that takes time.
     let main_file = opts.main_file.as_deref().unwrap_or(DEFAULT_MAIN_FILE);
-    if !dir.join(main_file).is_file() {
-        let (dir, file) = (dir.clone(), main_file.to_string());
-        return Err(match opts.main_file {
-            Some(_) => PlanError::MissingCustomMainFile { dir, file },
-            None => PlanError::MissingMainFile { dir, file },
-        });
+    match std::fs::metadata(dir.join(main_file)) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(meta) if meta.is_dir() => {
+            return Err(PlanError::MainFileIsFolder {
+                dir: dir.clone(),
+                file: main_file.to_string(),
+            })
+        }
+        // A FIFO or socket: `file_entry` below says what it is, without opening it.
+        Ok(_) => {}
+        Err(_) => {
+            let (dir, file) = (dir.clone(), main_file.to_string());
+            return Err(match opts.main_file {
+                Some(_) => PlanError::MissingCustomMainFile { dir, file },
+                None => PlanError::MissingMainFile { dir, file },
+            });
+        }
     }
     let package = connector.package_name();
     if !dir.join(&package).is_dir() {
@@ -261,7 +281,10 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
         })?;
     let manifests = DEPENDENCY_FILES
         .iter()
-        .filter(|f| dir.join(f).is_file())
+        // Not `is_file`: a FIFO under a manifest's name is refused by `file_entry`, unopened.
+        .filter(|f| std::fs::metadata(dir.join(f)).is_ok_and(|m| !m.is_dir()))
+        .copied()
+        .chain(install.extra_manifests.iter().map(String::as_str))
         .map(|f| context::file_entry(dir, f, f))
         .collect::<Result<Vec<_>, _>>()?;
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::poetry::{self, PoetryError};
 use super::pylock::{self, PylockError};
+use super::requirements::{self, RequirementsError};
 use super::uv_lock::{self, UvLockError};
 
 /// The only files the dependency layer may see, in the order they are copied.
@@ -51,6 +52,9 @@ pub struct DependencyInstall {
     pub scratch_files: Vec<GeneratedFile>,
     /// What the user should know that does not stop the build (a stale lock, no hashes).
     pub warnings: Vec<String>,
+    /// Files the install reads besides `DEPENDENCY_FILES` (what a requirements file
+    /// includes), relative to the connector folder: copied with the manifests.
+    pub extra_manifests: Vec<String>,
 }
 
 /// A file computed here for the install command (e.g. pinned requirements).
@@ -76,8 +80,12 @@ pub enum InstallError {
         at: String,
         message: String,
     },
+    #[error("{path} is {kind}, not a regular file; a dependency manifest must be a file")]
+    Special { path: String, kind: &'static str },
     #[error(transparent)]
     Poetry(#[from] PoetryError),
+    #[error(transparent)]
+    Requirements(#[from] RequirementsError),
     // Boxed: these errors are rare and large, and plan errors carry this one.
     #[error(transparent)]
     UvLock(Box<UvLockError>),
@@ -119,8 +127,21 @@ impl Installer {
 }
 
 fn read(dir: &Path, name: &str) -> Result<Option<String>, InstallError> {
-    let path = dir.join(name);
-    match std::fs::read_to_string(&path) {
+    read_path(&dir.join(name))
+}
+
+/// A manifest's text; `None` when it does not exist. A FIFO or socket is refused unopened.
+fn read_path(path: &Path) -> Result<Option<String>, InstallError> {
+    if let Some(kind) = std::fs::metadata(path)
+        .ok()
+        .and_then(|m| crate::model::files::special_kind(&m))
+    {
+        return Err(InstallError::Special {
+            path: path.display().to_string(),
+            kind,
+        });
+    }
+    match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(InstallError::Read {
@@ -173,6 +194,7 @@ fn locked_install(
             contents,
         }],
         warnings,
+        extra_manifests: vec![],
     }
 }
 
@@ -251,6 +273,7 @@ pub fn dependency_install(
     let has_project = has_setup || pyproject.is_some();
     if let Some(reqs) = read(dir, "requirements.txt")? {
         let with_project = has_project && !installs_project(&reqs);
+        let extra_manifests = requirements::includes(dir, "requirements.txt")?;
         let mut args = installer.install_command();
         args.extend(["-r".to_string(), "requirements.txt".to_string()]);
         if with_project {
@@ -261,6 +284,7 @@ pub fn dependency_install(
             args,
             scratch_files: vec![],
             warnings: vec![],
+            extra_manifests,
         });
     }
     if has_project {
@@ -271,6 +295,7 @@ pub fn dependency_install(
             args,
             scratch_files: vec![],
             warnings: vec![],
+            extra_manifests: vec![],
         });
     }
     Err(InstallError::NoManifest {

@@ -7,6 +7,7 @@
 pub mod install;
 pub mod poetry;
 pub mod pylock;
+pub mod requirements;
 pub mod toml_fields;
 pub mod uv_lock;
 

@@ -60,6 +60,47 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
+/// A report folder that cannot be used, found before anything is built.
+#[derive(Debug, thiserror::Error)]
+#[error("--report-dir {}: {reason}; nothing was built, since the run's reports would be lost", .path.display())]
+pub struct ReportDirError {
+    pub path: PathBuf,
+    pub reason: String,
+    #[source]
+    pub source: Option<std::io::Error>,
+}
+
+/// Makes sure reports can be written to `dir` before a run starts, so a run whose reports
+/// would be lost fails at once rather than after its builds: creates it and writes a probe.
+pub fn prepare_dir(dir: &Path) -> Result<(), ReportDirError> {
+    let refuse = |reason: String, source: Option<std::io::Error>| ReportDirError {
+        path: dir.to_path_buf(),
+        reason,
+        source,
+    };
+    // What is in the way, when something is: the folder itself or one above it is a file.
+    if let Some(file) = dir
+        .ancestors()
+        .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()))
+    {
+        return Err(refuse(
+            if file == dir {
+                "it is a file, not a folder".to_string()
+            } else {
+                format!("{} is a file, so the folder cannot be made", file.display())
+            },
+            None,
+        ));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| refuse("the folder cannot be made".into(), Some(e)))?;
+    tempfile::Builder::new()
+        .prefix(".write-check")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| refuse("files cannot be written there".into(), Some(e)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::record::tests::sample;

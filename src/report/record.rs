@@ -28,6 +28,9 @@ pub struct Interruption {
     pub signal: String,
     /// Build containers of the run removed afterwards.
     pub containers_removed: usize,
+    /// A second signal ended the removal early: build containers may be left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleanup_cut_short: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -479,6 +482,7 @@ pub(crate) mod tests {
         let hosts = ["unix:///var/run/docker.sock".to_string()];
         let mut r = RunReport::new(t0, t0 + 3.2, &hosts, &[None], vec![], connectors);
         r.interrupted = Some(Interruption {
+            cleanup_cut_short: false,
             signal: "SIGINT".into(),
             containers_removed: 1,
         });
