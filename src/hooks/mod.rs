@@ -214,11 +214,16 @@ pub struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(group) = self.group.and_then(|g| i32::try_from(g).ok()) {
-            // SAFETY: signals the group this session's runner leads; nothing else.
-            unsafe {
-                libc::kill(-group, libc::SIGKILL);
-            }
+        kill_group(self.group.take());
+    }
+}
+
+/// Kills every process of the group the runner leads, if there is one.
+fn kill_group(group: Option<u32>) {
+    if let Some(group) = group.and_then(|g| i32::try_from(g).ok()) {
+        // SAFETY: signals the group this session's runner leads; nothing else.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
         }
     }
 }
@@ -377,12 +382,7 @@ impl Session {
         let _ = self.child.start_kill();
         let status = tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await;
         // Programs the hook started may hold stderr open: end them, then read what is left.
-        if let Some(group) = self.group.take().and_then(|g| i32::try_from(g).ok()) {
-            // SAFETY: signals the group this session's runner leads; nothing else.
-            unsafe {
-                libc::kill(-group, libc::SIGKILL);
-            }
-        }
+        kill_group(self.group.take());
         let mut stderr = String::new();
         if let Some(task) = self.stderr.take() {
             if let Ok(Ok(tail)) = tokio::time::timeout(Duration::from_secs(2), task).await {
