@@ -77,10 +77,7 @@ pub fn render_family(
     let mut files = Vec::new();
     let mut dockerfiles = Vec::new();
     for v in &family.versions {
-        let text = match declarations.root(&v.decl.root) {
-            Some(root) => plan::dockerfile(family, v, root),
-            None => String::new(),
-        };
+        let text = plan::dockerfile(declarations, family, v);
         files.push(DocFile {
             path: dir
                 .join("dockerfiles")

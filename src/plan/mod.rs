@@ -7,6 +7,8 @@
 
 pub mod canonical;
 pub mod context;
+pub mod java;
+pub mod manifest_only;
 pub mod python;
 pub mod to_dockerfile;
 
@@ -16,7 +18,49 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use canonical::{CacheKey, KeyChain};
-pub use python::{plan_connector, PlanOptions};
+pub use python::PlanOptions;
+
+use crate::model::Connector;
+
+/// How a connector is built, from its `language:` tag, as airbyte-ci dispatched: python and
+/// low-code (and no tag) are Python builds, manifest-only and java have their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectorKind {
+    Python,
+    ManifestOnly,
+    Java,
+}
+
+impl ConnectorKind {
+    pub fn of(connector: &Connector) -> ConnectorKind {
+        match connector.metadata.language() {
+            Some("manifest-only") => ConnectorKind::ManifestOnly,
+            Some("java") => ConnectorKind::Java,
+            _ => ConnectorKind::Python,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectorKind::Python => "python",
+            ConnectorKind::ManifestOnly => "manifest-only",
+            ConnectorKind::Java => "java",
+        }
+    }
+}
+
+/// The plan for `connector`, by its kind (without its build customization).
+pub fn plan_connector(
+    connector: &Connector,
+    opts: &PlanOptions,
+) -> Result<BuildPlan, python::PlanError> {
+    match ConnectorKind::of(connector) {
+        ConnectorKind::Python => python::plan_connector(connector, opts),
+        ConnectorKind::ManifestOnly => manifest_only::plan_manifest_only(connector, opts),
+        ConnectorKind::Java => java::plan_java(connector, opts),
+    }
+}
 
 /// Bumped when the meaning of a plan changes, so old cache entries stop matching.
 pub const PLAN_FORMAT: &str = "connector-build/plan/v1";
@@ -250,6 +294,11 @@ pub enum FileSource {
     Inline(String),
     /// A file elsewhere on the host (from a build customization), absolute path.
     Host(String),
+    /// A tar archive in the connector folder (path relative to it), unpacked: its members
+    /// land under the step's `dest` with their first `strip` path components removed, as
+    /// `tar --strip-components` does (a Gradle distribution's top folder). The entry's
+    /// `path` is unused; its `sha256` is the archive's.
+    Unpack { archive: String, strip: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,11 @@ use super::{
     Action, Base, BuildPlan, CacheMount, ConfigOp, Expect, Run, ScratchFile, SmokeTest, Step,
     ToolMount, CODE_DIR, SCRATCH_DIR,
 };
-use crate::model::Connector;
+use std::sync::OnceLock;
+
+use crate::base_images::declare::{Declarations, Family, FamilyKind};
+use crate::model::metadata::Located;
+use crate::model::{Connector, ImageRef};
 use crate::python::{dependency_install, InstallError, Installer, DEPENDENCY_FILES};
 
 pub const DEFAULT_MAIN_FILE: &str = "main.py";
@@ -82,6 +86,19 @@ pub enum PlanError {
         #[source]
         source: InstallError,
     },
+    #[error("{path}:{line}: a `language:{language}` connector builds on {wanted}, but `data.connectorBuildOptions.baseImage` is `{reference}`, of the `{family}` family\nhint: `connector-build upgrade-base-image` with the right family, or fix the `language:` tag")]
+    WrongFamily {
+        path: PathBuf,
+        line: usize,
+        language: String,
+        reference: String,
+        family: String,
+        wanted: String,
+    },
+    #[error(transparent)]
+    ManifestOnly(#[from] super::manifest_only::ManifestError),
+    #[error(transparent)]
+    Java(#[from] super::java::JavaError),
     #[error(transparent)]
     Context(#[from] ContextError),
     #[error("`--tag {tag}` is not a valid image name: {reason}")]
@@ -110,6 +127,45 @@ pub fn pip_build_env() -> Vec<(String, String)> {
     .collect()
 }
 
+/// What an install step needs for `choice`: the installer, the host programs it mounts, its
+/// cache volume and its build-only environment.
+pub fn installer_parts(
+    choice: &InstallerChoice,
+) -> (
+    Installer,
+    Vec<ToolMount>,
+    Vec<CacheMount>,
+    Vec<(String, String)>,
+) {
+    match choice {
+        InstallerChoice::Pip => (Installer::Pip, vec![], pip_caches(), pip_build_env()),
+        InstallerChoice::Uv { identity } => (
+            Installer::Uv {
+                program: format!("{UV_DIR}/uv"),
+            },
+            vec![ToolMount {
+                name: "uv".into(),
+                identity: identity.clone(),
+                dir: UV_DIR.into(),
+            }],
+            vec![CacheMount {
+                target: UV_CACHE_DIR.into(),
+                volume: UV_CACHE_VOLUME.into(),
+            }],
+            [
+                ("UV_CACHE_DIR", UV_CACHE_DIR),
+                // The cache is a volume, another file system: copy, don't try to link.
+                ("UV_LINK_MODE", "copy"),
+                ("UV_PYTHON_DOWNLOADS", "never"),
+                ("UV_NO_PROGRESS", "1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ),
+    }
+}
+
 pub fn output_tag(connector: &Connector, tag: Option<&str>) -> Result<String, PlanError> {
     let repo = &connector.metadata.docker_repository.value;
     let full = match tag {
@@ -135,6 +191,73 @@ fn config(name: &str, op: ConfigOp) -> Step {
     step(name, Action::Config(op))
 }
 
+/// The base image as a plan's base: pinned (unless allowed otherwise), through its mirror,
+/// and of the family the connector's kind needs (`kind`), when it is a family we declare.
+pub fn image_base(
+    connector: &Connector,
+    base_image: &Located<ImageRef>,
+    kind: FamilyKind,
+    opts: &PlanOptions,
+) -> Result<Base, PlanError> {
+    let image = &base_image.value;
+    if image.digest.is_none() && !opts.allow_unpinned {
+        return Err(PlanError::Unpinned {
+            path: connector.metadata.path.clone(),
+            line: base_image.loc.line,
+            reference: image.to_string(),
+        });
+    }
+    if let Some(family) = declared_family(&image.repository) {
+        if family.kind != kind {
+            let wanted = declared_families()
+                .iter()
+                .filter(|f| f.kind == kind)
+                .map(|f| f.repository.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ");
+            return Err(PlanError::WrongFamily {
+                path: connector.metadata.path.clone(),
+                line: base_image.loc.line,
+                language: connector
+                    .metadata
+                    .language()
+                    .unwrap_or("python")
+                    .to_string(),
+                reference: image.to_string(),
+                family: family.name.clone(),
+                wanted,
+            });
+        }
+    }
+    let source = match opts.mirrors.get(&image.registry) {
+        Some(mirror) => image.with_registry(mirror),
+        None => image.clone(),
+    };
+    Ok(Base::Image {
+        reference: image.to_string(),
+        pull: source.pinned().unwrap_or_else(|| source.to_string()),
+        digest: image.digest.as_ref().map(|d| d.to_string()),
+    })
+}
+
+/// The base image families compiled into the tool, read once.
+pub fn declared_families() -> &'static [Family] {
+    static FAMILIES: OnceLock<Vec<Family>> = OnceLock::new();
+    FAMILIES.get_or_init(|| {
+        Declarations::embedded()
+            .map(|d| d.families)
+            .unwrap_or_default()
+    })
+}
+
+/// The declared family whose images live in `repository` (any registry).
+pub fn declared_family(repository: &str) -> Option<&'static Family> {
+    declared_families()
+        .iter()
+        .find(|f| f.repository == repository)
+}
+
+/// A Python (or low-code) connector's plan.
 pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<BuildPlan, PlanError> {
     let output_tag = output_tag(connector, opts.tag.as_deref())?;
     let smoke_test = Some(SmokeTest {
@@ -182,23 +305,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
         });
     };
 
-    let image = &base_image.value;
-    if image.digest.is_none() && !opts.allow_unpinned {
-        return Err(PlanError::Unpinned {
-            path: connector.metadata.path.clone(),
-            line: base_image.loc.line,
-            reference: image.to_string(),
-        });
-    }
-    let source = match opts.mirrors.get(&image.registry) {
-        Some(mirror) => image.with_registry(mirror),
-        None => image.clone(),
-    };
-    let base = Base::Image {
-        reference: image.to_string(),
-        pull: source.pinned().unwrap_or_else(|| source.to_string()),
-        digest: image.digest.as_ref().map(|d| d.to_string()),
-    };
+    let base = image_base(connector, base_image, FamilyKind::Python, opts)?;
 
     // Check the code is there before planning anything that takes time.
     let main_file = opts.main_file.as_deref().unwrap_or(DEFAULT_MAIN_FILE);
@@ -227,33 +334,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
         });
     }
 
-    let (installer, tools, caches, installer_env) = match &opts.installer {
-        InstallerChoice::Pip => (Installer::Pip, vec![], pip_caches(), pip_build_env()),
-        InstallerChoice::Uv { identity } => (
-            Installer::Uv {
-                program: format!("{UV_DIR}/uv"),
-            },
-            vec![ToolMount {
-                name: "uv".into(),
-                identity: identity.clone(),
-                dir: UV_DIR.into(),
-            }],
-            vec![CacheMount {
-                target: UV_CACHE_DIR.into(),
-                volume: UV_CACHE_VOLUME.into(),
-            }],
-            [
-                ("UV_CACHE_DIR", UV_CACHE_DIR),
-                // The cache is a volume, another file system: copy, don't try to link.
-                ("UV_LINK_MODE", "copy"),
-                ("UV_PYTHON_DOWNLOADS", "never"),
-                ("UV_NO_PROGRESS", "1"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ),
-    };
+    let (installer, tools, caches, installer_env) = installer_parts(&opts.installer);
     let install =
         dependency_install(dir, &installer, SCRATCH_DIR).map_err(|source| PlanError::Install {
             dir: dir.clone(),

@@ -13,6 +13,41 @@ pub const REF_FILE: &str = "/var/lib/connector-build/base-image.ref";
 /// The fixtures' base image line before the set-up fills in the digest.
 pub const PLACEHOLDER_BASE: &str = "127.0.0.1:5000/airbyte/python-connector-base:1.0.0@sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The placeholders of the other families' fixtures, and the files the set-up writes their
+/// published addresses to.
+pub const OTHER_PLACEHOLDERS: &[(&str, &str)] = &[
+    (
+        "127.0.0.1:5000/airbyte/source-declarative-manifest:7.39.1@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "/var/lib/connector-build/declarative-base-image.ref",
+    ),
+    (
+        "127.0.0.1:5000/airbyte/java-connector-base:1.0.0@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "/var/lib/connector-build/java-base-image.ref",
+    ),
+];
+
+/// The digest-pinned address the set-up recorded in `file`.
+pub fn published_ref(file: &str) -> String {
+    match std::fs::read_to_string(file) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => panic!("no base image: {file} is missing; run `bash scripts/setup.sh` first (the README test command does)"),
+    }
+}
+
+/// `text` with every family's placeholder base image replaced by what the set-up published
+/// (each looked up only when used, so a test needs only the families it builds on).
+pub fn fill_placeholders(mut text: String) -> String {
+    if text.contains(PLACEHOLDER_BASE) {
+        text = text.replace(PLACEHOLDER_BASE, &base_ref());
+    }
+    for (placeholder, file) in OTHER_PLACEHOLDERS {
+        if text.contains(placeholder) {
+            text = text.replace(placeholder, &published_ref(file));
+        }
+    }
+    text
+}
+
 /// The digest-pinned base image the set-up produced.
 pub fn base_ref() -> String {
     if let Ok(r) = std::env::var("CONNECTOR_BUILD_BASE_IMAGE") {
@@ -87,7 +122,7 @@ impl Workspace {
         let meta = to.join("metadata.yaml");
         if let Ok(text) = std::fs::read_to_string(&meta) {
             // The fixtures carry an all-zero placeholder digest the set-up fills in.
-            std::fs::write(&meta, text.replace(PLACEHOLDER_BASE, &base_ref())).unwrap();
+            std::fs::write(&meta, fill_placeholders(text)).unwrap();
         }
         to
     }
