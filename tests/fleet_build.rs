@@ -166,3 +166,58 @@ fn manifest_only_connector_with_components_uses_them() {
     ]);
     assert!(owners.contains("components.py 1000"), "{owners}");
 }
+
+#[test]
+fn java_connector_builds_from_its_gradle_distribution() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-java");
+    make_java_distribution(&dir, "source-fixture-java");
+    let tag = TestTag::new("java");
+    let path = dir.to_str().unwrap();
+    let (results, out) = build_json(&[path, "--tag", &tag.0]);
+    let first = built(&results, &out);
+
+    let spec = run_spec(&tag.0);
+    assert_eq!(
+        spec["spec"]["connectionSpecification"]["required"],
+        serde_json::json!(["fixture_java_host"]),
+        "{spec}"
+    );
+    let config = image_config(&tag.0);
+    assert_eq!(config["Entrypoint"], serde_json::json!(["/airbyte/base.sh"]));
+    assert_eq!(config["WorkingDir"], "/airbyte");
+    let env: Vec<String> = serde_json::from_value(config["Env"].clone()).unwrap();
+    assert!(env.contains(&"APPLICATION=source-fixture-java".into()), "{env:?}");
+    assert_eq!(config["Labels"]["io.airbyte.version"], "0.1.0");
+    assert_eq!(
+        config["Labels"]["io.airbyte.name"],
+        "airbyte/source-fixture-java"
+    );
+
+    // The distribution with its top folder stripped, next to base.sh; nothing else.
+    let listing = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        &tag.0,
+        "-c",
+        "ls -A /airbyte; stat -c '%a' /airbyte/bin/source-fixture-java",
+    ]);
+    for want in ["base.sh", "bin", "lib", "755"] {
+        assert!(listing.contains(want), "{want} missing: {listing}");
+    }
+    for absent in ["src", "metadata.yaml", "README.md", "build"] {
+        assert!(
+            !listing.lines().any(|l| l == absent),
+            "{absent} in the image: {listing}"
+        );
+    }
+    assert!(!listing.contains("source-fixture-java\n"), "{listing}");
+
+    // Nothing changed: no container, the same image.
+    let (results, out) = build_json(&[path, "--tag", &tag.0]);
+    let again = built(&results, &out);
+    assert_eq!(again["containers_started"], 0, "{again}");
+    assert_eq!(again["image_id"], first["image_id"]);
+}

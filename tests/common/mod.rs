@@ -399,3 +399,57 @@ impl Drop for ExtraEngine {
         }
     }
 }
+
+/// Makes `<dir>/build/distributions/<name>.tar` the way Gradle's `distTar` lays it out
+/// (`<name>/bin/<name>`, `<name>/lib/<name>.jar`) from the fixture's `src/`, with Debian's JDK
+/// (`javac --release 17`, `jar`), which the set-up installs.
+pub fn make_java_distribution(dir: &Path, name: &str) -> PathBuf {
+    let work = tempfile::tempdir().unwrap();
+    let classes = work.path().join("classes");
+    let top = work.path().join(name);
+    std::fs::create_dir_all(top.join("lib")).unwrap();
+    let sources: Vec<PathBuf> = walk(&dir.join("src/main/java"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "java"))
+        .collect();
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().unwrap_or_else(|e| {
+            panic!("{cmd:?}: {e}; the set-up installs openjdk-17-jdk-headless")
+        });
+        assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
+    };
+    run(Command::new("javac")
+        .args(["--release", "17", "-d"])
+        .arg(&classes)
+        .args(&sources));
+    run(Command::new("jar")
+        .arg("cf")
+        .arg(top.join("lib").join(format!("{name}.jar")))
+        .arg("-C")
+        .arg(&classes)
+        .arg("."));
+    copy_dir(&dir.join("src/dist"), &top);
+    let out_dir = dir.join("build/distributions");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let tar = out_dir.join(format!("{name}.tar"));
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(work.path())
+        .arg(name));
+    tar
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
