@@ -34,7 +34,11 @@ pub enum ConnectorKind {
 
 impl ConnectorKind {
     pub fn of(connector: &Connector) -> ConnectorKind {
-        match connector.metadata.language() {
+        Self::for_language(connector.metadata.language())
+    }
+
+    pub fn for_language(language: Option<&str>) -> ConnectorKind {
+        match language {
             Some("manifest-only") => ConnectorKind::ManifestOnly,
             Some("java") => ConnectorKind::Java,
             _ => ConnectorKind::Python,
