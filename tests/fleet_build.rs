@@ -5,26 +5,6 @@ mod common;
 
 use common::*;
 
-fn built(results: &serde_json::Value, out: &std::process::Output) -> serde_json::Value {
-    let first = results.get(0).cloned().unwrap_or_default();
-    assert_eq!(
-        first["status"],
-        "built",
-        "build failed\nstdout: {results}\nstderr: {}",
-        text(&out.stderr)
-    );
-    first
-}
-
-fn step<'a>(result: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    result["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name} in {result}"))
-}
-
 const MANIFEST_DIR: &str = "/airbyte/integration_code/source_declarative_manifest";
 
 #[test]
@@ -184,10 +164,16 @@ fn java_connector_builds_from_its_gradle_distribution() {
         "{spec}"
     );
     let config = image_config(&tag.0);
-    assert_eq!(config["Entrypoint"], serde_json::json!(["/airbyte/base.sh"]));
+    assert_eq!(
+        config["Entrypoint"],
+        serde_json::json!(["/airbyte/base.sh"])
+    );
     assert_eq!(config["WorkingDir"], "/airbyte");
     let env: Vec<String> = serde_json::from_value(config["Env"].clone()).unwrap();
-    assert!(env.contains(&"APPLICATION=source-fixture-java".into()), "{env:?}");
+    assert!(
+        env.contains(&"APPLICATION=source-fixture-java".into()),
+        "{env:?}"
+    );
     assert_eq!(config["Labels"]["io.airbyte.version"], "0.1.0");
     assert_eq!(
         config["Labels"]["io.airbyte.name"],

@@ -581,7 +581,8 @@ fn parse_family(
                 "`changelog` is one line without `|` (it is a cell of the versions table)".into(),
             ));
         }
-        let (needed, unused): (&[(&str, &String)], &[(&str, &String)]) = match file.kind {
+        type Fields<'f> = &'f [(&'f str, &'f String)];
+        let (needed, unused): (Fields, Fields) = match file.kind {
             FamilyKind::Python => (
                 &[
                     ("python", &decl.python),

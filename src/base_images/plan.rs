@@ -7,8 +7,8 @@
 use super::declare::{Declarations, Family, FamilyKind, FamilyVersion, Root, RootSource, UserDecl};
 use crate::plan::python::{installer_parts, pip_build_env, pip_caches, InstallerChoice};
 use crate::plan::{
-    to_dockerfile, Action, Base, BuildPlan, ConfigOp, FileEntry, FileSource, Owner, Run, SmokeTest,
-    Step, CODE_DIR,
+    to_dockerfile, Action, Base, BuildPlan, ConfigOp, FileEntry, FileSource, Owner, Run, Step,
+    CODE_DIR,
 };
 
 /// Step names, as progress shows them.
@@ -42,14 +42,6 @@ if [ -z "${APPLICATION:-}" ]; then
 fi
 exec "/airbyte/bin/$APPLICATION" "$@"
 "#;
-
-/// The `spec` smoke test every connector image passes.
-pub fn spec_smoke_test() -> SmokeTest {
-    SmokeTest {
-        args: vec!["spec".into()],
-        expect_message_type: "SPEC".into(),
-    }
-}
 
 fn shell(script: String) -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into(), script]
@@ -90,7 +82,7 @@ pub fn plan_version(
         FamilyKind::Python => python_steps(v, network_fingerprint, &mut push),
         FamilyKind::Declarative => {
             declarative_steps(v, network_fingerprint, installer, &mut push);
-            smoke_test = Some(spec_smoke_test());
+            smoke_test = Some(crate::plan::spec_smoke_test());
         }
         FamilyKind::Java => java_steps(v, network_fingerprint, &mut push),
     }
@@ -114,6 +106,18 @@ fn timezone_step(tz: &str) -> Action {
         None,
         vec![],
     ))
+}
+
+/// The timezone, then the declared Debian packages.
+fn system_steps(v: &FamilyVersion, network_fingerprint: &str, push: &mut impl FnMut(&str, Action)) {
+    let d = &v.decl;
+    push(TIMEZONE_STEP, timezone_step(&d.timezone));
+    if !d.system_packages.is_empty() {
+        push(
+            PACKAGES_STEP,
+            packages_step(&d.system_packages, network_fingerprint),
+        );
+    }
 }
 
 fn packages_step(packages: &[String], network_fingerprint: &str) -> Action {
@@ -246,13 +250,7 @@ fn declarative_steps(
 /// Timezone, packages, the user, and `/airbyte/base.sh` as the entrypoint.
 fn java_steps(v: &FamilyVersion, network_fingerprint: &str, push: &mut impl FnMut(&str, Action)) {
     let d = &v.decl;
-    push(TIMEZONE_STEP, timezone_step(&d.timezone));
-    if !d.system_packages.is_empty() {
-        push(
-            PACKAGES_STEP,
-            packages_step(&d.system_packages, network_fingerprint),
-        );
-    }
+    system_steps(v, network_fingerprint, push);
     env_steps(v, push);
     push(USER_STEP, user_step(&d.user));
     push(
@@ -274,13 +272,7 @@ fn java_steps(v: &FamilyVersion, network_fingerprint: &str, push: &mut impl FnMu
 
 fn python_steps(v: &FamilyVersion, network_fingerprint: &str, push: &mut impl FnMut(&str, Action)) {
     let d = &v.decl;
-    push(TIMEZONE_STEP, timezone_step(&d.timezone));
-    if !d.system_packages.is_empty() {
-        push(
-            PACKAGES_STEP,
-            packages_step(&d.system_packages, network_fingerprint),
-        );
-    }
+    system_steps(v, network_fingerprint, push);
     let mut pip = run(
         ["python", "-m", "pip", "install"]
             .iter()

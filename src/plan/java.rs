@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 
 use super::canonical::sha256_hex;
-use super::python::{image_base, output_tag, PlanError, PlanOptions, LABELS_STEP};
-use super::{Action, BuildPlan, ConfigOp, FileEntry, FileSource, SmokeTest, Step};
+use super::python::{image_base, output_tag, PlanError, PlanOptions};
+use super::{Action, BuildPlan, ConfigOp, FileEntry, FileSource, Step};
 use crate::base_images::declare::FamilyKind;
 use crate::base_images::plan::JAVA_HOME_DIR;
 use crate::model::Connector;
@@ -86,7 +86,7 @@ pub fn plan_java(connector: &Connector, opts: &PlanOptions) -> Result<BuildPlan,
         name: name.into(),
         action: Action::Config(op),
     };
-    let steps = vec![
+    let mut steps = vec![
         config("workdir", ConfigOp::Workdir(JAVA_HOME_DIR.into())),
         Step {
             name: DISTRIBUTION_STEP.into(),
@@ -112,21 +112,8 @@ pub fn plan_java(connector: &Connector, opts: &PlanOptions) -> Result<BuildPlan,
                 expand: false,
             },
         ),
-        config(
-            LABELS_STEP,
-            ConfigOp::Label {
-                name: "io.airbyte.version".into(),
-                value: connector.metadata.docker_image_tag.value.clone(),
-            },
-        ),
-        config(
-            LABELS_STEP,
-            ConfigOp::Label {
-                name: "io.airbyte.name".into(),
-                value: connector.metadata.docker_repository.value.clone(),
-            },
-        ),
     ];
+    steps.extend(super::label_steps(connector));
     Ok(BuildPlan {
         connector: connector.name.clone(),
         context_dir: dir.clone(),
@@ -134,10 +121,7 @@ pub fn plan_java(connector: &Connector, opts: &PlanOptions) -> Result<BuildPlan,
         customization: None,
         base,
         steps,
-        smoke_test: Some(SmokeTest {
-            args: vec!["spec".into()],
-            expect_message_type: "SPEC".into(),
-        }),
+        smoke_test: Some(super::spec_smoke_test()),
         warnings: vec![],
     })
 }

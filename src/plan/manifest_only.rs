@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use super::context;
-use super::python::{image_base, output_tag, PlanError, PlanOptions, LABELS_STEP};
-use super::{Action, BuildPlan, ConfigOp, Owner, SmokeTest, Step};
+use super::python::{image_base, output_tag, PlanError, PlanOptions};
+use super::{Action, BuildPlan, Owner, Step};
 use crate::base_images::declare::FamilyKind;
 use crate::base_images::plan::MANIFEST_DIR;
 use crate::model::yaml::{self, Document};
@@ -108,30 +108,14 @@ pub fn plan_manifest_only(
             Ok(entry)
         })
         .collect::<Result<Vec<_>, context::ContextError>>()?;
-    let label = |name: &str, value: &str| Step {
-        name: LABELS_STEP.into(),
-        action: Action::Config(ConfigOp::Label {
-            name: name.into(),
-            value: value.into(),
-        }),
-    };
-    let steps = vec![
-        Step {
-            name: MANIFEST_STEP.into(),
-            action: Action::Files {
-                dest: MANIFEST_DIR.into(),
-                files,
-            },
+    let mut steps = vec![Step {
+        name: MANIFEST_STEP.into(),
+        action: Action::Files {
+            dest: MANIFEST_DIR.into(),
+            files,
         },
-        label(
-            "io.airbyte.version",
-            &connector.metadata.docker_image_tag.value,
-        ),
-        label(
-            "io.airbyte.name",
-            &connector.metadata.docker_repository.value,
-        ),
-    ];
+    }];
+    steps.extend(super::label_steps(connector));
     Ok(BuildPlan {
         connector: connector.name.clone(),
         context_dir: dir.clone(),
@@ -139,10 +123,7 @@ pub fn plan_manifest_only(
         customization: None,
         base,
         steps,
-        smoke_test: Some(SmokeTest {
-            args: vec!["spec".into()],
-            expect_message_type: "SPEC".into(),
-        }),
+        smoke_test: Some(super::spec_smoke_test()),
         warnings: vec![],
     })
 }

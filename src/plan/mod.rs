@@ -54,6 +54,37 @@ impl ConnectorKind {
     }
 }
 
+/// The `spec` smoke test every connector image (and the declarative base image) passes.
+pub fn spec_smoke_test() -> SmokeTest {
+    SmokeTest {
+        args: vec!["spec".into()],
+        expect_message_type: "SPEC".into(),
+    }
+}
+
+/// The `io.airbyte.version` and `io.airbyte.name` labels, the steps every kind ends with.
+pub fn label_steps(connector: &Connector) -> Vec<Step> {
+    [
+        (
+            "io.airbyte.version",
+            &connector.metadata.docker_image_tag.value,
+        ),
+        (
+            "io.airbyte.name",
+            &connector.metadata.docker_repository.value,
+        ),
+    ]
+    .into_iter()
+    .map(|(name, value)| Step {
+        name: python::LABELS_STEP.into(),
+        action: Action::Config(ConfigOp::Label {
+            name: name.into(),
+            value: value.clone(),
+        }),
+    })
+    .collect()
+}
+
 /// The plan for `connector`, by its kind (without its build customization).
 pub fn plan_connector(
     connector: &Connector,

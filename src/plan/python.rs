@@ -86,15 +86,8 @@ pub enum PlanError {
         #[source]
         source: InstallError,
     },
-    #[error("{path}:{line}: a `language:{language}` connector builds on {wanted}, but `data.connectorBuildOptions.baseImage` is `{reference}`, of the `{family}` family\nhint: `connector-build upgrade-base-image` with the right family, or fix the `language:` tag")]
-    WrongFamily {
-        path: PathBuf,
-        line: usize,
-        language: String,
-        reference: String,
-        family: String,
-        wanted: String,
-    },
+    #[error(transparent)]
+    WrongFamily(Box<WrongFamily>),
     #[error(transparent)]
     ManifestOnly(#[from] super::manifest_only::ManifestError),
     #[error(transparent)]
@@ -103,6 +96,18 @@ pub enum PlanError {
     Context(#[from] ContextError),
     #[error("`--tag {tag}` is not a valid image name: {reason}")]
     BadTag { tag: String, reason: String },
+}
+
+/// A base image of another kind's family than the connector's.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}: a `language:{language}` connector builds on {wanted}, but `data.connectorBuildOptions.baseImage` is `{reference}`, of the `{family}` family\nhint: `connector-build upgrade-base-image` with the right family, or fix the `language:` tag")]
+pub struct WrongFamily {
+    pub path: PathBuf,
+    pub line: usize,
+    pub language: String,
+    pub reference: String,
+    pub family: String,
+    pub wanted: String,
 }
 
 /// The shared pip cache, mounted for pip install steps only.
@@ -127,16 +132,17 @@ pub fn pip_build_env() -> Vec<(String, String)> {
     .collect()
 }
 
-/// What an install step needs for `choice`: the installer, the host programs it mounts, its
-/// cache volume and its build-only environment.
-pub fn installer_parts(
-    choice: &InstallerChoice,
-) -> (
+/// The installer, the programs it mounts, its caches and its build-only environment.
+pub type InstallerParts = (
     Installer,
     Vec<ToolMount>,
     Vec<CacheMount>,
     Vec<(String, String)>,
-) {
+);
+
+/// What an install step needs for `choice`: the installer, the host programs it mounts, its
+/// cache volume and its build-only environment.
+pub fn installer_parts(choice: &InstallerChoice) -> InstallerParts {
     match choice {
         InstallerChoice::Pip => (Installer::Pip, vec![], pip_caches(), pip_build_env()),
         InstallerChoice::Uv { identity } => (
@@ -215,7 +221,7 @@ pub fn image_base(
                 .map(|f| f.repository.as_str())
                 .collect::<Vec<_>>()
                 .join(" or ");
-            return Err(PlanError::WrongFamily {
+            return Err(PlanError::WrongFamily(Box::new(WrongFamily {
                 path: connector.metadata.path.clone(),
                 line: base_image.loc.line,
                 language: connector
@@ -226,7 +232,7 @@ pub fn image_base(
                 reference: image.to_string(),
                 family: family.name.clone(),
                 wanted,
-            });
+            })));
         }
     }
     let source = match opts.mirrors.get(&image.registry) {
@@ -350,7 +356,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
     code.extend(context::tree_entries(dir, &package)?);
 
     let entrypoint = vec!["python".to_string(), format!("{CODE_DIR}/{main_file}")];
-    let steps = vec![
+    let mut steps = vec![
         config("workdir", ConfigOp::Workdir(CODE_DIR.into())),
         step(
             "copy dependency manifests",
@@ -396,21 +402,8 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
             },
         ),
         config("entrypoint", ConfigOp::Entrypoint(entrypoint)),
-        config(
-            LABELS_STEP,
-            ConfigOp::Label {
-                name: "io.airbyte.version".into(),
-                value: connector.metadata.docker_image_tag.value.clone(),
-            },
-        ),
-        config(
-            LABELS_STEP,
-            ConfigOp::Label {
-                name: "io.airbyte.name".into(),
-                value: connector.metadata.docker_repository.value.clone(),
-            },
-        ),
     ];
+    steps.extend(super::label_steps(connector));
 
     Ok(BuildPlan {
         connector: connector.name.clone(),

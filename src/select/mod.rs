@@ -648,10 +648,10 @@ mod tests {
         let rows: Vec<Listing> = r.connectors.iter().map(Listing::of).collect();
         let table = render_table(&rows, root.path());
         insta::assert_snapshot!(table, @r"
-        NAME                 LANGUAGE  SUPPORT    VERSION  BASE IMAGE                                                         FOLDER
-        destination-gen-000  python    certified  1.19.0   Dockerfile                                                         airbyte-integrations/connectors/destination-gen-000
-        source-gen-001       python    community  1.14.0   docker.io/airbyte/python-connector-base:1.1.0@sha256:bd98f6505c67  airbyte-integrations/connectors/source-gen-001
-        source-gen-013       -         -          -        invalid metadata.yaml                                              airbyte-integrations/connectors/source-gen-013
+        NAME                 LANGUAGE  KIND    SUPPORT    VERSION  BASE IMAGE                                                         FOLDER
+        destination-gen-000  python    python  certified  1.19.0   Dockerfile                                                         airbyte-integrations/connectors/destination-gen-000
+        source-gen-001       python    python  community  1.14.0   docker.io/airbyte/python-connector-base:1.1.0@sha256:bd98f6505c67  airbyte-integrations/connectors/source-gen-001
+        source-gen-013       -         -       -          -        invalid metadata.yaml                                              airbyte-integrations/connectors/source-gen-013
         ");
     }
 }

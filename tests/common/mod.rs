@@ -453,3 +453,25 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The first result of `build --json`, which must have built.
+pub fn built(results: &serde_json::Value, out: &Output) -> serde_json::Value {
+    let first = results.get(0).cloned().unwrap_or_default();
+    assert_eq!(
+        first["status"],
+        "built",
+        "build failed\nstdout: {results}\nstderr: {}",
+        text(&out.stderr)
+    );
+    first
+}
+
+/// A build result's step called `name`.
+pub fn step<'a>(result: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {result}"))
+}
