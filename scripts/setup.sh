@@ -2,7 +2,7 @@
 # Fresh-machine set-up for connector-build (Debian 12, run as root).
 #
 #   1. installs docker.io, docker-registry, debootstrap, curl, iptables, tini, stunnel4,
-#      openssl (only what is missing)
+#      openssl, openjdk-17-jdk-headless (only what is missing)
 #   2. starts dockerd if no engine answers
 #   3. starts a local registry on 127.0.0.1:5000 (config: scripts/registry.yml)
 #   4. builds connector-build, and with it:
@@ -12,7 +12,13 @@
 #      - the python base image (base-images/python.toml): built, sanity-checked, published
 #        to the local registry; its digest-pinned address goes to
 #        /var/lib/connector-build/base-image.ref and is printed on stdout as the last line
-#   5. moves the fixtures in connectors-fixtures/ onto that base image
+#      - the root image debian-java (Debian bookworm + a headless JRE, from debootstrap) and
+#        the java base image (base-images/java.toml) on it; address in
+#        /var/lib/connector-build/java-base-image.ref
+#      - the declarative base image (base-images/source-declarative-manifest.toml: the
+#        Airbyte CDK, installed with uv, on the python base image); address in
+#        /var/lib/connector-build/declarative-base-image.ref
+#   5. moves the fixtures in connectors-fixtures/ onto the latest base image of their kind
 #
 # Idempotent; a second run takes seconds. All logging goes to stderr, stdout
 # carries only the final reference (the python base image). Safe with CI=true and no stdin.
@@ -29,6 +35,8 @@ CACHE_DIR="/var/cache/connector-build"
 export CONNECTOR_BUILD_STATE_DIR="$STATE_DIR" CONNECTOR_BUILD_CACHE_DIR="$CACHE_DIR"
 ROOT_REF_FILE="$STATE_DIR/root-image.ref"
 BASE_REF_FILE="$STATE_DIR/base-image.ref"
+JAVA_REF_FILE="$STATE_DIR/java-base-image.ref"
+DECLARATIVE_REF_FILE="$STATE_DIR/declarative-base-image.ref"
 DOCKERD_LOG="/var/log/connector-build-dockerd.log"
 REGISTRY_LOG="/var/log/connector-build-registry.log"
 
@@ -68,7 +76,9 @@ install_packages() {
     # Note: the machine image ships a docker *client* in /usr/local/bin, so
     # `command -v docker` proves nothing; check the Debian packages instead.
     # stunnel4 and openssl: the TLS engine endpoint of tests/endpoints.rs.
-    local packages=(docker.io docker-registry debootstrap curl iptables tini stunnel4 openssl)
+    # openjdk-17-jdk-headless: javac and jar, which make the Java fixture's distribution.
+    local packages=(docker.io docker-registry debootstrap curl iptables tini stunnel4 openssl
+        openjdk-17-jdk-headless)
     for p in "${packages[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done
@@ -223,8 +233,11 @@ write_ref() {  # atomically: file, reference
 # in $STATE_DIR/root-images/; root-image.ref is kept for older scripts.
 ensure_root_image() {
     local ref
-    log "root image (log of a rebuild: $CACHE_DIR/rootfs-debian-python.log)"
-    ref="$(tool base-images root build --registry "$REGISTRY_ADDR" | tail -n 1)" ||
+    log "root images (log of a rebuild: $CACHE_DIR/rootfs-<name>.log)"
+    # Every debootstrap root a family uses; the python one is printed last.
+    tool base-images root build debian-java --registry "$REGISTRY_ADDR" >/dev/null ||
+        die "connector-build base-images root build debian-java failed"
+    ref="$(tool base-images root build debian-python --registry "$REGISTRY_ADDR" | tail -n 1)" ||
         die "connector-build base-images root build failed"
     [ -n "$ref" ] || die "connector-build base-images root build printed no reference"
     write_ref "$ROOT_REF_FILE" "$ref"
@@ -242,17 +255,28 @@ ensure_base_image() {
         die "publishing the python base image failed"
     [ -n "$ref" ] || die "connector-build base-images publish printed no reference"
     write_ref "$BASE_REF_FILE" "$ref"
-    tool base-images docs --from-registry --registry "$REGISTRY_ADDR" \
-        --out "$STATE_DIR/base-images/docs" >&2 || die "writing the machine's base image docs failed"
     log "python base image: $ref (written to $BASE_REF_FILE)"
     BASE_IMAGE_REF="$ref"
+}
+
+# The other families, as the python one: build (the declarative one on the published python
+# image, with uv), check, publish; the address goes to a file the tests read.
+ensure_family() {  # family, ref file
+    local ref
+    tool base-images build "$1" --registry "$REGISTRY_ADDR" >/dev/null || die "building the $1 base image failed"
+    tool base-images check "$1" >&2 || die "the $1 base image failed its checks (report above)"
+    ref="$(tool base-images publish "$1" --with-older --registry "$REGISTRY_ADDR" | tail -n 1)" ||
+        die "publishing the $1 base image failed"
+    [ -n "$ref" ] || die "connector-build base-images publish $1 printed no reference"
+    write_ref "$2" "$ref"
+    log "$1 base image: $ref (written to $2)"
 }
 
 # The bundled fixtures carry a placeholder digest: move them onto the latest published
 # release of their family, with the tool's own layout-preserving edit.
 upgrade_fixtures() {
     tool --connectors-dir "$SCRIPT_DIR/../connectors-fixtures" upgrade-base-image \
-        --registry "$REGISTRY_ADDR" >&2 || die "could not move the fixtures onto the python base image"
+        --registry "$REGISTRY_ADDR" >&2 || die "could not move the fixtures onto their base images"
 }
 
 # ====================================================================== uv ==
@@ -291,6 +315,10 @@ build_tool
 ensure_root_image
 ensure_base_image
 ensure_uv
+ensure_family java "$JAVA_REF_FILE"
+ensure_family source-declarative-manifest "$DECLARATIVE_REF_FILE"
+tool base-images docs --from-registry --registry "$REGISTRY_ADDR" \
+    --out "$STATE_DIR/base-images/docs" >&2 || die "writing the machine's base image docs failed"
 upgrade_fixtures
 log "done in $(elapsed)"
 printf '%s\n' "$BASE_IMAGE_REF"

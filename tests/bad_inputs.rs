@@ -227,7 +227,7 @@ fn check(case: &Case) -> Result<(), String> {
         // Overlaid metadata refers to the base image by the fixtures' placeholder.
         let meta = connector.join("metadata.yaml");
         if let Ok(text) = std::fs::read_to_string(&meta) {
-            std::fs::write(&meta, text.replace(PLACEHOLDER_BASE, &base_ref())).unwrap();
+            std::fs::write(&meta, fill_placeholders(text)).unwrap();
         }
     }
     for rel in &case.remove {

@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use connector_build::base_images::declare::Declarations;
 use connector_build::base_images::docs;
+use connector_build::model::families::Declarations;
 
 fn generated() -> std::path::PathBuf {
     repo_root().join("base-images").join(docs::GENERATED_DIR)

@@ -195,3 +195,105 @@ fn connectors_with_the_same_dependencies_install_them_once() {
         run_spec(&tags.image(name));
     }
 }
+
+#[test]
+fn a_mixed_repository_builds_each_kind_its_own_way() {
+    let ws = Workspace::new();
+    ws.add_renamed("source-fixture-requirements", "source-mixed-python");
+    ws.add_renamed("source-fixture-manifest", "source-mixed-manifest");
+    ws.add_renamed(
+        "source-fixture-manifest-components",
+        "source-mixed-components",
+    );
+    let java = ws.add_renamed("source-fixture-java", "source-mixed-java");
+    std::fs::rename(
+        java.join("src/dist/bin/source-fixture-java"),
+        java.join("src/dist/bin/source-mixed-java"),
+    )
+    .unwrap();
+    make_java_distribution(&java, "source-mixed-java");
+    // Archived, with no build options at all, as many old connectors in Airbyte's repository:
+    // not selected, so it fails nothing.
+    let archived = ws.path().join("source-mixed-archived");
+    std::fs::create_dir_all(&archived).unwrap();
+    std::fs::write(
+        archived.join("metadata.yaml"),
+        "data:\n  connectorType: source\n  dockerImageTag: 0.1.0\n  dockerRepository: airbyte/source-mixed-archived\n  name: Archived\n  supportLevel: archived\n  tags:\n    - language:python\n",
+    )
+    .unwrap();
+
+    let built = [
+        ("source-mixed-python", "python", "install dependencies"),
+        ("source-mixed-manifest", "manifest-only", "copy manifest"),
+        ("source-mixed-components", "manifest-only", "copy manifest"),
+        ("source-mixed-java", "java", "unpack distribution"),
+    ];
+    let names: Vec<&str> = built.iter().map(|b| b.0).collect();
+    let tags = BulkTags::new("mixed", &names, &["unix:///var/run/docker.sock"]);
+
+    let listed = Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .args(["--connectors-dir", ws.path().to_str().unwrap()])
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    for (name, kind, _) in built {
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {rows}"));
+        assert_eq!(row["kind"], kind, "{row}");
+        assert!(row["base_image"].as_str().unwrap().contains("@sha256:"));
+    }
+
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .args(["--connectors-dir", ws.path().to_str().unwrap()])
+        .args([
+            "build",
+            "--support-level",
+            "certified",
+            "--concurrency",
+            "2",
+        ])
+        .args(["--tag", &tags.tag])
+        .arg("--report-dir")
+        .arg(reports.path().join("run"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("4 built, 0 failed"), "{stderr}");
+
+    let report = read_report(&reports.path().join("run"));
+    assert_eq!(report["totals"]["built"], 4, "{report}");
+    assert_eq!(report["connectors"].as_array().unwrap().len(), 4);
+    for (name, _, own_step) in built {
+        let entry = report_entry(&report, name);
+        assert_eq!(entry["status"], "built", "{entry}");
+        assert!(entry["base_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
+        // Each kind went through its own procedure.
+        report_step(&report, name, own_step);
+        let spec = run_spec(&tags.image(name));
+        assert!(spec["spec"]["connectionSpecification"].is_object());
+    }
+    let spec = |name: &str| run_spec(&tags.image(name))["spec"]["connectionSpecification"].clone();
+    assert_eq!(
+        spec("source-mixed-manifest")["required"],
+        serde_json::json!(["fixture_api_key"])
+    );
+    assert_eq!(
+        spec("source-mixed-components")["required"],
+        serde_json::json!(["fixture_components_token"])
+    );
+    assert_eq!(
+        spec("source-mixed-java")["required"],
+        serde_json::json!(["fixture_java_host"])
+    );
+}

@@ -31,7 +31,7 @@ fn list(args: &[&str]) -> (Vec<String>, String) {
 #[test]
 fn list_with_each_selection_flag() {
     let (all, stderr) = list(&[]);
-    assert_eq!(all.len(), 12, "{all:?}");
+    assert_eq!(all.len(), 15, "{all:?}");
     assert!(
         stderr.contains("source-broken-yaml"),
         "invalid files are pointed out: {stderr}"
@@ -45,6 +45,9 @@ fn list_with_each_selection_flag() {
         names,
         [
             "source-fixture-hooks",
+            "source-fixture-java",
+            "source-fixture-manifest",
+            "source-fixture-manifest-components",
             "source-fixture-poetry",
             "source-fixture-requirements",
             "source-fixture-setup",
@@ -117,7 +120,7 @@ fn list_writes_a_table_or_json_to_a_file() {
     assert!(out.status.success());
     let rows: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 6);
+    assert_eq!(rows.as_array().unwrap().len(), 9);
     assert_eq!(rows[0]["build"], "dockerfile");
 }
 

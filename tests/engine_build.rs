@@ -5,26 +5,6 @@ mod common;
 
 use common::*;
 
-fn built(results: &serde_json::Value, out: &std::process::Output) -> serde_json::Value {
-    let first = results.get(0).cloned().unwrap_or_default();
-    assert_eq!(
-        first["status"],
-        "built",
-        "build failed\nstdout: {results}\nstderr: {}",
-        text(&out.stderr)
-    );
-    first
-}
-
-fn step<'a>(result: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    result["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name} in {result}"))
-}
-
 #[test]
 fn requirements_connector_builds_with_the_reference_layout() {
     let ws = Workspace::new();

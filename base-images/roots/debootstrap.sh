@@ -65,7 +65,11 @@ rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.deb \
     "$ROOT"/var/log/apt/* "$ROOT"/var/log/dpkg.log "$ROOT"/var/log/alternatives.log \
     "$ROOT"/root/.cache "$ROOT"/tmp/* "$ROOT"/var/tmp/*
 find "$ROOT/usr/lib" -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
-for f in usr/bin/python3 usr/bin/python usr/bin/pip; do
+# What the packages asked for must be there (a root without them is useless to its family).
+required=()
+case ",$INCLUDE," in *,python3,*) required+=(usr/bin/python3 usr/bin/python usr/bin/pip) ;; esac
+case ",$INCLUDE," in *,openjdk-*-jre-headless,*) required+=(usr/bin/java) ;; esac
+for f in "${required[@]}"; do
     [ -e "$ROOT/$f" ] || { echo "the root filesystem has no /$f" >&2; exit 1; }
 done
 

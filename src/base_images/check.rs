@@ -8,9 +8,12 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::declare::{Family, FamilyVersion};
+use super::plan::JAVA_BASE_SH;
 use crate::engine::{ContainerSpec, Engine, EngineError, ImageInfo};
 use crate::execute::network::shell_quote;
+use crate::model::families::{Family, FamilyKind, FamilyVersion};
+use crate::plan::manifest_only::MANIFEST_DIR;
+use crate::plan::CODE_DIR;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -145,20 +148,52 @@ pub async fn check_image(
 ) -> Result<CheckReport, EngineError> {
     let d = &v.decl;
     let u = &d.user;
-    let mut probes: Vec<(String, String)> = vec![
-        (
-            "python".into(),
-            "python -c 'import platform; print(platform.python_version())'".into(),
-        ),
-        ("pip".into(), "python -m pip --version".into()),
-        ("pip-on-path".into(), "pip --version".into()),
-        ("poetry".into(), "poetry --version".into()),
+    let python_probe = (
+        "python".to_string(),
+        "python -c 'import platform; print(platform.python_version())'".to_string(),
+    );
+    let mut probes: Vec<(String, String)> = match family.kind {
+        FamilyKind::Python => vec![
+            python_probe,
+            ("pip".into(), "python -m pip --version".into()),
+            ("pip-on-path".into(), "pip --version".into()),
+            ("poetry".into(), "poetry --version".into()),
+        ],
+        FamilyKind::Declarative => vec![
+            python_probe,
+            (
+                "cdk".into(),
+                "python -c 'import importlib.metadata as m; print(m.version(\"airbyte-cdk\"))'"
+                    .into(),
+            ),
+            (
+                "runtime".into(),
+                format!(
+                    "sh -c 'stat -c %u {CODE_DIR}/main.py {MANIFEST_DIR}/run.py {MANIFEST_DIR}/spec.json | sort -u | paste -sd,'"
+                ),
+            ),
+            // The generic spec: without a manifest, the runtime asks for one in its config.
+            (
+                "spec".into(),
+                format!("sh -c 'python {CODE_DIR}/main.py spec | grep -c \"\\\"type\\\": *\\\"SPEC\\\"\"'"),
+            ),
+        ],
+        FamilyKind::Java => vec![
+            ("java".into(), "java -version".into()),
+            ("base.sh".into(), format!("test -x {JAVA_BASE_SH}")),
+            (
+                "base.sh without APPLICATION".into(),
+                format!("sh -c 'APPLICATION= {JAVA_BASE_SH} 2>/dev/null; echo $?'"),
+            ),
+        ],
+    };
+    probes.extend([
         ("timezone".into(), "cat /etc/timezone".into()),
         ("localtime".into(), "readlink -f /etc/localtime".into()),
         ("date".into(), "date +%Z".into()),
         ("uid".into(), format!("id -u {}", u.name)),
         ("gid".into(), format!("id -g {}", u.name)),
-    ];
+    ]);
     for tool in &d.system_tools {
         probes.push((format!("tool {tool}"), format!("{tool} --version")));
     }
@@ -179,37 +214,112 @@ pub async fn check_image(
     let (_, tz) = get("timezone");
     let (_, localtime) = get("localtime");
     let (_, zone) = get("date");
-    let utc_expected = matches!(d.timezone.as_str(), "Etc/UTC" | "UTC");
-    add(
-        "timezone".into(),
-        tz == d.timezone
-            && localtime == format!("/usr/share/zoneinfo/{}", d.timezone)
-            && (!utc_expected || zone == "UTC"),
-        format!("{} (date +%Z: UTC)", d.timezone),
-        format!("/etc/timezone: {tz}, /etc/localtime -> {localtime}, date +%Z: {zone}"),
-    );
-    for (name, declared, probe) in [
-        ("python", &d.python, "python"),
-        ("poetry", &d.poetry, "poetry"),
-    ] {
+    // A declarative family inherits its base's timezone; it declares none.
+    if !d.timezone.is_empty() {
+        let utc_expected = matches!(d.timezone.as_str(), "Etc/UTC" | "UTC");
+        add(
+            "timezone".into(),
+            tz == d.timezone
+                && localtime == format!("/usr/share/zoneinfo/{}", d.timezone)
+                && (!utc_expected || zone == "UTC"),
+            format!("{} (date +%Z: UTC)", d.timezone),
+            format!("/etc/timezone: {tz}, /etc/localtime -> {localtime}, date +%Z: {zone}"),
+        );
+    }
+    let versions: &[(&str, &String, &str)] = match family.kind {
+        FamilyKind::Python => &[
+            ("python", &d.python, "python"),
+            ("poetry", &d.poetry, "poetry"),
+        ],
+        FamilyKind::Declarative => &[
+            ("python", &d.python, "python"),
+            ("airbyte-cdk", &d.cdk, "cdk"),
+        ],
+        FamilyKind::Java => &[],
+    };
+    for (name, declared, probe) in versions {
         let (rc, line) = get(probe);
         let actual = if rc == 0 { version_in(&line) } else { line };
-        add(name.into(), actual == *declared, declared.clone(), actual);
+        add(
+            name.to_string(),
+            actual == **declared,
+            declared.to_string(),
+            actual,
+        );
     }
-    let (rc, line) = get("pip");
-    let module = if rc == 0 { version_in(&line) } else { line };
-    let (rc, line) = get("pip-on-path");
-    let on_path = if rc == 0 { version_in(&line) } else { line };
-    add(
-        "pip".into(),
-        module == d.pip && on_path == d.pip,
-        d.pip.clone(),
-        if module == on_path {
-            module
-        } else {
-            format!("{module} (python -m pip), {on_path} (pip on PATH)")
-        },
-    );
+    match family.kind {
+        FamilyKind::Python => {
+            let (rc, line) = get("pip");
+            let module = if rc == 0 { version_in(&line) } else { line };
+            let (rc, line) = get("pip-on-path");
+            let on_path = if rc == 0 { version_in(&line) } else { line };
+            add(
+                "pip".into(),
+                module == d.pip && on_path == d.pip,
+                d.pip.clone(),
+                if module == on_path {
+                    module
+                } else {
+                    format!("{module} (python -m pip), {on_path} (pip on PATH)")
+                },
+            );
+        }
+        FamilyKind::Declarative => {
+            let (rc, owners) = get("runtime");
+            add(
+                "runtime files".into(),
+                rc == 0 && owners == u.uid.to_string(),
+                format!("main.py, run.py, spec.json owned by uid {}", u.uid),
+                if rc == 0 {
+                    format!("owned by uid {owners}")
+                } else {
+                    owners
+                },
+            );
+            let (rc, count) = get("spec");
+            add(
+                "answers spec".into(),
+                rc == 0 && count.parse::<u32>().is_ok_and(|n| n > 0),
+                "a SPEC message".into(),
+                if rc == 0 {
+                    format!("{count} SPEC message(s)")
+                } else {
+                    format!("exit {rc}: {count}")
+                },
+            );
+        }
+        FamilyKind::Java => {
+            let (rc, line) = get("java");
+            let release = line
+                .split('"')
+                .nth(1)
+                .and_then(|v| v.split('.').next())
+                .unwrap_or_default()
+                .to_string();
+            add(
+                "java".into(),
+                rc == 0 && release == d.java,
+                format!("Java {}", d.java),
+                line,
+            );
+            let (rc, _) = get("base.sh");
+            let (_, without_app) = get("base.sh without APPLICATION");
+            let entrypoint = info.entrypoint.clone().unwrap_or_default();
+            add(
+                "base.sh".into(),
+                rc == 0 && without_app == "64" && entrypoint == [JAVA_BASE_SH],
+                format!("executable {JAVA_BASE_SH}, the entrypoint, refusing an unset APPLICATION"),
+                format!(
+                    "{}, entrypoint {entrypoint:?}, exit {without_app} without APPLICATION",
+                    if rc == 0 {
+                        "executable"
+                    } else {
+                        "not executable"
+                    }
+                ),
+            );
+        }
+    }
     let env: HashMap<&str, &str> = info.env.iter().filter_map(|e| e.split_once('=')).collect();
     for (name, value) in &d.env {
         let actual = env.get(name.as_str()).copied();
@@ -220,14 +330,21 @@ pub async fn check_image(
             actual.map_or("unset".into(), str::to_string),
         );
     }
-    // Connector builds install into the system Python as the image's default user.
-    let default_user = info.user.clone().unwrap_or_else(|| "root".into());
-    add(
-        "default user".into(),
-        matches!(default_user.as_str(), "root" | "0" | "0:0"),
-        "root".into(),
-        default_user,
-    );
+    // Connector builds install into the system Python as the image's default user; the
+    // declarative image installs nothing and runs as the user, as upstream's.
+    let default_user = info
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".into());
+    let (ok, expected) = match family.kind {
+        FamilyKind::Declarative => (default_user == u.name, u.name.clone()),
+        _ => (
+            matches!(default_user.as_str(), "root" | "0" | "0:0"),
+            "root".into(),
+        ),
+    };
+    add("default user".into(), ok, expected, default_user);
     let (uid_rc, uid) = get("uid");
     let (gid_rc, gid) = get("gid");
     add(

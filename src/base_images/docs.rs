@@ -15,14 +15,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::declare::{Declarations, Family};
 use super::plan;
 use super::VersionState;
+use crate::model::families::{Declarations, Family};
 
 /// Where the checked-in copy lives, relative to the declarations folder.
 pub const GENERATED_DIR: &str = "generated";
 /// The declarations folder in the repository, where the built-in declarations come from.
-pub const SOURCE_DIR: &str = super::declare::EMBEDDED_DIR;
+pub const SOURCE_DIR: &str = crate::model::families::EMBEDDED_DIR;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocsError {
@@ -77,10 +77,7 @@ pub fn render_family(
     let mut files = Vec::new();
     let mut dockerfiles = Vec::new();
     for v in &family.versions {
-        let text = match declarations.root(&v.decl.root) {
-            Some(root) => plan::dockerfile(family, v, root),
-            None => String::new(),
-        };
+        let text = plan::dockerfile(declarations, family, v);
         files.push(DocFile {
             path: dir
                 .join("dockerfiles")

@@ -15,7 +15,6 @@
 //! records addresses for people and scripts.
 
 pub mod check;
-pub mod declare;
 pub mod docs;
 pub mod plan;
 pub mod root;
@@ -27,13 +26,17 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use self::check::CheckReport;
-use self::declare::{DeclarationError, Declarations, Family, FamilyVersion};
 use self::root::RootError;
 use self::state::{PublishedRecord, State, StateError};
 use crate::engine::{Engine, EngineError};
 use crate::execute::network::NetworkSettings;
-use crate::execute::tools::Tools;
+use crate::execute::tools::{find_uv, Tools};
 use crate::execute::{BuildError, BuildOutcome, Builder};
+use crate::model::families::{
+    DeclarationError, Declarations, Family, FamilyBase, FamilyKind, FamilyVersion,
+};
+use crate::plan::python::InstallerChoice;
+use crate::plan::Base;
 use crate::progress::{Event, Reporter};
 
 /// Where base images are published when neither `--registry` nor `registry` in
@@ -52,6 +55,15 @@ pub enum BaseImageError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Root(#[from] RootError),
+    #[error(transparent)]
+    Tool(#[from] crate::execute::tools::ToolError),
+    #[error("{family} builds on {base} {version}, which is not published to {registry}\nhint: publish it first (`connector-build base-images publish {base} {version}`)")]
+    BaseUnpublished {
+        family: String,
+        base: String,
+        version: String,
+        registry: String,
+    },
     #[error("{image} is not in the engine\nhint: build it first (`connector-build base-images build {family} {version}`) or pass --image")]
     NotBuilt {
         image: String,
@@ -135,21 +147,36 @@ impl BaseImages<'_> {
         family: &Family,
         v: &FamilyVersion,
     ) -> Result<BuildOutcome, BaseImageError> {
-        let root =
-            self.declarations
-                .root(&v.decl.root)
-                .ok_or_else(|| DeclarationError::Invalid {
-                    path: family.path.clone(),
-                    message: format!("root `{}` is not declared", v.decl.root),
+        let base = match &v.decl.base {
+            Some(b) => self.family_base(family, b).await?,
+            None => {
+                let root = self.declarations.root(&v.decl.root).ok_or_else(|| {
+                    DeclarationError::Invalid {
+                        path: family.path.clone(),
+                        message: format!("root `{}` is not declared", v.decl.root),
+                    }
                 })?;
-        let base = root::resolve(root, self.state, self.mirrors)?;
-        let plan = plan::plan_version(family, v, base, &self.network.fingerprint());
+                root::resolve(root, self.state, self.mirrors)?
+            }
+        };
+        // pip installs pip and poetry; the declarative family's CDK goes through uv when the
+        // machine has it, as connector installs do.
+        let (installer, tools) = match (family.kind, find_uv(None)) {
+            (FamilyKind::Declarative, Some(path)) => {
+                let tools = Tools::none().with("uv", &path)?;
+                let identity = tools
+                    .get("uv")
+                    .map(|t| t.identity.clone())
+                    .unwrap_or_default();
+                (InstallerChoice::Uv { identity }, tools)
+            }
+            _ => (InstallerChoice::Pip, Tools::none()),
+        };
+        let plan = plan::plan_version(family, v, base, &self.network.fingerprint(), &installer);
         self.reporter.report(Event::Started {
             connector: plan.connector.clone(),
             steps: crate::execute::progress_steps(&plan),
         });
-        // pip installs pip and poetry here: no host tool is mounted.
-        let tools = Tools::none();
         let builder = Builder {
             engine: self.engine,
             network: self.network,
@@ -162,6 +189,28 @@ impl BaseImages<'_> {
             ok: outcome.is_ok(),
         });
         Ok(outcome?)
+    }
+
+    /// The image a declarative family version builds on: the base family's version as
+    /// published to the registry, by digest.
+    async fn family_base(&self, family: &Family, b: &FamilyBase) -> Result<Base, BaseImageError> {
+        let base_family = self.declarations.family(&b.family)?;
+        let base_version = base_family.version(Some(&b.version))?;
+        let tag = base_family.registry_tag(self.registry, &base_version.version);
+        let Some(digest) = self.published_digest(base_family, base_version).await? else {
+            return Err(BaseImageError::BaseUnpublished {
+                family: family.name.clone(),
+                base: b.family.clone(),
+                version: b.version.clone(),
+                registry: self.registry.to_string(),
+            });
+        };
+        let pinned = format!("{tag}@{digest}");
+        Ok(Base::Image {
+            reference: pinned.clone(),
+            pull: pinned,
+            digest: Some(digest),
+        })
     }
 
     /// Runs the sanity checks on `image`, by default the version's local tag.

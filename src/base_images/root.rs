@@ -13,9 +13,9 @@ use std::process::{Command, Stdio};
 
 use sha2::{Digest as _, Sha256};
 
-use super::declare::{Debootstrap, Root, RootSource};
 use super::state::{RootRecord, State, StateError};
 use crate::engine::{ContainerSpec, Engine, EngineError};
+use crate::model::families::{Debootstrap, Root, RootSource};
 use crate::model::ImageRef;
 use crate::plan::Base;
 use crate::progress::{Event, Reporter};
@@ -302,7 +302,7 @@ impl RootBuild<'_> {
         key: &str,
         pinned: &str,
     ) -> Result<String, RootError> {
-        self.verify(pinned).await?;
+        self.verify(root, pinned).await?;
         let reference = format!("{tagged}@{digest}");
         self.state.set_root(
             &root.name,
@@ -314,9 +314,15 @@ impl RootBuild<'_> {
         Ok(reference)
     }
 
-    /// The image runs Python and is on UTC.
-    async fn verify(&self, pinned: &str) -> Result<(), RootError> {
-        let command = "python --version && cat /etc/timezone";
+    /// The image runs what its packages promise (Python, or Java) and is on UTC.
+    async fn verify(&self, root: &Root, pinned: &str) -> Result<(), RootError> {
+        let java = matches!(&root.source, RootSource::Debootstrap { recipe, .. }
+            if recipe.include.iter().any(|p| p.starts_with("openjdk-")));
+        let (command, expect) = if java {
+            ("java -version 2>&1 && cat /etc/timezone", "openjdk version")
+        } else {
+            ("python --version && cat /etc/timezone", "Python 3")
+        };
         let spec = ContainerSpec {
             image: pinned.to_string(),
             entrypoint: Some(vec![]),
@@ -329,7 +335,7 @@ impl RootBuild<'_> {
         self.engine.remove_container(&container).await?;
         let out = out?;
         let text = format!("{}{}", out.stdout, out.stderr);
-        if out.exit_code != 0 || !text.starts_with("Python 3") {
+        if out.exit_code != 0 || !text.starts_with(expect) {
             return Err(RootError::Broken {
                 reference: pinned.into(),
                 command: command.into(),
@@ -495,7 +501,7 @@ fn last_lines(path: &Path, n: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base_images::declare::Declarations;
+    use crate::model::families::Declarations;
 
     #[test]
     fn the_recipe_key_is_the_set_up_scripts() {

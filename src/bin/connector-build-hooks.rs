@@ -120,11 +120,54 @@ fn run(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
+/// `--compile FILE`: whether FILE compiles, as `python -m py_compile` decides, as one JSON
+/// line: `{"ok": true}`, or `{"ok": false, "line": N|null, "message": "..."}`.
+fn compile_file(py: Python<'_>, path: &str) -> serde_json::Value {
+    let source = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            return serde_json::json!({"ok": false, "line": null, "message": format!("cannot read it: {e}")})
+        }
+    };
+    let compiled = py.import("builtins").and_then(|b| {
+        b.getattr("compile")?
+            .call1((pyo3::types::PyBytes::new(py, &source), path, "exec"))
+    });
+    match compiled {
+        Ok(_) => serde_json::json!({"ok": true}),
+        Err(e) => {
+            let value = e.value(py);
+            let line = value
+                .getattr("lineno")
+                .ok()
+                .and_then(|l| l.extract::<Option<u64>>().ok())
+                .flatten();
+            let message = value
+                .getattr("msg")
+                .ok()
+                .and_then(|m| m.extract::<String>().ok())
+                .unwrap_or_else(|| e.to_string());
+            let kind = value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            serde_json::json!({"ok": false, "line": line, "message": format!("{kind}: {message}")})
+        }
+    }
+}
+
 fn main() {
     pyo3::append_to_inittab!(_connector_build);
     Python::initialize();
     if std::env::args().nth(1).as_deref() == Some("--version") {
         println!("connector-build-hooks (Python {})", Python::version_str());
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("--compile") {
+        let path = std::env::args().nth(2).unwrap_or_default();
+        let answer = Python::attach(|py| compile_file(py, &path));
+        println!("{answer}");
         return;
     }
     if let Err(e) = take_protocol_pipes() {

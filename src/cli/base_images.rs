@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use connector_build::base_images::declare::{
-    DeclarationError, Declarations, Family, FamilyVersion, RootSource,
-};
 use connector_build::base_images::docs::{self, PublishedState};
 use connector_build::base_images::root::RootBuild;
 use connector_build::base_images::state::State;
 use connector_build::base_images::{BaseImages, DEFAULT_REGISTRY};
 use connector_build::config::Config;
+use connector_build::model::families::{
+    DeclarationError, Declarations, Family, FamilyVersion, RootSource,
+};
 
 use super::args::{BaseImagesArgs, BaseImagesCommand, RootCommand};
 use super::context::Context;

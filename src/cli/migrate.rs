@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use connector_build::base_images::declare::Declarations;
 use connector_build::base_images::state::State;
 use connector_build::base_images::BaseImages;
 use connector_build::clock;
@@ -15,6 +14,7 @@ use connector_build::execute::Builder;
 use connector_build::migrate::bump::ReleaseNote;
 use connector_build::migrate::resolve::{self, BaseImageResolver, Fixed, LatestRelease};
 use connector_build::migrate::{self, Migration, MigrationOutcome};
+use connector_build::model::families::Declarations;
 use connector_build::progress::Silent;
 
 use super::args::{MigrateArgs, PlanArgs};

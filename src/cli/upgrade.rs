@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use connector_build::base_images::declare::Declarations;
 use connector_build::base_images::state::State;
 use connector_build::base_images::upgrade::{upgrade_base_image, upgrade_to_latest, UpgradeResult};
 use connector_build::base_images::BaseImages;
 use connector_build::execute::network::NetworkSettings;
+use connector_build::model::families::Declarations;
 use connector_build::progress::Silent;
 
 use super::args::{BaseImageTarget, SelectionArgs};

@@ -126,6 +126,82 @@ impl TarBuilder {
                     self.add_owned(&path, text.as_bytes(), f.mode, f.owner)?
                 }
                 FileSource::Symlink(target) => self.add_symlink(&path, target)?,
+                FileSource::Unpack { archive, strip } => {
+                    let src = context_dir.join(archive);
+                    let bytes = from_disk(src.clone())?;
+                    self.add_unpacked(&src, &bytes, dest, *strip)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The members of the tar archive `bytes` (read from `src`) under `dest`, with `strip`
+    /// leading path components removed; members left with no path (the top folder) are
+    /// skipped. Modes and link targets are kept; owners and times are fixed as for every
+    /// entry. Only files, folders and links can enter a layer: anything else is refused.
+    fn add_unpacked(
+        &mut self,
+        src: &Path,
+        bytes: &[u8],
+        dest: &str,
+        strip: usize,
+    ) -> Result<(), ArchiveError> {
+        let read = |source: std::io::Error| ArchiveError::Read {
+            path: src.to_path_buf(),
+            source,
+        };
+        let mut archive = tar::Archive::new(bytes);
+        for entry in archive.entries().map_err(read)? {
+            let mut entry = entry.map_err(read)?;
+            let member = entry.path().map_err(read)?.into_owned();
+            let rest: PathBuf = member
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .skip(strip)
+                .collect();
+            if rest.as_os_str().is_empty() {
+                continue;
+            }
+            let rest = rest.to_string_lossy().into_owned();
+            let path = if dest.is_empty() {
+                rest
+            } else {
+                format!("{dest}/{rest}")
+            };
+            let mode = entry.header().mode().map_err(read)? & 0o7777;
+            match entry.header().entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let mut data = Vec::new();
+                    std::io::Read::read_to_end(&mut entry, &mut data).map_err(read)?;
+                    self.add_owned(&path, &data, mode, None)?;
+                }
+                tar::EntryType::Directory => {
+                    let mut h = Self::header(0, mode, tar::EntryType::Directory, None);
+                    self.inner
+                        .append_data(&mut h, &path, std::io::empty())
+                        .map_err(|source| ArchiveError::Write {
+                            path: path.clone(),
+                            source,
+                        })?;
+                }
+                tar::EntryType::Symlink => {
+                    let target = entry
+                        .link_name()
+                        .map_err(read)?
+                        .map(|t| t.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    self.add_symlink(&path, &target)?;
+                }
+                other => {
+                    return Err(ArchiveError::Read {
+                        path: src.to_path_buf(),
+                        source: std::io::Error::other(format!(
+                            "member `{}` is a {other:?} entry; only files, folders and symbolic links can be unpacked into an image",
+                            member.display()
+                        )),
+                    })
+                }
             }
         }
         Ok(())

@@ -19,6 +19,7 @@ use crate::error::error_chain;
 use crate::execute::{BuildError, Builder, StepFailure};
 use crate::model::Connector;
 use crate::plan::canonical::sha256_hex;
+use crate::plan::manifest_only::COMPONENTS_FILE;
 use crate::plan::python::{PlanError, LABELS_STEP};
 use crate::plan::{plan_connector, Base, BuildPlan, PlanOptions, CODE_DIR};
 
@@ -56,6 +57,10 @@ pub async fn plan_customized(
     hooks: &HookOptions,
     builder: Option<&Builder<'_>>,
 ) -> Result<BuildPlan, CustomizeError> {
+    let components = connector.dir.join(COMPONENTS_FILE);
+    if connector.metadata.language() == Some("manifest-only") && components.is_file() {
+        super::check_components(&components, &hooks.runner).map_err(PlanError::ManifestOnly)?;
+    }
     let file = connector.dir.join(HOOK_FILE);
     if hooks.enabled {
         crate::plan::context::check_not_special(&file).map_err(PlanError::Context)?;

@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
+use crate::plan::manifest_only::ManifestError;
+
 pub use ops::{Op, OpError};
 
 pub const HOOK_FILE: &str = "build_customization.py";
@@ -176,6 +178,49 @@ enum FromRunner {
     Failed(Failure),
     Evaluate(EvalRequest),
     Returned { ops: Vec<Op> },
+}
+
+/// Compiles `components.py` with the hooks runner's embedded Python, as `py_compile` does.
+pub fn check_components(path: &Path, runner: &Path) -> Result<(), ManifestError> {
+    let compiler = |message: String| ManifestError::Compiler {
+        path: path.to_path_buf(),
+        runner: runner.to_path_buf(),
+        message,
+    };
+    let out = std::process::Command::new(runner)
+        .arg("--compile")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| compiler(e.to_string()))?;
+    let answer: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| {
+            compiler(format!(
+                "no answer (exit {}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        })?;
+    if answer["ok"].as_bool() == Some(true) {
+        return Ok(());
+    }
+    let message = answer["message"]
+        .as_str()
+        .unwrap_or("does not compile")
+        .to_string();
+    match answer["line"].as_u64() {
+        Some(line) => Err(ManifestError::ComponentsSyntax {
+            path: path.to_path_buf(),
+            line: line as usize,
+            message,
+        }),
+        None => Err(ManifestError::ComponentsInvalid {
+            path: path.to_path_buf(),
+            message,
+        }),
+    }
 }
 
 /// Where the runner is: `CONNECTOR_BUILD_HOOKS_RUNNER`, else beside the running program.

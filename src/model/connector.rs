@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use super::metadata::{self, Metadata, MetadataError};
 
 pub const METADATA_FILE: &str = "metadata.yaml";
@@ -32,6 +34,38 @@ impl Connector {
     pub fn dockerfile(&self) -> Option<PathBuf> {
         let p = self.dir.join("Dockerfile");
         p.is_file().then_some(p)
+    }
+}
+
+/// How a connector is built, from its `language:` tag, as airbyte-ci dispatched: python and
+/// low-code (and no tag) are Python builds, manifest-only and java have their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectorKind {
+    Python,
+    ManifestOnly,
+    Java,
+}
+
+impl ConnectorKind {
+    pub fn of(connector: &Connector) -> ConnectorKind {
+        Self::for_language(connector.metadata.language())
+    }
+
+    pub fn for_language(language: Option<&str>) -> ConnectorKind {
+        match language {
+            Some("manifest-only") => ConnectorKind::ManifestOnly,
+            Some("java") => ConnectorKind::Java,
+            _ => ConnectorKind::Python,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectorKind::Python => "python",
+            ConnectorKind::ManifestOnly => "manifest-only",
+            ConnectorKind::Java => "java",
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod connector;
 pub mod dockerfile;
+pub mod families;
 pub mod files;
 pub mod image_ref;
 pub mod metadata;
@@ -10,6 +11,6 @@ pub mod toml_error;
 pub mod version;
 pub mod yaml;
 
-pub use connector::{Connector, ConnectorLocator, DiscoveryError};
+pub use connector::{Connector, ConnectorKind, ConnectorLocator, DiscoveryError};
 pub use image_ref::{Digest, ImageRef, ImageRefError};
 pub use metadata::{Located, Metadata, MetadataError};

@@ -7,6 +7,8 @@
 
 pub mod canonical;
 pub mod context;
+pub mod java;
+pub mod manifest_only;
 pub mod python;
 pub mod to_dockerfile;
 
@@ -16,7 +18,52 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use canonical::{CacheKey, KeyChain};
-pub use python::{plan_connector, PlanOptions};
+pub use python::PlanOptions;
+
+use crate::model::{Connector, ConnectorKind};
+
+/// The `spec` smoke test every connector image (and the declarative base image) passes.
+pub fn spec_smoke_test() -> SmokeTest {
+    SmokeTest {
+        args: vec!["spec".into()],
+        expect_message_type: "SPEC".into(),
+    }
+}
+
+/// The `io.airbyte.version` and `io.airbyte.name` labels, the steps every kind ends with.
+pub fn label_steps(connector: &Connector) -> Vec<Step> {
+    [
+        (
+            "io.airbyte.version",
+            &connector.metadata.docker_image_tag.value,
+        ),
+        (
+            "io.airbyte.name",
+            &connector.metadata.docker_repository.value,
+        ),
+    ]
+    .into_iter()
+    .map(|(name, value)| Step {
+        name: python::LABELS_STEP.into(),
+        action: Action::Config(ConfigOp::Label {
+            name: name.into(),
+            value: value.clone(),
+        }),
+    })
+    .collect()
+}
+
+/// The plan for `connector`, by its kind (without its build customization).
+pub fn plan_connector(
+    connector: &Connector,
+    opts: &PlanOptions,
+) -> Result<BuildPlan, python::PlanError> {
+    match ConnectorKind::of(connector) {
+        ConnectorKind::Python => python::plan_connector(connector, opts),
+        ConnectorKind::ManifestOnly => manifest_only::plan_manifest_only(connector, opts),
+        ConnectorKind::Java => java::plan_java(connector, opts),
+    }
+}
 
 /// Bumped when the meaning of a plan changes, so old cache entries stop matching.
 pub const PLAN_FORMAT: &str = "connector-build/plan/v1";
@@ -250,6 +297,11 @@ pub enum FileSource {
     Inline(String),
     /// A file elsewhere on the host (from a build customization), absolute path.
     Host(String),
+    /// A tar archive in the connector folder (path relative to it), unpacked: its members
+    /// land under the step's `dest` with their first `strip` path components removed, as
+    /// `tar --strip-components` does (a Gradle distribution's top folder). The entry's
+    /// `path` is unused; its `sha256` is the archive's.
+    Unpack { archive: String, strip: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,11 @@ use super::{
     Action, Base, BuildPlan, CacheMount, ConfigOp, Expect, Run, ScratchFile, SmokeTest, Step,
     ToolMount, CODE_DIR, SCRATCH_DIR,
 };
-use crate::model::Connector;
+use std::sync::OnceLock;
+
+use crate::model::families::{Declarations, Family, FamilyKind};
+use crate::model::metadata::Located;
+use crate::model::{Connector, ImageRef};
 use crate::python::{dependency_install, InstallError, Installer, DEPENDENCY_FILES};
 
 pub const DEFAULT_MAIN_FILE: &str = "main.py";
@@ -85,9 +89,27 @@ pub enum PlanError {
         source: InstallError,
     },
     #[error(transparent)]
+    WrongFamily(Box<WrongFamily>),
+    #[error(transparent)]
+    ManifestOnly(#[from] super::manifest_only::ManifestError),
+    #[error(transparent)]
+    Java(#[from] super::java::JavaError),
+    #[error(transparent)]
     Context(#[from] ContextError),
     #[error("`--tag {tag}` is not a valid image name: {reason}")]
     BadTag { tag: String, reason: String },
+}
+
+/// A base image of another kind's family than the connector's.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}: a `language:{language}` connector builds on {wanted}, but `data.connectorBuildOptions.baseImage` is `{reference}`, of the `{family}` family\nhint: `connector-build upgrade-base-image` with the right family, or fix the `language:` tag")]
+pub struct WrongFamily {
+    pub path: PathBuf,
+    pub line: usize,
+    pub language: String,
+    pub reference: String,
+    pub family: String,
+    pub wanted: String,
 }
 
 /// The shared pip cache, mounted for pip install steps only.
@@ -110,6 +132,46 @@ pub fn pip_build_env() -> Vec<(String, String)> {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// The installer, the programs it mounts, its caches and its build-only environment.
+pub type InstallerParts = (
+    Installer,
+    Vec<ToolMount>,
+    Vec<CacheMount>,
+    Vec<(String, String)>,
+);
+
+/// What an install step needs for `choice`: the installer, the host programs it mounts, its
+/// cache volume and its build-only environment.
+pub fn installer_parts(choice: &InstallerChoice) -> InstallerParts {
+    match choice {
+        InstallerChoice::Pip => (Installer::Pip, vec![], pip_caches(), pip_build_env()),
+        InstallerChoice::Uv { identity } => (
+            Installer::Uv {
+                program: format!("{UV_DIR}/uv"),
+            },
+            vec![ToolMount {
+                name: "uv".into(),
+                identity: identity.clone(),
+                dir: UV_DIR.into(),
+            }],
+            vec![CacheMount {
+                target: UV_CACHE_DIR.into(),
+                volume: UV_CACHE_VOLUME.into(),
+            }],
+            [
+                ("UV_CACHE_DIR", UV_CACHE_DIR),
+                // The cache is a volume, another file system: copy, don't try to link.
+                ("UV_LINK_MODE", "copy"),
+                ("UV_PYTHON_DOWNLOADS", "never"),
+                ("UV_NO_PROGRESS", "1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ),
+    }
 }
 
 pub fn output_tag(connector: &Connector, tag: Option<&str>) -> Result<String, PlanError> {
@@ -144,6 +206,73 @@ fn config(name: &str, op: ConfigOp) -> Step {
     step(name, Action::Config(op))
 }
 
+/// The base image as a plan's base: pinned (unless allowed otherwise), through its mirror,
+/// and of the family the connector's kind needs (`kind`), when it is a family we declare.
+pub fn image_base(
+    connector: &Connector,
+    base_image: &Located<ImageRef>,
+    kind: FamilyKind,
+    opts: &PlanOptions,
+) -> Result<Base, PlanError> {
+    let image = &base_image.value;
+    if image.digest.is_none() && !opts.allow_unpinned {
+        return Err(PlanError::Unpinned {
+            path: connector.metadata.path.clone(),
+            line: base_image.loc.line,
+            reference: image.to_string(),
+        });
+    }
+    if let Some(family) = declared_family(&image.repository) {
+        if family.kind != kind {
+            let wanted = declared_families()
+                .iter()
+                .filter(|f| f.kind == kind)
+                .map(|f| f.repository.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ");
+            return Err(PlanError::WrongFamily(Box::new(WrongFamily {
+                path: connector.metadata.path.clone(),
+                line: base_image.loc.line,
+                language: connector
+                    .metadata
+                    .language()
+                    .unwrap_or("python")
+                    .to_string(),
+                reference: image.to_string(),
+                family: family.name.clone(),
+                wanted,
+            })));
+        }
+    }
+    let source = match opts.mirrors.get(&image.registry) {
+        Some(mirror) => image.with_registry(mirror),
+        None => image.clone(),
+    };
+    Ok(Base::Image {
+        reference: image.to_string(),
+        pull: source.pinned().unwrap_or_else(|| source.to_string()),
+        digest: image.digest.as_ref().map(|d| d.to_string()),
+    })
+}
+
+/// The base image families compiled into the tool, read once.
+pub fn declared_families() -> &'static [Family] {
+    static FAMILIES: OnceLock<Vec<Family>> = OnceLock::new();
+    FAMILIES.get_or_init(|| {
+        Declarations::embedded()
+            .map(|d| d.families)
+            .unwrap_or_default()
+    })
+}
+
+/// The declared family whose images live in `repository` (any registry).
+pub fn declared_family(repository: &str) -> Option<&'static Family> {
+    declared_families()
+        .iter()
+        .find(|f| f.repository == repository)
+}
+
+/// A Python (or low-code) connector's plan.
 pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<BuildPlan, PlanError> {
     let output_tag = output_tag(connector, opts.tag.as_deref())?;
     let smoke_test = Some(SmokeTest {
@@ -191,23 +320,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
         });
     };
 
-    let image = &base_image.value;
-    if image.digest.is_none() && !opts.allow_unpinned {
-        return Err(PlanError::Unpinned {
-            path: connector.metadata.path.clone(),
-            line: base_image.loc.line,
-            reference: image.to_string(),
-        });
-    }
-    let source = match opts.mirrors.get(&image.registry) {
-        Some(mirror) => image.with_registry(mirror),
-        None => image.clone(),
-    };
-    let base = Base::Image {
-        reference: image.to_string(),
-        pull: source.pinned().unwrap_or_else(|| source.to_string()),
-        digest: image.digest.as_ref().map(|d| d.to_string()),
-    };
+    let base = image_base(connector, base_image, FamilyKind::Python, opts)?;
 
     // Check the code is there before planning anything that takes time.
     let main_file = opts.main_file.as_deref().unwrap_or(DEFAULT_MAIN_FILE);
@@ -247,33 +360,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
         });
     }
 
-    let (installer, tools, caches, installer_env) = match &opts.installer {
-        InstallerChoice::Pip => (Installer::Pip, vec![], pip_caches(), pip_build_env()),
-        InstallerChoice::Uv { identity } => (
-            Installer::Uv {
-                program: format!("{UV_DIR}/uv"),
-            },
-            vec![ToolMount {
-                name: "uv".into(),
-                identity: identity.clone(),
-                dir: UV_DIR.into(),
-            }],
-            vec![CacheMount {
-                target: UV_CACHE_DIR.into(),
-                volume: UV_CACHE_VOLUME.into(),
-            }],
-            [
-                ("UV_CACHE_DIR", UV_CACHE_DIR),
-                // The cache is a volume, another file system: copy, don't try to link.
-                ("UV_LINK_MODE", "copy"),
-                ("UV_PYTHON_DOWNLOADS", "never"),
-                ("UV_NO_PROGRESS", "1"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ),
-    };
+    let (installer, tools, caches, installer_env) = installer_parts(&opts.installer);
     let install =
         dependency_install(dir, &installer, SCRATCH_DIR).map_err(|source| PlanError::Install {
             dir: dir.clone(),
@@ -292,7 +379,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
     code.extend(context::tree_entries(dir, &package)?);
 
     let entrypoint = vec!["python".to_string(), format!("{CODE_DIR}/{main_file}")];
-    let steps = vec![
+    let mut steps = vec![
         config("workdir", ConfigOp::Workdir(CODE_DIR.into())),
         step(
             "copy dependency manifests",
@@ -338,21 +425,8 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
             },
         ),
         config("entrypoint", ConfigOp::Entrypoint(entrypoint)),
-        config(
-            LABELS_STEP,
-            ConfigOp::Label {
-                name: "io.airbyte.version".into(),
-                value: connector.metadata.docker_image_tag.value.clone(),
-            },
-        ),
-        config(
-            LABELS_STEP,
-            ConfigOp::Label {
-                name: "io.airbyte.name".into(),
-                value: connector.metadata.docker_repository.value.clone(),
-            },
-        ),
     ];
+    steps.extend(super::label_steps(connector));
 
     Ok(BuildPlan {
         connector: connector.name.clone(),

@@ -29,8 +29,19 @@ pub fn render(plan: &BuildPlan, header: &[String]) -> String {
         match &step.action {
             Action::Config(op) => out.push_str(&config_line(op)),
             Action::Files { dest, files } => {
-                let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
-                out.push_str(&format!("COPY {} {dest}/\n", names.join(" ")));
+                let mut names: Vec<&str> = Vec::new();
+                for f in files {
+                    match &f.source {
+                        // ADD unpacks a local tar; Docker has no strip, hence the note.
+                        crate::plan::FileSource::Unpack { archive, strip } => out.push_str(
+                            &format!("# unpacked with its first {strip} path component(s) stripped\nADD {archive} {dest}/\n"),
+                        ),
+                        _ => names.push(f.path.as_str()),
+                    }
+                }
+                if !names.is_empty() {
+                    out.push_str(&format!("COPY {} {dest}/\n", names.join(" ")));
+                }
             }
             Action::Run(run) => out.push_str(&run_line(run)),
         }

@@ -105,7 +105,8 @@ pub enum Installer {
 }
 
 impl Installer {
-    fn install_command(&self) -> Vec<String> {
+    /// The command that installs packages into the system Python, arguments to follow.
+    pub fn install_command(&self) -> Vec<String> {
         let words: &[&str] = match self {
             Installer::Pip => &["python", "-m", "pip", "install"],
             // Bytecode compiled like pip does, so images start equally fast.

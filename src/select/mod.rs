@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::model::connector::METADATA_FILE;
 use crate::model::metadata::{self, Metadata, MetadataError};
 use crate::model::yaml::{self, Document};
+use crate::model::ConnectorKind;
 use crate::model::{ConnectorLocator, DiscoveryError};
 
 pub use self::query::{EvalError, Query, QueryData, QueryError};
@@ -206,6 +207,8 @@ fn canonical(dir: &Path) -> PathBuf {
 pub struct Listing {
     pub name: String,
     pub language: Option<String>,
+    /// How it is built, from the language: `python`, `manifest-only` or `java`.
+    pub kind: Option<ConnectorKind>,
     pub support_level: Option<String>,
     pub version: Option<String>,
     pub connector_type: Option<String>,
@@ -226,6 +229,7 @@ impl Listing {
         let mut row = Listing {
             name: s.name.clone(),
             language: None,
+            kind: None,
             support_level: None,
             version: None,
             connector_type: None,
@@ -238,6 +242,7 @@ impl Listing {
         match &s.metadata {
             Ok(m) => {
                 row.language = m.language().map(str::to_string);
+                row.kind = Some(ConnectorKind::for_language(m.language()));
                 row.support_level = m.support_level.clone();
                 row.version = Some(m.docker_image_tag.value.clone());
                 row.connector_type = m.connector_type.clone();
@@ -258,13 +263,14 @@ pub fn render_table(rows: &[Listing], cwd: &Path) -> String {
     let header = [
         "NAME",
         "LANGUAGE",
+        "KIND",
         "SUPPORT",
         "VERSION",
         "BASE IMAGE",
         "FOLDER",
     ];
     let dash = || "-".to_string();
-    let cells: Vec<[String; 6]> = rows
+    let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             let base = match (&r.base_image, r.build, &r.error) {
@@ -276,6 +282,7 @@ pub fn render_table(rows: &[Listing], cwd: &Path) -> String {
             [
                 r.name.clone(),
                 r.language.clone().unwrap_or_else(dash),
+                r.kind.map_or_else(dash, |k| k.name().to_string()),
                 r.support_level.clone().unwrap_or_else(dash),
                 r.version.clone().unwrap_or_else(dash),
                 base,
@@ -641,10 +648,10 @@ mod tests {
         let rows: Vec<Listing> = r.connectors.iter().map(Listing::of).collect();
         let table = render_table(&rows, root.path());
         insta::assert_snapshot!(table, @r"
-        NAME                 LANGUAGE  SUPPORT    VERSION  BASE IMAGE                                                         FOLDER
-        destination-gen-000  python    certified  1.19.0   Dockerfile                                                         airbyte-integrations/connectors/destination-gen-000
-        source-gen-001       python    community  1.14.0   docker.io/airbyte/python-connector-base:1.1.0@sha256:bd98f6505c67  airbyte-integrations/connectors/source-gen-001
-        source-gen-013       -         -          -        invalid metadata.yaml                                              airbyte-integrations/connectors/source-gen-013
+        NAME                 LANGUAGE  KIND    SUPPORT    VERSION  BASE IMAGE                                                         FOLDER
+        destination-gen-000  python    python  certified  1.19.0   Dockerfile                                                         airbyte-integrations/connectors/destination-gen-000
+        source-gen-001       python    python  community  1.14.0   docker.io/airbyte/python-connector-base:1.1.0@sha256:bd98f6505c67  airbyte-integrations/connectors/source-gen-001
+        source-gen-013       -         -       -          -        invalid metadata.yaml                                              airbyte-integrations/connectors/source-gen-013
         ");
     }
 }

@@ -13,6 +13,41 @@ pub const REF_FILE: &str = "/var/lib/connector-build/base-image.ref";
 /// The fixtures' base image line before the set-up fills in the digest.
 pub const PLACEHOLDER_BASE: &str = "127.0.0.1:5000/airbyte/python-connector-base:1.0.0@sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The placeholders of the other families' fixtures, and the files the set-up writes their
+/// published addresses to.
+pub const OTHER_PLACEHOLDERS: &[(&str, &str)] = &[
+    (
+        "127.0.0.1:5000/airbyte/source-declarative-manifest:7.39.1@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "/var/lib/connector-build/declarative-base-image.ref",
+    ),
+    (
+        "127.0.0.1:5000/airbyte/java-connector-base:1.0.0@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "/var/lib/connector-build/java-base-image.ref",
+    ),
+];
+
+/// The digest-pinned address the set-up recorded in `file`.
+pub fn published_ref(file: &str) -> String {
+    match std::fs::read_to_string(file) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => panic!("no base image: {file} is missing; run `bash scripts/setup.sh` first (the README test command does)"),
+    }
+}
+
+/// `text` with every family's placeholder base image replaced by what the set-up published
+/// (each looked up only when used, so a test needs only the families it builds on).
+pub fn fill_placeholders(mut text: String) -> String {
+    if text.contains(PLACEHOLDER_BASE) {
+        text = text.replace(PLACEHOLDER_BASE, &base_ref());
+    }
+    for (placeholder, file) in OTHER_PLACEHOLDERS {
+        if text.contains(placeholder) {
+            text = text.replace(placeholder, &published_ref(file));
+        }
+    }
+    text
+}
+
 /// The digest-pinned base image the set-up produced.
 pub fn base_ref() -> String {
     if let Ok(r) = std::env::var("CONNECTOR_BUILD_BASE_IMAGE") {
@@ -87,7 +122,7 @@ impl Workspace {
         let meta = to.join("metadata.yaml");
         if let Ok(text) = std::fs::read_to_string(&meta) {
             // The fixtures carry an all-zero placeholder digest the set-up fills in.
-            std::fs::write(&meta, text.replace(PLACEHOLDER_BASE, &base_ref())).unwrap();
+            std::fs::write(&meta, fill_placeholders(text)).unwrap();
         }
         to
     }
@@ -363,4 +398,80 @@ impl Drop for ExtraEngine {
             eprintln!("cleaning up the engine: {}", text(&out.stderr));
         }
     }
+}
+
+/// Makes `<dir>/build/distributions/<name>.tar` the way Gradle's `distTar` lays it out
+/// (`<name>/bin/<name>`, `<name>/lib/<name>.jar`) from the fixture's `src/`, with Debian's JDK
+/// (`javac --release 17`, `jar`), which the set-up installs.
+pub fn make_java_distribution(dir: &Path, name: &str) -> PathBuf {
+    let work = tempfile::tempdir().unwrap();
+    let classes = work.path().join("classes");
+    let top = work.path().join(name);
+    std::fs::create_dir_all(top.join("lib")).unwrap();
+    let sources: Vec<PathBuf> = walk(&dir.join("src/main/java"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "java"))
+        .collect();
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().unwrap_or_else(|e| {
+            panic!("{cmd:?}: {e}; the set-up installs openjdk-17-jdk-headless")
+        });
+        assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
+    };
+    run(Command::new("javac")
+        .args(["--release", "17", "-d"])
+        .arg(&classes)
+        .args(&sources));
+    run(Command::new("jar")
+        .arg("cf")
+        .arg(top.join("lib").join(format!("{name}.jar")))
+        .arg("-C")
+        .arg(&classes)
+        .arg("."));
+    copy_dir(&dir.join("src/dist"), &top);
+    let out_dir = dir.join("build/distributions");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let tar = out_dir.join(format!("{name}.tar"));
+    run(Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(work.path())
+        .arg(name));
+    tar
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The first result of `build --json`, which must have built.
+pub fn built(results: &serde_json::Value, out: &Output) -> serde_json::Value {
+    let first = results.get(0).cloned().unwrap_or_default();
+    assert_eq!(
+        first["status"],
+        "built",
+        "build failed\nstdout: {results}\nstderr: {}",
+        text(&out.stderr)
+    );
+    first
+}
+
+/// A build result's step called `name`.
+pub fn step<'a>(result: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {result}"))
 }

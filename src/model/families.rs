@@ -20,7 +20,13 @@ pub const ROOTS_FILE: &str = "roots.toml";
 /// The repository's declarations, compiled in: (file name, contents).
 pub const EMBEDDED: &[(&str, &str)] = &[
     (ROOTS_FILE, include_str!("../../base-images/roots.toml")),
+    // In file name order, as `load` reads a folder.
+    ("java.toml", include_str!("../../base-images/java.toml")),
     ("python.toml", include_str!("../../base-images/python.toml")),
+    (
+        "source-declarative-manifest.toml",
+        include_str!("../../base-images/source-declarative-manifest.toml"),
+    ),
 ];
 
 /// What the tool says when it names the embedded declarations.
@@ -51,22 +57,61 @@ pub enum DeclarationError {
 #[serde(deny_unknown_fields)]
 struct FamilyFile {
     family: String,
+    #[serde(default)]
+    kind: FamilyKind,
     repository: String,
     #[serde(default)]
     languages: Vec<String>,
     versions: Vec<VersionDecl>,
 }
 
-/// One version of a python family, as written.
+/// What a family's images hold, which decides how a version is built and checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FamilyKind {
+    /// A Python interpreter with pip and poetry, on a root image.
+    #[default]
+    Python,
+    /// The declarative (low-code) runtime: the Airbyte CDK on another family's image, with
+    /// the `source-declarative-manifest` entrypoint that runs a connector's `manifest.yaml`.
+    Declarative,
+    /// A Java runtime and `/airbyte/base.sh`, which runs a Gradle distribution.
+    Java,
+}
+
+/// Another family's version a family builds on (instead of a root image).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyBase {
+    pub family: String,
+    pub version: String,
+}
+
+/// One version of a family, as written. Which fields a version needs depends on its
+/// family's `kind` (checked when read): python needs `root`, `python`, `pip`, `poetry`;
+/// declarative needs `base`, `python` and `cdk`; java needs `root` and `java`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionDecl {
     pub version: String,
     pub changelog: String,
+    #[serde(default)]
     pub root: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<FamilyBase>,
+    #[serde(default)]
     pub python: String,
+    #[serde(default)]
     pub pip: String,
+    #[serde(default)]
     pub poetry: String,
+    /// The `airbyte-cdk` release installed (declarative families).
+    #[serde(default)]
+    pub cdk: String,
+    /// The Java feature release the image runs, e.g. `17` (java families).
+    #[serde(default)]
+    pub java: String,
+    #[serde(default)]
     pub timezone: String,
     #[serde(default)]
     pub system_packages: Vec<String>,
@@ -93,6 +138,7 @@ pub struct UserDecl {
 #[derive(Debug, Clone)]
 pub struct Family {
     pub name: String,
+    pub kind: FamilyKind,
     /// Repository path without a registry, e.g. `airbyte/python-connector-base`.
     pub repository: String,
     pub languages: Vec<String>,
@@ -242,6 +288,29 @@ impl Declarations {
             }
             families.push(family);
         }
+        for family in &families {
+            for v in &family.versions {
+                let Some(base) = &v.decl.base else { continue };
+                let found = families
+                    .iter()
+                    .find(|f| f.name == base.family)
+                    .filter(|f| f.kind != FamilyKind::Declarative)
+                    .and_then(|f| {
+                        f.versions
+                            .iter()
+                            .find(|x| x.version.to_string() == base.version)
+                    });
+                if found.is_none() {
+                    return Err(invalid(
+                        &family.path,
+                        format!(
+                            "versions `{}`: `base` is {} {}, which is not a declared version of a python or java family",
+                            v.version, base.family, base.version
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(Declarations {
             dir: dir.to_path_buf(),
             families,
@@ -282,6 +351,16 @@ impl Declarations {
 
     pub fn root(&self, name: &str) -> Option<&Root> {
         self.roots.get(name)
+    }
+}
+
+impl FamilyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FamilyKind::Python => "python",
+            FamilyKind::Declarative => "declarative",
+            FamilyKind::Java => "java",
+        }
     }
 }
 
@@ -502,21 +581,80 @@ fn parse_family(
                 "`changelog` is one line without `|` (it is a cell of the versions table)".into(),
             ));
         }
-        if !roots.contains_key(&decl.root) {
-            return Err(at(format!(
-                "`root` `{}` is not declared in {ROOTS_FILE} (declared: {})",
-                decl.root,
-                roots.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        for (field, value) in [
-            ("python", &decl.python),
-            ("pip", &decl.pip),
-            ("poetry", &decl.poetry),
-        ] {
+        type Fields<'f> = &'f [(&'f str, &'f String)];
+        let (needed, unused): (Fields, Fields) = match file.kind {
+            FamilyKind::Python => (
+                &[
+                    ("python", &decl.python),
+                    ("pip", &decl.pip),
+                    ("poetry", &decl.poetry),
+                ],
+                &[("cdk", &decl.cdk), ("java", &decl.java)],
+            ),
+            FamilyKind::Declarative => (
+                &[("python", &decl.python), ("cdk", &decl.cdk)],
+                &[
+                    ("pip", &decl.pip),
+                    ("poetry", &decl.poetry),
+                    ("java", &decl.java),
+                    ("root", &decl.root),
+                    ("timezone", &decl.timezone),
+                ],
+            ),
+            FamilyKind::Java => (
+                &[],
+                &[
+                    ("python", &decl.python),
+                    ("pip", &decl.pip),
+                    ("poetry", &decl.poetry),
+                    ("cdk", &decl.cdk),
+                ],
+            ),
+        };
+        for (field, value) in needed {
             exact_version(value).map_err(|m| at(format!("`{field}`: {m}")))?;
         }
-        check_chars(&decl.timezone, ZONE_CHARS).map_err(|m| at(format!("`timezone` {m}")))?;
+        for (field, value) in unused {
+            if !value.is_empty() {
+                return Err(at(format!(
+                    "`{field}` is not used by a {} family; remove it",
+                    file.kind.name()
+                )));
+            }
+        }
+        match (file.kind, &decl.base) {
+            (FamilyKind::Declarative, None) => {
+                return Err(at(
+                    "`base` is missing: a declarative family builds on another family's version, e.g. `base = { family = \"python\", version = \"1.0.0\" }`".into(),
+                ))
+            }
+            (FamilyKind::Declarative, Some(_)) => {}
+            (_, Some(_)) => {
+                return Err(at(format!(
+                    "`base` is for declarative families; a {} family builds on a `root`",
+                    file.kind.name()
+                )))
+            }
+            (_, None) => {
+                if !roots.contains_key(&decl.root) {
+                    return Err(at(format!(
+                        "`root` `{}` is not declared in {ROOTS_FILE} (declared: {})",
+                        decl.root,
+                        roots.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                check_chars(&decl.timezone, ZONE_CHARS)
+                    .map_err(|m| at(format!("`timezone` {m}")))?;
+            }
+        }
+        if file.kind == FamilyKind::Java
+            && (decl.java.is_empty() || !decl.java.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(at(format!(
+                "`java` `{}` is not a Java feature release like `17`",
+                decl.java
+            )));
+        }
         for p in &decl.system_packages {
             check_chars(p, PACKAGE_CHARS)
                 .map_err(|m| at(format!("`system_packages`: `{p}` {m}")))?;
@@ -555,6 +693,7 @@ fn parse_family(
     }
     Ok(Family {
         name: file.family,
+        kind: file.kind,
         repository: file.repository,
         languages: file.languages,
         versions,
