@@ -582,6 +582,7 @@ fn the_root_image_of_the_current_recipe_is_reused_not_rebuilt() {
         "base-images",
         "root",
         "build",
+        "debian-python",
         "--registry",
         "127.0.0.1:5000",
     ]);
