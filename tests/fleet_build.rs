@@ -207,3 +207,38 @@ fn java_connector_builds_from_its_gradle_distribution() {
     assert_eq!(again["containers_started"], 0, "{again}");
     assert_eq!(again["image_id"], first["image_id"]);
 }
+
+/// `upgrade-base-image --set-if-not-exists` picks the family by the `language:` tag: a
+/// manifest-only connector without a base image gets the declarative family's latest release,
+/// and the connector then builds on it.
+#[test]
+fn a_manifest_only_connector_without_a_base_image_is_moved_onto_the_declarative_family() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-manifest");
+    let meta = dir.join("metadata.yaml");
+    let original = std::fs::read_to_string(&meta).unwrap();
+    let without: String = original
+        .lines()
+        .filter(|l| !l.contains("connectorBuildOptions") && !l.contains("baseImage"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&meta, without).unwrap();
+    let out = cli(&[
+        "upgrade-base-image",
+        dir.to_str().unwrap(),
+        "--set-if-not-exists",
+        "--registry",
+        "127.0.0.1:5000",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let upgraded = std::fs::read_to_string(&meta).unwrap();
+    assert!(
+        upgraded.contains("baseImage: 127.0.0.1:5000/airbyte/source-declarative-manifest:")
+            && upgraded.contains("@sha256:"),
+        "{upgraded}"
+    );
+    let tag = TestTag::new("manifest-upgraded");
+    let (results, out) = build_json(&[dir.to_str().unwrap(), "--tag", &tag.0]);
+    built(&results, &out);
+    assert_eq!(run_spec(&tag.0)["type"], "SPEC");
+}

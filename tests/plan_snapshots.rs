@@ -98,3 +98,13 @@ fn keys_are_stable_across_runs_and_folders() {
     let b = plan_fixture("source-fixture-setup", false);
     assert_eq!(a.keys(), b.keys());
 }
+
+#[test]
+fn manifest_only_plan() {
+    snapshot("source-fixture-manifest");
+}
+
+#[test]
+fn manifest_only_with_components_plan() {
+    snapshot("source-fixture-manifest-components");
+}
