@@ -242,3 +242,24 @@ fn a_manifest_only_connector_without_a_base_image_is_moved_onto_the_declarative_
     built(&results, &out);
     assert_eq!(run_spec(&tag.0)["type"], "SPEC");
 }
+
+/// A manifest-only connector's `build_customization.py` runs as a Python connector's does.
+#[test]
+fn a_manifest_only_connector_runs_its_build_customization() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-manifest");
+    std::fs::write(
+        dir.join("build_customization.py"),
+        "async def pre_connector_install(base):\n    return base.with_env_variable('FIXTURE_PRE', 'pre')\n\n\
+         async def post_connector_install(c):\n    return c.with_env_variable('FIXTURE_POST', 'post')\n",
+    )
+    .unwrap();
+    let tag = TestTag::new("manifest-hooks");
+    let (results, out) = build_json(&[dir.to_str().unwrap(), "--tag", &tag.0]);
+    built(&results, &out);
+    let env: Vec<String> = serde_json::from_value(image_config(&tag.0)["Env"].clone()).unwrap();
+    for want in ["FIXTURE_PRE=pre", "FIXTURE_POST=post"] {
+        assert!(env.iter().any(|e| e == want), "{want} missing: {env:?}");
+    }
+    assert_eq!(run_spec(&tag.0)["type"], "SPEC");
+}
