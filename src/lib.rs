@@ -32,6 +32,7 @@ pub mod edit;
 pub mod engine;
 pub mod error;
 pub mod execute;
+pub mod fault;
 pub mod hooks;
 pub mod migrate;
 pub mod model;

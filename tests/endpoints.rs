@@ -180,8 +180,7 @@ fn build_with(ws: &Workspace, tag: &str, env: &[(&str, &str)]) -> (serde_json::V
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run connector-build");
-    let value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-    (value, out)
+    (common::results(&out.stdout), out)
 }
 
 #[test]

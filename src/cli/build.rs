@@ -24,7 +24,12 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
         report::prepare_dir(dir).map_err(|e| fail(&e))?;
     }
     let planning = ctx.planning(&args.plan)?;
-    let engines = ctx.connect_engines().await?;
+    // No engine answering is an infrastructure fault the report records per connector, so
+    // CI sees the same class in the exit status, `--json` and report.json.
+    let engines = match ctx.connect_engines().await {
+        Err(Exit::Infrastructure) => Vec::new(),
+        other => other?,
+    };
     let reporter: Box<dyn Reporter> = ctx.reporter(args.json);
     let concurrency = args.concurrency.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -71,10 +76,7 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
     drop(reporter);
 
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report.connectors).unwrap_or_default()
-        );
+        println!("{}", report.results_json());
     }
     print_summary(ctx, &report);
     let dir = args
@@ -101,10 +103,11 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
         );
         return Err(Exit::Signal(Signal::from_name(&i.signal)));
     }
-    if report.ok() && written {
-        Ok(())
-    } else {
-        Err(Exit::Failed)
+    match report.failure_class() {
+        _ if report.ok() && written => Ok(()),
+        _ if report.ok() => Err(Exit::Failed),
+        Some(class) => Err(Exit::of(class)),
+        None => Err(Exit::Failed),
     }
 }
 

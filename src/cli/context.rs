@@ -20,7 +20,7 @@ use connector_build::progress::{Reporter, Silent};
 use connector_build::select::{self, Modified, Query, Selection, SelectionResult};
 
 use super::args::{Global, InstallerArg, PlanArgs, SelectionArgs};
-use super::exit::{fail, failed, usage, Exit};
+use super::exit::{fail, fail_as, failed, usage, Exit};
 use super::progress::{Bars, Lines, Style};
 
 /// What every command starts from.
@@ -100,7 +100,9 @@ impl Context {
             }
         }
         if engines.is_empty() {
-            return Err(errors.first().map_or(Exit::Failed, |e| fail(e)));
+            return Err(errors
+                .first()
+                .map_or(Exit::Failed, |e| fail_as(e, e.class())));
         }
         for e in &errors {
             self.warn(format_args!("left out of this run: {}", error_chain(e)));
@@ -111,7 +113,9 @@ impl Context {
     /// The one engine of commands that build on one (base images, migrations): the first.
     pub async fn connect_engine(&self) -> Result<Engine, Exit> {
         let host = self.engines.first().cloned().flatten();
-        Engine::connect(host.as_deref()).await.map_err(|e| fail(&e))
+        Engine::connect(host.as_deref())
+            .await
+            .map_err(|e| fail_as(&e, e.class()))
     }
 
     /// Applies a selection; `None` when none was given. Selection warnings go to stderr.
