@@ -26,6 +26,7 @@
 pub mod analyze;
 pub mod base_images;
 pub mod bulk;
+pub mod ci;
 pub mod clock;
 pub mod config;
 pub mod edit;

@@ -148,3 +148,162 @@ fn bad_metadata_is_bad_input_located_in_its_file() {
     assert_eq!(location["line"], 6, "{location}");
     assert!(location["col"].is_u64(), "{location}");
 }
+
+/// The value of output `name` in a `$GITHUB_OUTPUT` file, in either of GitHub's forms.
+fn github_output(text: &str, name: &str) -> Option<String> {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some(value) = line.strip_prefix(&format!("{name}=")) {
+            return Some(value.to_string());
+        }
+        if let Some(delimiter) = line.strip_prefix(&format!("{name}<<")) {
+            let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
+            return Some(value.join("\n"));
+        }
+    }
+    None
+}
+
+#[test]
+fn github_actions_gets_groups_annotations_outputs_and_buildx_metadata() {
+    let ws = Workspace::new();
+    ws.add_fixture("source-fixture-requirements");
+    ws.add_fixture("broken/source-broken-yaml");
+    let outputs = ws.path().join("github-output");
+    let metadata = ws.path().join("metadata.json");
+    let tag = format!("ci-github-{}", std::process::id());
+    let image = format!("airbyte/source-fixture-requirements:{tag}");
+    let _cleanup = TestTag(image.clone());
+    let out = run_in(
+        ws.path(),
+        &[
+            "build",
+            "source-fixture-requirements",
+            "source-broken-yaml",
+            "--tag",
+            &tag,
+            "--concurrency",
+            "2",
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+            "--report-dir",
+            ws.path().join("reports").to_str().unwrap(),
+        ],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_OUTPUT", outputs.to_str().unwrap()),
+            ("GITHUB_WORKSPACE", ws.path().to_str().unwrap()),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+
+    // One group per connector, holding its own lines only.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| *l == "::group::source-fixture-requirements: built")
+        .unwrap_or_else(|| panic!("no group: {stderr}"));
+    let end = start
+        + lines[start..]
+            .iter()
+            .position(|l| *l == "::endgroup::")
+            .unwrap();
+    assert!(end > start + 1, "{stderr}");
+    assert!(
+        lines[start + 1..end]
+            .iter()
+            .all(|l| l.starts_with("source-fixture-requirements")),
+        "{stderr}"
+    );
+    assert!(
+        lines.contains(&"::group::source-broken-yaml: failed"),
+        "{stderr}"
+    );
+
+    // The YAML error points at its file, line and column, relative to the workspace.
+    let annotation = lines
+        .iter()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("no annotation: {stderr}"));
+    assert!(
+        annotation.starts_with("::error file=source-broken-yaml/metadata.yaml,line=6,col="),
+        "{annotation}"
+    );
+    assert!(
+        annotation.contains(",title=source-broken-yaml::"),
+        "{annotation}"
+    );
+    assert!(!annotation[9..].contains('\n'));
+
+    // Results in $GITHUB_OUTPUT, the JSON in GitHub's multi-line form.
+    let written = std::fs::read_to_string(&outputs).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&github_output(&written, "results").unwrap()).unwrap();
+    let built = &results[0];
+    assert_eq!(
+        built["connector"], "source-fixture-requirements",
+        "{written}"
+    );
+    assert_eq!(built["status"], "built");
+    assert_eq!(built["image"], image.as_str());
+    let id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &image]);
+    assert_eq!(built["digest"], id.trim());
+    assert_eq!(results[1]["status"], "failed");
+    assert_eq!(results[1]["failure_class"], "input");
+    assert_eq!(
+        github_output(&written, "built").as_deref(),
+        Some("source-fixture-requirements")
+    );
+    assert_eq!(
+        github_output(&written, "failed").as_deref(),
+        Some("source-broken-yaml")
+    );
+    assert_eq!(
+        github_output(&written, "failure_class").as_deref(),
+        Some("input")
+    );
+
+    // buildx's metadata file: the built connector only.
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    assert_eq!(meta.as_object().unwrap().len(), 1, "{meta}");
+    assert_eq!(
+        meta["source-fixture-requirements"]["image.name"],
+        image.as_str()
+    );
+    assert_eq!(
+        meta["source-fixture-requirements"]["containerimage.digest"],
+        id.trim()
+    );
+}
+
+#[test]
+fn progress_modes_choose_what_is_drawn() {
+    let ws = Workspace::new();
+    ws.add_fixture("broken/source-broken-yaml");
+    let build = |mode: &str, env: &[(&str, &str)]| {
+        let out = run_in(
+            ws.path(),
+            &["build", "source-broken-yaml", "--progress", mode],
+            env,
+        );
+        assert_eq!(out.status.code(), Some(1));
+        text(&out.stderr)
+    };
+    let quiet = build("quiet", &[("GITHUB_ACTIONS", "true")]);
+    assert!(!quiet.contains("::group::"), "{quiet}");
+    let plain = build("plain", &[]);
+    assert!(!plain.contains("::group::"), "{plain}");
+    let grouped = build("plain", &[("GITHUB_ACTIONS", "true")]);
+    assert!(
+        grouped.contains("::group::source-broken-yaml: failed"),
+        "{grouped}"
+    );
+    let bad = run_in(
+        ws.path(),
+        &["build", "source-broken-yaml", "--progress", "fancy"],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}

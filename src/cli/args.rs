@@ -34,6 +34,19 @@ pub struct Global {
     /// More output: install logs and debug logs (RUST_LOG also works).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// How to show progress, as buildx names it: `tty` (bars), `plain` (lines; grouped per
+    /// connector under GitHub Actions), `quiet` (nothing), `auto` (bars on a terminal, else
+    /// lines; nothing with --json unless -v).
+    #[arg(long, global = true, value_enum, default_value_t = ProgressArg::Auto, value_name = "MODE")]
+    pub progress: ProgressArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Tty,
+    Plain,
+    Quiet,
 }
 
 #[derive(Subcommand)]
@@ -201,6 +214,10 @@ pub struct BuildArgs {
     /// <repository>/.connector-build/reports/<UTC timestamp>/.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Write the built images' metadata to FILE as `docker buildx bake --metadata-file`
+    /// does (per connector: `image.name`, `containerimage.digest`, ...).
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
 }
 
 pub fn parse_mirror(s: &str) -> Result<(String, String), String> {
@@ -225,7 +242,7 @@ const SUBCOMMANDS: &[&str] = &[
 ];
 
 /// Global options that take a value, so their value is not read as a subcommand.
-const VALUE_OPTIONS: &[&str] = &["--connectors-dir", "--engine"];
+const VALUE_OPTIONS: &[&str] = &["--connectors-dir", "--engine", "--progress"];
 
 /// A word within two edits of a subcommand that names no folder here.
 fn looks_like_subcommand(word: &str) -> bool {

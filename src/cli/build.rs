@@ -86,7 +86,7 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
     let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    let written = match report.write(&dir, step_summary.as_deref()) {
+    let mut written = match report.write(&dir, step_summary.as_deref()) {
         Ok(_) => {
             eprintln!("report: {}", dir.join("report.html").display());
             true
@@ -96,6 +96,22 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
             false
         }
     };
+    // Outputs CI reads next: one not written fails the command even when the builds passed.
+    if let Some(path) = &args.metadata_file {
+        if let Err(e) = connector_build::ci::metadata::write(path, &report) {
+            fail(&e);
+            written = false;
+        }
+    }
+    if let Some(github) = &ctx.github {
+        for line in github.annotations(&report) {
+            eprintln!("{line}");
+        }
+        if let Err(e) = github.write_outputs(&report) {
+            fail(&e);
+            written = false;
+        }
+    }
     if let Some(i) = &report.interrupted {
         eprintln!(
             "interrupted: removed {} build container(s); nothing was tagged from an unfinished build",

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use connector_build::ci::github::Github;
 use connector_build::config::Config;
 use connector_build::engine::Engine;
 use connector_build::error::error_chain;
@@ -19,9 +20,9 @@ use connector_build::plan::PlanOptions;
 use connector_build::progress::{Reporter, Silent};
 use connector_build::select::{self, Modified, Query, Selection, SelectionResult};
 
-use super::args::{Global, InstallerArg, PlanArgs, SelectionArgs};
+use super::args::{Global, InstallerArg, PlanArgs, ProgressArg, SelectionArgs};
 use super::exit::{fail, fail_as, failed, usage, Exit};
-use super::progress::{Bars, Lines, Style};
+use super::progress::{Bars, Grouped, Lines, Style};
 
 /// What every command starts from.
 pub struct Context {
@@ -32,6 +33,9 @@ pub struct Context {
     pub color: bool,
     /// Engines to build on: flags, then the config file, then DOCKER_HOST or the default.
     pub engines: Vec<Option<String>>,
+    pub progress: ProgressArg,
+    /// Set when running in GitHub Actions (`GITHUB_ACTIONS=true`).
+    pub github: Option<Github>,
 }
 
 impl Context {
@@ -53,6 +57,8 @@ impl Context {
             color: use_color(),
             engines,
             config,
+            progress: global.progress,
+            github: Github::from_lookup(|k| std::env::var(k).ok()),
         })
     }
 
@@ -68,19 +74,27 @@ impl Context {
         eprintln!("{} {message}", self.style().warn("warning:"));
     }
 
-    /// Progress for a long command: bars on a terminal, plain lines otherwise, nothing
-    /// when `quiet` (the command prints its own result) unless -v.
+    /// Progress for a long command, as `--progress` says; for `auto`: bars on a terminal,
+    /// plain lines otherwise, nothing when `quiet` (the command prints its own result)
+    /// unless -v. Plain lines are grouped per connector under GitHub Actions.
     pub fn reporter(&self, quiet: bool) -> Box<dyn Reporter> {
         let style = Style {
             color: self.color,
             verbose: self.verbose > 0,
         };
-        if quiet && self.verbose == 0 {
-            Box::new(Silent)
-        } else if std::io::stderr().is_terminal() {
-            Box::new(Bars::new(style))
-        } else {
-            Box::new(Lines::new(style))
+        let mode = match self.progress {
+            ProgressArg::Auto if quiet && self.verbose == 0 => ProgressArg::Quiet,
+            ProgressArg::Auto if self.github.is_none() && std::io::stderr().is_terminal() => {
+                ProgressArg::Tty
+            }
+            ProgressArg::Auto => ProgressArg::Plain,
+            explicit => explicit,
+        };
+        match mode {
+            ProgressArg::Quiet => Box::new(Silent),
+            ProgressArg::Tty => Box::new(Bars::new(style)),
+            _ if self.github.is_some() => Box::new(Grouped::new(Lines::new(style))),
+            _ => Box::new(Lines::new(style)),
         }
     }
 

@@ -1,0 +1,1 @@
+//! Splitting a selection over a CI job matrix.
