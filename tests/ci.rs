@@ -307,3 +307,154 @@ fn progress_modes_choose_what_is_drawn() {
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `list --json` names under `dir` with `extra` flags.
+fn listed(dir: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["list", "--json"];
+    args.extend_from_slice(extra);
+    let out = run_in(dir, &args, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    rows.iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn shards_of_a_listing_cover_it_exactly_once() {
+    let dir = fixtures();
+    let all = listed(&dir, &[]);
+    assert!(all.len() >= 5, "{all:?}");
+    let shards: Vec<Vec<String>> = (1..=3)
+        .map(|i| listed(&dir, &["--shard", &format!("{i}/3")]))
+        .collect();
+    assert!(shards.iter().all(|s| !s.is_empty()), "{shards:?}");
+    let mut joined = shards.concat();
+    joined.sort();
+    assert_eq!(joined, all);
+    // The same again: stable.
+    assert_eq!(listed(&dir, &["--shard", "2/3"]), shards[1]);
+    // With a criterion, the share is of what it selects.
+    let python = listed(&dir, &["--language", "python"]);
+    let mut halves = [
+        listed(&dir, &["--language", "python", "--shard", "1/2"]),
+        listed(&dir, &["--language", "python", "--shard", "2/2"]),
+    ]
+    .concat();
+    halves.sort();
+    assert_eq!(halves, python);
+
+    let bad = run_in(&dir, &["list", "--shard", "4/3"], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("`--shard 4/3`: INDEX is out of range"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let lone = run_in(&dir, &["list", "--balance-from", "report.json"], &[]);
+    assert_eq!(lone.status.code(), Some(2));
+}
+
+#[test]
+fn sharded_builds_merge_into_one_report_and_balance_the_next_run() {
+    let ws = Workspace::new();
+    let names = ["source-fixture-requirements", "source-fixture-setup"];
+    for n in names {
+        ws.add_fixture(n);
+    }
+    let tag = format!("ci-shard-{}", std::process::id());
+    let _cleanup: Vec<TestTag> = names
+        .iter()
+        .map(|n| TestTag(format!("airbyte/{n}:{tag}")))
+        .collect();
+    let mut dirs = Vec::new();
+    for i in 1..=2 {
+        let dir = ws.path().join(format!("report-{i}"));
+        let out = run_in(
+            ws.path(),
+            &[
+                "build",
+                names[0],
+                names[1],
+                "--shard",
+                &format!("{i}/2"),
+                "--tag",
+                &tag,
+                "--report-dir",
+                dir.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(read_report(&dir)["connectors"].as_array().unwrap().len(), 1);
+        dirs.push(dir);
+    }
+    let merged = ws.path().join("merged");
+    let out = run_in(
+        ws.path(),
+        &[
+            "report",
+            "merge",
+            dirs[0].to_str().unwrap(),
+            dirs[1].join("report.json").to_str().unwrap(),
+            "-o",
+            merged.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = read_report(&merged);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["totals"]["built"], 2, "{report}");
+    let mut built: Vec<&str> = report["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["connector"].as_str().unwrap())
+        .collect();
+    built.sort();
+    assert_eq!(built, names);
+    for file in ["report.md", "report.html"] {
+        let body = std::fs::read_to_string(merged.join(file)).unwrap();
+        assert!(body.contains(names[0]) && body.contains(names[1]), "{file}");
+    }
+
+    // Merging a shard twice is refused, and writes nothing.
+    let again = ws.path().join("again");
+    let out = run_in(
+        ws.path(),
+        &[
+            "report",
+            "merge",
+            dirs[0].to_str().unwrap(),
+            dirs[0].to_str().unwrap(),
+            "-o",
+            again.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is in two reports"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!again.exists());
+
+    // The merged report balances the next run's shards; together they still cover it.
+    let balanced: Vec<String> = (1..=2)
+        .flat_map(|i| {
+            listed(
+                ws.path(),
+                &[
+                    "--shard",
+                    &format!("{i}/2"),
+                    "--balance-from",
+                    merged.to_str().unwrap(),
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(balanced.len(), 2, "{balanced:?}");
+    assert_ne!(balanced[0], balanced[1]);
+}

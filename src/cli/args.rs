@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use connector_build::ci::shard::Shard;
 use connector_build::migrate::{self, bump::Bump, bump::BumpParseError};
 
 #[derive(Parser)]
@@ -97,6 +98,21 @@ pub enum Command {
     /// Report how the connectors' Dockerfiles and their images differ, and which
     /// connectors are migrated to a base image.
     AnalyzeDockerfiles(AnalyzeArgs),
+    /// Run reports: join the reports of a run split with --shard.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ReportCommand {
+    /// Join the shards' reports (report folders or report.json files) into one run report:
+    /// report.json, report.md and report.html in -o DIR.
+    Merge {
+        #[arg(required = true, value_name = "REPORT")]
+        reports: Vec<PathBuf>,
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
 }
 
 /// Which base image connectors move to.
@@ -178,6 +194,14 @@ pub struct SelectionArgs {
     /// e.g. "data.connectorBuildOptions.baseImage is not None".
     #[arg(long, value_name = "EXPR")]
     pub metadata_query: Option<String>,
+    /// Keep share INDEX of COUNT (1-based, e.g. 2/4) of what the rest selects, for a CI job
+    /// matrix: the same connectors for the same selection, each in exactly one share.
+    #[arg(long, value_name = "INDEX/COUNT", value_parser = clap::value_parser!(Shard))]
+    pub shard: Option<Shard>,
+    /// Balance the shares by the durations in this report (a report.json or its folder)
+    /// instead of by count.
+    #[arg(long, value_name = "REPORT", requires = "shard")]
+    pub balance_from: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -238,6 +262,7 @@ const SUBCOMMANDS: &[&str] = &[
     "migrate-to-base-image",
     "bump-version",
     "analyze-dockerfiles",
+    "report",
     "help",
 ];
 

@@ -83,10 +83,7 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
         .report_dir
         .clone()
         .unwrap_or_else(|| default_report_dir(ctx, report.started_at));
-    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let mut written = match report.write(&dir, step_summary.as_deref()) {
+    let mut written = match report.write(&dir, ctx.step_summary().as_deref()) {
         Ok(_) => {
             eprintln!("report: {}", dir.join("report.html").display());
             true

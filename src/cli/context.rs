@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use connector_build::ci::github::Github;
+use connector_build::ci::shard;
 use connector_build::config::Config;
 use connector_build::engine::Engine;
 use connector_build::error::error_chain;
@@ -18,6 +19,7 @@ use connector_build::model::ConnectorLocator;
 use connector_build::plan::python::InstallerChoice;
 use connector_build::plan::PlanOptions;
 use connector_build::progress::{Reporter, Silent};
+use connector_build::report::RunReport;
 use connector_build::select::{self, Modified, Query, Selection, SelectionResult};
 
 use super::args::{Global, InstallerArg, PlanArgs, ProgressArg, SelectionArgs};
@@ -140,7 +142,31 @@ impl Context {
         }
         let result = select::select(&self.locator, &selection).map_err(|e| fail(&e))?;
         self.print_warnings(&result.warnings);
-        Ok(Some(result))
+        self.sharded(args, result).map(Some)
+    }
+
+    /// GitHub's `$GITHUB_STEP_SUMMARY`, which the run's Markdown is appended to.
+    pub fn step_summary(&self) -> Option<PathBuf> {
+        std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }
+
+    /// The share `--shard` keeps of `result` (all of it without the flag).
+    pub fn sharded(
+        &self,
+        args: &SelectionArgs,
+        mut result: SelectionResult,
+    ) -> Result<SelectionResult, Exit> {
+        let Some(shard) = args.shard else {
+            return Ok(result);
+        };
+        let durations = match &args.balance_from {
+            Some(path) => RunReport::read(path).map_err(|e| fail(&e))?.durations(),
+            None => Default::default(),
+        };
+        result.connectors = shard::select(result.connectors, |c| &c.name, shard, &durations);
+        Ok(result)
     }
 
     /// The selected connectors' folders, or every connector's that `keep` accepts when nothing

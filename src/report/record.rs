@@ -1,12 +1,12 @@
 //! The record of a run, as plain data: per connector its status, engine, image and steps;
 //! `report.json` is its serialisation.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::execute::{BuildOutcome, StepReport};
 use crate::fault::{FaultClass, Location, SCHEMA_VERSION};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     /// [`SCHEMA_VERSION`]: the shape of this record.
     pub schema_version: u32,
@@ -25,7 +25,7 @@ pub struct RunReport {
 }
 
 /// How a run was cut short.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interruption {
     /// `SIGINT` or `SIGTERM`.
     pub signal: String,
@@ -36,7 +36,7 @@ pub struct Interruption {
     pub cleanup_cut_short: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineReport {
     pub host: String,
     pub built: usize,
@@ -45,7 +45,7 @@ pub struct EngineReport {
     pub lost: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub built: usize,
     pub failed: usize,
@@ -55,7 +55,7 @@ pub struct Totals {
     pub interrupted: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Built,
@@ -75,7 +75,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectorReport {
     pub connector: String,
     pub status: Status,
@@ -94,16 +94,16 @@ pub struct ConnectorReport {
     /// For a failed connector: `input`, `build` or `infrastructure` (retryable).
     pub failure_class: Option<FaultClass>,
     /// The file (line, column) the error is about, when it is about one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
     /// The last lines of the failing command's output, when a command failed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_output: Vec<String>,
     /// Earlier attempts on engines that stopped answering.
     pub lost_attempts: Vec<LostAttempt>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTiming {
     pub name: String,
     pub cached: bool,
@@ -111,7 +111,7 @@ pub struct StepTiming {
     pub started_at: f64,
     pub seconds: f64,
     /// The step the build failed in.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub failed: bool,
 }
 
@@ -127,7 +127,7 @@ impl From<&StepReport> for StepTiming {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LostAttempt {
     pub engine: String,
     pub error: String,
