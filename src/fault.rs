@@ -68,32 +68,31 @@ impl Location {
     }
 }
 
-/// Phrases of a network failure in text the engine or an installer printed: Go's net package
-/// (the engine pulling and pushing), urllib3/pip after its retries, and uv.
+/// Phrases of a network failure beyond those a build step retries on
+/// ([`crate::execute::TRANSIENT_NETWORK_SIGNS`]): Go's net package (the engine pulling and
+/// pushing), and a server that refuses or is down, which a retry a little later may pass.
 const NETWORK_MARKERS: &[&str] = &[
     "dial tcp",
     "connection refused",
-    "connection reset by peer",
     "no such host",
     "i/o timeout",
     "tls handshake timeout",
     "network is unreachable",
-    "temporary failure in name resolution",
     "name or service not known",
-    "max retries exceeded",
     "newconnectionerror",
     "failed to establish a new connection",
-    "read timed out",
     "connecttimeouterror",
-    "error sending request",
     "503 service unavailable",
     "502 bad gateway",
 ];
 
 /// Whether `text` tells of a network failure.
 pub fn network_failure(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    NETWORK_MARKERS.iter().any(|m| lower.contains(m))
+    let lower = text.to_lowercase();
+    crate::execute::TRANSIENT_NETWORK_SIGNS
+        .iter()
+        .chain(NETWORK_MARKERS)
+        .any(|m| lower.contains(m))
 }
 
 impl EngineError {
@@ -127,7 +126,10 @@ impl BuildError {
         match self {
             BuildError::Engine(e) => e.class(),
             BuildError::Archive(_) | BuildError::Unsupported { .. } => FaultClass::Input,
-            BuildError::StepFailed(f) if f.output.iter().any(|l| network_failure(l)) => {
+            // The build already retried a failure that may pass (see `NETWORK_ATTEMPTS`).
+            BuildError::StepFailed(f)
+                if network_failure(&f.stdout) || network_failure(&f.stderr) =>
+            {
                 FaultClass::Infrastructure
             }
             BuildError::StepFailed(_) | BuildError::SmokeTest { .. } => FaultClass::Build,
@@ -224,7 +226,7 @@ mod tests {
             exit_code: 1,
             output: output.iter().map(|s| s.to_string()).collect(),
             stdout: String::new(),
-            stderr: String::new(),
+            stderr: output.join("\n"),
         }))
     }
 

@@ -52,22 +52,23 @@ const NETWORK_ATTEMPTS: u32 = 3;
 /// Whether a failed command's output shows a network problem that may pass (DNS, resets,
 /// timeouts), as apt, pip and uv word them.
 fn is_transient_network_failure(failure: &StepFailure) -> bool {
-    const SIGNS: &[&str] = &[
-        "temporary failure in name resolution",
-        "temporary failure resolving",
-        "failed to lookup address",
-        "dns error",
-        "could not resolve host",
-        "connection reset by peer",
-        "connection timed out",
-        "read timed out",
-        "max retries exceeded",
-        "error sending request for url",
-        "could not connect to",
-    ];
     let text = format!("{}\n{}", failure.stdout, failure.stderr).to_lowercase();
-    SIGNS.iter().any(|s| text.contains(s))
+    TRANSIENT_NETWORK_SIGNS.iter().any(|s| text.contains(s))
 }
+
+pub(crate) const TRANSIENT_NETWORK_SIGNS: &[&str] = &[
+    "temporary failure in name resolution",
+    "temporary failure resolving",
+    "failed to lookup address",
+    "dns error",
+    "could not resolve host",
+    "connection reset by peer",
+    "connection timed out",
+    "read timed out",
+    "max retries exceeded",
+    "error sending request for url",
+    "could not connect to",
+];
 
 /// How many output lines an error shows.
 const TAIL_LINES: usize = 20;
