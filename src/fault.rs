@@ -82,6 +82,8 @@ const NETWORK_MARKERS: &[&str] = &[
     "newconnectionerror",
     "failed to establish a new connection",
     "connecttimeouterror",
+    // The engine's words for a registry answering 5xx: its fault, not the reference's.
+    "unexpected http status: 5",
     "503 service unavailable",
     "502 bad gateway",
 ];
@@ -98,6 +100,11 @@ pub fn network_failure(text: &str) -> bool {
 impl EngineError {
     pub fn class(&self) -> FaultClass {
         match self {
+            // An endpoint no engine can be at, whether one runs or not.
+            EngineError::Unreachable {
+                source: bollard::errors::Error::UnsupportedURISchemeError { .. },
+                ..
+            } => FaultClass::Input,
             EngineError::Unreachable { .. } => FaultClass::Infrastructure,
             EngineError::Registry { .. } => FaultClass::Infrastructure,
             EngineError::Pull { message, .. }
@@ -254,6 +261,10 @@ mod tests {
         };
         assert_eq!(
             pull("Get \"http://127.0.0.1:5999/v2/\": dial tcp 127.0.0.1:5999: connect: connection refused").class(),
+            FaultClass::Infrastructure
+        );
+        assert_eq!(
+            pull("received unexpected HTTP status: 500 Internal Server Error").class(),
             FaultClass::Infrastructure
         );
         assert_eq!(

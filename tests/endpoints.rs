@@ -211,7 +211,7 @@ fn builds_over_tcp_with_tls_from_the_environment_and_from_a_docker_context() {
 
     // The same endpoint without client certificates is refused by the TLS server.
     let (_, out) = build_with(&ws, tag, &[("DOCKER_HOST", &host)]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(75));
     assert!(
         text(&out.stderr).contains("engine unreachable"),
         "{}",
