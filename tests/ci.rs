@@ -458,3 +458,157 @@ fn sharded_builds_merge_into_one_report_and_balance_the_next_run() {
     assert_eq!(balanced.len(), 2, "{balanced:?}");
     assert_ne!(balanced[0], balanced[1]);
 }
+
+#[test]
+fn a_secret_reaches_the_hook_commands_and_nothing_keeps_it() {
+    let ws = Workspace::new();
+    let dir = ws.add_renamed("source-fixture-requirements", "source-ci-secret");
+    // The run's own marker in the command gives it a key of its own: a secret is in no key,
+    // so a layer built by an earlier run with another secret would otherwise be reused.
+    std::fs::write(
+        dir.join("build_customization.py"),
+        format!(
+            r#"async def pre_connector_install(base_image_container):
+    return base_image_container.with_exec(
+        ["sh", "-c", "sha256sum /run/secrets/token | cut -c1-64 > /opt/token.sha256 # {}"]
+    )
+"#,
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let value = format!("cb-secret-{}-f7c1d2", std::process::id());
+    let changed = format!("cb-secret-{}-changed-9a3e", std::process::id());
+    let secret_file = ws.path().join("token");
+    std::fs::write(&secret_file, &value).unwrap();
+    let changed_file = ws.path().join("token-changed");
+    std::fs::write(&changed_file, &changed).unwrap();
+    let flag = |file: &Path| format!("id=token,src={}", file.display());
+    let tag = format!("ci-secret-{}", std::process::id());
+    let image = format!("airbyte/source-ci-secret:{tag}");
+    let _cleanup = TestTag(image.clone());
+    let reports = ws.path().join("reports");
+    let metadata = ws.path().join("metadata.json");
+
+    let build = |secret: &Path, report: &str| {
+        run_in(
+            ws.path(),
+            &[
+                "-v",
+                "build",
+                "source-ci-secret",
+                "--json",
+                "--tag",
+                &tag,
+                "--secret",
+                &flag(secret),
+                "--metadata-file",
+                metadata.to_str().unwrap(),
+                "--report-dir",
+                reports.join(report).to_str().unwrap(),
+            ],
+            &[("GITHUB_ACTIONS", "true")],
+        )
+    };
+    let out = build(&secret_file, "first");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+
+    // The hook's command read it...
+    let digest = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        &image,
+        "/opt/token.sha256",
+    ]);
+    let expected = {
+        use std::io::Write;
+        let mut child = Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(value.as_bytes())
+            .unwrap();
+        text(&child.wait_with_output().unwrap().stdout)[..64].to_string()
+    };
+    assert_eq!(digest.trim(), expected);
+    // ...and it is in no layer, no config, no output, no report.
+    let listing = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        &image,
+        "-c",
+        "ls -A /run/secrets 2>/dev/null; true",
+    ]);
+    assert_eq!(listing.trim(), "", "files left in /run/secrets");
+    let saved = Command::new("docker")
+        .args(["save", &image])
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    let found = |hay: &[u8]| memchr::memmem::find(hay, value.as_bytes()).is_some();
+    assert!(!found(&saved.stdout), "the secret is in a layer");
+    let config = docker_ok(&["image", "inspect", &image]);
+    let history = docker_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        &image,
+    ]);
+    assert!(!config.contains(&value) && !history.contains(&value));
+    assert!(
+        !stdout.contains(&value) && !stderr.contains(&value),
+        "printed"
+    );
+    for file in ["report.json", "report.md", "report.html"] {
+        let body = std::fs::read_to_string(reports.join("first").join(file)).unwrap();
+        assert!(!body.contains(&value), "{file}");
+    }
+    assert!(!std::fs::read_to_string(&metadata).unwrap().contains(&value));
+
+    // A changed secret changes no key: the same plan, and a build all from cache.
+    let plan = |args: &[&str]| {
+        let mut full = vec!["plan", "source-ci-secret", "--tag", &tag];
+        full.extend_from_slice(args);
+        let out = run_in(ws.path(), &full, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let with = plan(&["--secret", &flag(&secret_file)]);
+    assert_eq!(with, plan(&["--secret", &flag(&changed_file)]));
+    assert_eq!(with, plan(&[]));
+    let again = build(&changed_file, "second");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let report = read_report(&reports.join("second"));
+    assert_eq!(report["connectors"][0]["containers_started"], 0, "{report}");
+
+    // A secret that cannot be read fails before any build, naming the file.
+    let missing = run_in(
+        ws.path(),
+        &[
+            "plan",
+            "source-ci-secret",
+            "--secret",
+            "id=token,src=/nonexistent/token",
+        ],
+        &[],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("--secret id=token: cannot read /nonexistent/token"));
+    let bad = run_in(
+        ws.path(),
+        &["plan", "source-ci-secret", "--secret", "token"],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+}

@@ -161,6 +161,11 @@ pub struct PlanArgs {
     /// copy, then PATH.
     #[arg(long, value_name = "FILE")]
     pub uv: Option<PathBuf>,
+    /// A secret for install steps and build customization commands, at /run/secrets/NAME
+    /// (BuildKit's syntax; repeatable): id=NAME,src=FILE or id=NAME,env=VARIABLE. Never in
+    /// the image, a cache key, a log or a report.
+    #[arg(long, value_name = "id=NAME,src=FILE")]
+    pub secret: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

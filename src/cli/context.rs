@@ -13,6 +13,7 @@ use connector_build::config::Config;
 use connector_build::engine::Engine;
 use connector_build::error::error_chain;
 use connector_build::execute::network::NetworkSettings;
+use connector_build::execute::secrets::{self, SecretError};
 use connector_build::execute::tools::{self, Tools};
 use connector_build::hooks::customize::HookOptions;
 use connector_build::model::ConnectorLocator;
@@ -218,7 +219,12 @@ impl Context {
 
     /// Everything a plan and its build need from the plan flags and the config file.
     pub fn planning(&self, args: &PlanArgs) -> Result<Planning, Exit> {
-        let network = self.network(args.ca_bundle.clone())?;
+        let secrets =
+            secrets::parse_all(&args.secret, |k| std::env::var(k).ok()).map_err(|e| match e {
+                SecretError::Syntax { .. } | SecretError::Twice { .. } => usage(e),
+                _ => fail(&e),
+            })?;
+        let network = self.network(args.ca_bundle.clone())?.with_secrets(secrets);
         let (installer, tools) = installer(args)?;
         let mut mirrors = self.config.mirrors.clone();
         mirrors.extend(args.mirror.iter().cloned());

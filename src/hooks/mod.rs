@@ -30,6 +30,8 @@ pub const HOOK_FILE: &str = "build_customization.py";
 pub const RUNNER: &str = "connector-build-hooks";
 pub const PRE_INSTALL: &str = "pre_connector_install";
 pub const POST_INSTALL: &str = "post_connector_install";
+/// The steps built when a hook asks about its container.
+pub const EVALUATE: &str = "evaluate";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {

@@ -91,6 +91,19 @@ pub enum OpError {
     Invalid { call: String, reason: String },
 }
 
+/// Whether `step` is a command a build customization runs (its name is `<hook>: <label>`, as
+/// [`to_steps`] names it): those get the build's secrets.
+pub fn is_hook_command(step: &Step) -> bool {
+    matches!(step.action, Action::Run(_))
+        && [super::PRE_INSTALL, super::POST_INSTALL, super::EVALUATE]
+            .iter()
+            .any(|hook| {
+                step.name
+                    .strip_prefix(hook)
+                    .is_some_and(|rest| rest.starts_with(": "))
+            })
+}
+
 /// Converts `ops`, recorded by `hook` on a container whose working directory is `workdir`,
 /// into plan steps.
 pub fn to_steps(hook: &str, ops: &[Op], workdir: &str) -> Result<Vec<Step>, OpError> {
@@ -605,6 +618,41 @@ mod tests {
             ["/bin/sh", "-c", "\"$@\" > '/w/out.txt'", "sh", "whoami"]
         );
         assert_eq!(r.expect, Expect::Any);
+    }
+
+    #[test]
+    fn hook_commands_are_known_by_their_hook() {
+        let ops = vec![
+            Op::Exec {
+                args: vec!["true".into()],
+                use_entrypoint: false,
+                stdin: None,
+                redirect_stdout: None,
+                redirect_stderr: None,
+                expect: "SUCCESS".into(),
+            },
+            Op::Env {
+                name: "A".into(),
+                value: "1".into(),
+                expand: false,
+            },
+        ];
+        for hook in [
+            super::super::PRE_INSTALL,
+            super::super::POST_INSTALL,
+            super::super::EVALUATE,
+        ] {
+            let steps = to_steps(hook, &ops, "/").unwrap();
+            assert!(is_hook_command(&steps[0]), "{}", steps[0].name);
+            assert!(!is_hook_command(&steps[1]), "{}", steps[1].name);
+        }
+        let mut other = to_steps(super::super::PRE_INSTALL, &ops, "/")
+            .unwrap()
+            .remove(0);
+        other.name = "install dependencies".into();
+        assert!(!is_hook_command(&other));
+        other.name = "pre_connector_installer: true".into();
+        assert!(!is_hook_command(&other));
     }
 
     fn matches_path(pattern: &str, path: &str) -> bool {
