@@ -943,33 +943,20 @@ mod tests {
 
     #[test]
     fn secrets_go_to_installs_and_hook_commands_only() {
-        let install = Run {
-            args: vec!["pip".into()],
-            scratch_files: vec![],
-            network: Some("index:x".into()),
-            caches: vec![],
-            build_env: vec![],
-            use_entrypoint: false,
-            expect: Default::default(),
-            shell: None,
-            tools: vec![],
+        let gets = |step: &Step| {
+            let Action::Run(r) = &step.action else {
+                panic!()
+            };
+            gets_secrets(step, r)
         };
-        let plain = Run {
-            network: None,
-            ..install.clone()
-        };
-        let step = |name: &str, run: &Run| Step {
-            name: name.into(),
-            action: Action::Run(run.clone()),
-        };
-        assert!(gets_secrets(
-            &step("install dependencies", &install),
-            &install
-        ));
-        let hook = step("post_connector_install: sh -c ...", &plain);
-        assert!(gets_secrets(&hook, &plain));
+        let mut install = run_step("install dependencies");
+        if let Action::Run(r) = &mut install.action {
+            r.network = Some("index:x".into());
+        }
+        assert!(gets(&install));
+        assert!(gets(&run_step("post_connector_install: sh -c ...")));
         // A Dockerfile's RUN: no.
-        assert!(!gets_secrets(&step("RUN make", &plain), &plain));
+        assert!(!gets(&run_step("RUN make")));
     }
 
     #[test]
