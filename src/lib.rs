@@ -26,12 +26,14 @@
 pub mod analyze;
 pub mod base_images;
 pub mod bulk;
+pub mod ci;
 pub mod clock;
 pub mod config;
 pub mod edit;
 pub mod engine;
 pub mod error;
 pub mod execute;
+pub mod fault;
 pub mod hooks;
 pub mod migrate;
 pub mod model;

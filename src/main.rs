@@ -68,5 +68,6 @@ async fn run(cli: Cli) -> Outcome {
         Command::MigrateToBaseImage(args) => cli::migrate::run(&ctx, args).await,
         Command::BumpVersion(args) => cli::bump::run(&ctx, args),
         Command::AnalyzeDockerfiles(args) => cli::analyze::run(&ctx, args).await,
+        Command::Report(command) => cli::report::run(&ctx, command),
     }
 }

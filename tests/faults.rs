@@ -251,7 +251,8 @@ fn an_engine_that_stops_mid_build_fails_fast_and_a_rerun_reuses_what_finished() 
     eprintln!(
         "the run ended {after:?} after the engine began to stop (its shutdown took {killed_in:?})"
     );
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    // Every failure is the engine's: an infrastructure fault, worth a retry.
+    assert_eq!(status.code(), Some(75), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(after < Duration::from_secs(8), "{after:?}\n{stderr}");
 

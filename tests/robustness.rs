@@ -213,7 +213,8 @@ fn an_engine_that_accepts_but_never_answers_is_unreachable() {
         &[("DOCKER_HOST", &host)],
         Duration::from_secs(90),
     );
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    // An infrastructure fault: 75, worth a retry.
+    assert_eq!(status.code(), Some(75), "{stderr}");
     assert!(
         stderr.contains(&format!(
             "engine unreachable: cannot talk to the Docker engine at {host}"

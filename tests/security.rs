@@ -247,7 +247,8 @@ fn registry_passwords_never_appear_in_logs_reports_or_errors() {
             "--report-dir",
             reports.path().to_str().unwrap(),
         ]);
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        // A registry that is down or fails is an infrastructure fault: 75, retry.
+        assert_eq!(out.status.code(), Some(75), "{}", text(&out.stderr));
         assert!(text(&out.stderr).contains(&format!("pulling {registry}/")));
         let mut outputs = vec![
             ("build stdout", text(&out.stdout)),

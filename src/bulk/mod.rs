@@ -15,6 +15,7 @@ use crate::error::error_chain;
 use crate::execute::network::NetworkSettings;
 use crate::execute::tools::Tools;
 use crate::execute::{BuildError, Builder};
+use crate::fault::FaultClass;
 use crate::hooks::customize::HookOptions;
 use crate::model::connector::folder_name;
 use crate::model::ConnectorLocator;
@@ -217,7 +218,14 @@ pub async fn run(
                     ),
                     (None, _) if every_engine_lost || engines.is_empty() => {
                         let why = format!("engine unreachable: not built; {gone}");
-                        ConnectorReport::failed(name, None, (why, vec![]), vec![], 0.0)
+                        ConnectorReport::failed(
+                            name,
+                            None,
+                            FaultClass::Infrastructure,
+                            (why, vec![]),
+                            vec![],
+                            0.0,
+                        )
                     }
                     (None, _) => ConnectorReport::skipped(
                         name,
@@ -359,13 +367,17 @@ impl Run<'_> {
                 // Errors before the engine was involved (metadata, plan) name no engine.
                 let engine = matches!(e, ConnectorError::Build(_) | ConnectorError::Hook(_))
                     .then(|| engine.host());
-                AttemptEnd::Done(Box::new(ConnectorReport::failed(
-                    folder_name(Path::new(name)),
-                    engine,
-                    error_report(&e),
-                    steps,
-                    duration_ms(started.elapsed()),
-                )))
+                AttemptEnd::Done(Box::new(ConnectorReport {
+                    location: e.location(),
+                    ..ConnectorReport::failed(
+                        folder_name(Path::new(name)),
+                        engine,
+                        e.class(),
+                        error_report(&e),
+                        steps,
+                        duration_ms(started.elapsed()),
+                    )
+                }))
             }
         }
     }

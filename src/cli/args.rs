@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use connector_build::ci::shard::Shard;
 use connector_build::migrate::{self, bump::Bump, bump::BumpParseError};
 
 #[derive(Parser)]
@@ -34,6 +35,19 @@ pub struct Global {
     /// More output: install logs and debug logs (RUST_LOG also works).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// How to show progress, as buildx names it: `tty` (bars), `plain` (lines; grouped per
+    /// connector under GitHub Actions), `quiet` (nothing), `auto` (bars on a terminal, else
+    /// lines; nothing with --json unless -v).
+    #[arg(long, global = true, value_enum, default_value_t = ProgressArg::Auto, value_name = "MODE")]
+    pub progress: ProgressArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    Auto,
+    Tty,
+    Plain,
+    Quiet,
 }
 
 #[derive(Subcommand)]
@@ -84,6 +98,21 @@ pub enum Command {
     /// Report how the connectors' Dockerfiles and their images differ, and which
     /// connectors are migrated to a base image.
     AnalyzeDockerfiles(AnalyzeArgs),
+    /// Run reports: join the reports of a run split with --shard.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ReportCommand {
+    /// Join the shards' reports (report folders or report.json files) into one run report:
+    /// report.json, report.md and report.html in -o DIR.
+    Merge {
+        #[arg(required = true, value_name = "REPORT")]
+        reports: Vec<PathBuf>,
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
 }
 
 /// Which base image connectors move to.
@@ -132,6 +161,11 @@ pub struct PlanArgs {
     /// copy, then PATH.
     #[arg(long, value_name = "FILE")]
     pub uv: Option<PathBuf>,
+    /// A secret for install steps and build customization commands, at /run/secrets/NAME
+    /// (BuildKit's syntax; repeatable): id=NAME,src=FILE or id=NAME,env=VARIABLE. Never in
+    /// the image, a cache key, a log or a report.
+    #[arg(long, value_name = "id=NAME,src=FILE")]
+    pub secret: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -165,6 +199,14 @@ pub struct SelectionArgs {
     /// e.g. "data.connectorBuildOptions.baseImage is not None".
     #[arg(long, value_name = "EXPR")]
     pub metadata_query: Option<String>,
+    /// Keep share INDEX of COUNT (1-based, e.g. 2/4) of what the rest selects, for a CI job
+    /// matrix: the same connectors for the same selection, each in exactly one share.
+    #[arg(long, value_name = "INDEX/COUNT", value_parser = clap::value_parser!(Shard))]
+    pub shard: Option<Shard>,
+    /// Balance the shares by the durations in this report (a report.json or its folder)
+    /// instead of by count.
+    #[arg(long, value_name = "REPORT", requires = "shard")]
+    pub balance_from: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -201,6 +243,10 @@ pub struct BuildArgs {
     /// <repository>/.connector-build/reports/<UTC timestamp>/.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Write the built images' metadata to FILE as `docker buildx bake --metadata-file`
+    /// does (per connector: `image.name`, `containerimage.digest`, ...).
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
 }
 
 pub fn parse_mirror(s: &str) -> Result<(String, String), String> {
@@ -221,11 +267,12 @@ const SUBCOMMANDS: &[&str] = &[
     "migrate-to-base-image",
     "bump-version",
     "analyze-dockerfiles",
+    "report",
     "help",
 ];
 
 /// Global options that take a value, so their value is not read as a subcommand.
-const VALUE_OPTIONS: &[&str] = &["--connectors-dir", "--engine"];
+const VALUE_OPTIONS: &[&str] = &["--connectors-dir", "--engine", "--progress"];
 
 /// A word within two edits of a subcommand that names no folder here.
 fn looks_like_subcommand(word: &str) -> bool {

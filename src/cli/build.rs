@@ -24,7 +24,12 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
         report::prepare_dir(dir).map_err(|e| fail(&e))?;
     }
     let planning = ctx.planning(&args.plan)?;
-    let engines = ctx.connect_engines().await?;
+    // No engine answering is an infrastructure fault the report records per connector, so
+    // CI sees the same class in the exit status, `--json` and report.json.
+    let engines = match ctx.connect_engines().await {
+        Err(Exit::Infrastructure) => Vec::new(),
+        other => other?,
+    };
     let reporter: Box<dyn Reporter> = ctx.reporter(args.json);
     let concurrency = args.concurrency.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -71,20 +76,14 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
     drop(reporter);
 
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report.connectors).unwrap_or_default()
-        );
+        println!("{}", report.results_json());
     }
     print_summary(ctx, &report);
     let dir = args
         .report_dir
         .clone()
         .unwrap_or_else(|| default_report_dir(ctx, report.started_at));
-    let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let written = match report.write(&dir, step_summary.as_deref()) {
+    let mut written = match report.write(&dir, ctx.step_summary().as_deref()) {
         Ok(_) => {
             eprintln!("report: {}", dir.join("report.html").display());
             true
@@ -94,6 +93,22 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
             false
         }
     };
+    // Outputs CI reads next: one not written fails the command even when the builds passed.
+    if let Some(path) = &args.metadata_file {
+        if let Err(e) = connector_build::ci::metadata::write(path, &report) {
+            fail(&e);
+            written = false;
+        }
+    }
+    if let Some(github) = &ctx.github {
+        for line in github.annotations(&report) {
+            eprintln!("{line}");
+        }
+        if let Err(e) = github.write_outputs(&report) {
+            fail(&e);
+            written = false;
+        }
+    }
     if let Some(i) = &report.interrupted {
         eprintln!(
             "interrupted: removed {} build container(s); nothing was tagged from an unfinished build",
@@ -101,10 +116,11 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
         );
         return Err(Exit::Signal(Signal::from_name(&i.signal)));
     }
-    if report.ok() && written {
-        Ok(())
-    } else {
-        Err(Exit::Failed)
+    match report.failure_class() {
+        _ if report.ok() && written => Ok(()),
+        _ if report.ok() => Err(Exit::Failed),
+        Some(class) => Err(Exit::of(class)),
+        None => Err(Exit::Failed),
     }
 }
 

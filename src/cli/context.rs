@@ -7,21 +7,25 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use connector_build::ci::github::Github;
+use connector_build::ci::shard;
 use connector_build::config::Config;
 use connector_build::engine::Engine;
 use connector_build::error::error_chain;
 use connector_build::execute::network::NetworkSettings;
+use connector_build::execute::secrets::{self, SecretError};
 use connector_build::execute::tools::{self, Tools};
 use connector_build::hooks::customize::HookOptions;
 use connector_build::model::ConnectorLocator;
 use connector_build::plan::python::InstallerChoice;
 use connector_build::plan::PlanOptions;
 use connector_build::progress::{Reporter, Silent};
+use connector_build::report::RunReport;
 use connector_build::select::{self, Modified, Query, Selection, SelectionResult};
 
-use super::args::{Global, InstallerArg, PlanArgs, SelectionArgs};
-use super::exit::{fail, failed, usage, Exit};
-use super::progress::{Bars, Lines, Style};
+use super::args::{Global, InstallerArg, PlanArgs, ProgressArg, SelectionArgs};
+use super::exit::{fail, fail_as, failed, usage, Exit};
+use super::progress::{Bars, Grouped, Lines, Style};
 
 /// What every command starts from.
 pub struct Context {
@@ -32,6 +36,9 @@ pub struct Context {
     pub color: bool,
     /// Engines to build on: flags, then the config file, then DOCKER_HOST or the default.
     pub engines: Vec<Option<String>>,
+    pub progress: ProgressArg,
+    /// Set when running in GitHub Actions (`GITHUB_ACTIONS=true`).
+    pub github: Option<Github>,
 }
 
 impl Context {
@@ -53,6 +60,8 @@ impl Context {
             color: use_color(),
             engines,
             config,
+            progress: global.progress,
+            github: Github::from_lookup(|k| std::env::var(k).ok()),
         })
     }
 
@@ -68,19 +77,27 @@ impl Context {
         eprintln!("{} {message}", self.style().warn("warning:"));
     }
 
-    /// Progress for a long command: bars on a terminal, plain lines otherwise, nothing
-    /// when `quiet` (the command prints its own result) unless -v.
+    /// Progress for a long command, as `--progress` says; for `auto`: bars on a terminal,
+    /// plain lines otherwise, nothing when `quiet` (the command prints its own result)
+    /// unless -v. Plain lines are grouped per connector under GitHub Actions.
     pub fn reporter(&self, quiet: bool) -> Box<dyn Reporter> {
         let style = Style {
             color: self.color,
             verbose: self.verbose > 0,
         };
-        if quiet && self.verbose == 0 {
-            Box::new(Silent)
-        } else if std::io::stderr().is_terminal() {
-            Box::new(Bars::new(style))
-        } else {
-            Box::new(Lines::new(style))
+        let mode = match self.progress {
+            ProgressArg::Auto if quiet && self.verbose == 0 => ProgressArg::Quiet,
+            ProgressArg::Auto if self.github.is_none() && std::io::stderr().is_terminal() => {
+                ProgressArg::Tty
+            }
+            ProgressArg::Auto => ProgressArg::Plain,
+            explicit => explicit,
+        };
+        match mode {
+            ProgressArg::Quiet => Box::new(Silent),
+            ProgressArg::Tty => Box::new(Bars::new(style)),
+            _ if self.github.is_some() => Box::new(Grouped::new(Lines::new(style))),
+            _ => Box::new(Lines::new(style)),
         }
     }
 
@@ -100,7 +117,9 @@ impl Context {
             }
         }
         if engines.is_empty() {
-            return Err(errors.first().map_or(Exit::Failed, |e| fail(e)));
+            return Err(errors
+                .first()
+                .map_or(Exit::Failed, |e| fail_as(e, e.class())));
         }
         for e in &errors {
             self.warn(format_args!("left out of this run: {}", error_chain(e)));
@@ -111,7 +130,9 @@ impl Context {
     /// The one engine of commands that build on one (base images, migrations): the first.
     pub async fn connect_engine(&self) -> Result<Engine, Exit> {
         let host = self.engines.first().cloned().flatten();
-        Engine::connect(host.as_deref()).await.map_err(|e| fail(&e))
+        Engine::connect(host.as_deref())
+            .await
+            .map_err(|e| fail_as(&e, e.class()))
     }
 
     /// Applies a selection; `None` when none was given. Selection warnings go to stderr.
@@ -122,7 +143,31 @@ impl Context {
         }
         let result = select::select(&self.locator, &selection).map_err(|e| fail(&e))?;
         self.print_warnings(&result.warnings);
-        Ok(Some(result))
+        self.sharded(args, result).map(Some)
+    }
+
+    /// GitHub's `$GITHUB_STEP_SUMMARY`, which the run's Markdown is appended to.
+    pub fn step_summary(&self) -> Option<PathBuf> {
+        std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }
+
+    /// The share `--shard` keeps of `result` (all of it without the flag).
+    pub fn sharded(
+        &self,
+        args: &SelectionArgs,
+        mut result: SelectionResult,
+    ) -> Result<SelectionResult, Exit> {
+        let Some(shard) = args.shard else {
+            return Ok(result);
+        };
+        let durations = match &args.balance_from {
+            Some(path) => RunReport::read(path).map_err(|e| fail(&e))?.durations(),
+            None => Default::default(),
+        };
+        result.connectors = shard::select(result.connectors, |c| &c.name, shard, &durations);
+        Ok(result)
     }
 
     /// The selected connectors' folders, or every connector's that `keep` accepts when nothing
@@ -174,7 +219,12 @@ impl Context {
 
     /// Everything a plan and its build need from the plan flags and the config file.
     pub fn planning(&self, args: &PlanArgs) -> Result<Planning, Exit> {
-        let network = self.network(args.ca_bundle.clone())?;
+        let secrets =
+            secrets::parse_all(&args.secret, |k| std::env::var(k).ok()).map_err(|e| match e {
+                SecretError::Syntax { .. } | SecretError::Twice { .. } => usage(e),
+                _ => fail(&e),
+            })?;
+        let network = self.network(args.ca_bundle.clone())?.with_secrets(secrets);
         let (installer, tools) = installer(args)?;
         let mut mirrors = self.config.mirrors.clone();
         mirrors.extend(args.mirror.iter().cloned());

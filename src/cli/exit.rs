@@ -4,12 +4,16 @@
 use std::process::ExitCode;
 
 use connector_build::error::error_chain;
+use connector_build::fault::FaultClass;
 
 /// The status of a command that did not fully succeed (README: "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// 1: something asked for was not done (bad input, a failed build, an engine fault).
+    /// 1: something asked for was not done (bad input, a failed build or `spec`).
     Failed,
+    /// 75 (sysexits' EX_TEMPFAIL): not done because the engine, a registry or the network
+    /// failed; running again may succeed.
+    Infrastructure,
     /// 2: the command line itself is wrong.
     Usage,
     /// 128 + the signal's number.
@@ -54,10 +58,31 @@ impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
         match exit {
             Exit::Failed => ExitCode::FAILURE,
+            Exit::Infrastructure => ExitCode::from(INFRASTRUCTURE_CODE),
             Exit::Usage => ExitCode::from(2),
             Exit::Signal(s) => ExitCode::from(s.exit_code()),
         }
     }
+}
+
+/// The exit status of an infrastructure fault.
+pub const INFRASTRUCTURE_CODE: u8 = 75;
+
+impl Exit {
+    /// The status for a failure of `class`.
+    pub fn of(class: FaultClass) -> Exit {
+        if class.retryable() {
+            Exit::Infrastructure
+        } else {
+            Exit::Failed
+        }
+    }
+}
+
+/// Prints `e` with its causes and hints; the command has failed for `class`.
+pub fn fail_as(e: &dyn std::error::Error, class: FaultClass) -> Exit {
+    fail(e);
+    Exit::of(class)
 }
 
 /// Prints `e` with its causes and hints; the command has failed.

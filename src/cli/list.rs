@@ -11,7 +11,10 @@ use super::exit::{fail, failed, Outcome};
 pub fn run(ctx: &Context, args: &SelectionArgs, json: bool, output: Option<&Path>) -> Outcome {
     let result = match ctx.selected(args)? {
         Some(r) => r,
-        None => select::select(&ctx.locator, &Selection::default()).map_err(|e| fail(&e))?,
+        None => ctx.sharded(
+            args,
+            select::select(&ctx.locator, &Selection::default()).map_err(|e| fail(&e))?,
+        )?,
     };
     let mut rows: Vec<Listing> = result.connectors.iter().map(Listing::of).collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));

@@ -13,5 +13,6 @@ pub mod list;
 pub mod migrate;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod stdout;
 pub mod upgrade;

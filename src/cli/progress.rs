@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use connector_build::ci::github;
 use connector_build::progress::{Event, Reporter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -236,63 +237,123 @@ impl Lines {
     }
 }
 
-impl Reporter for Lines {
-    fn report(&self, event: Event) {
+impl Lines {
+    /// The line `event` shows, if any.
+    fn render(&self, event: Event) -> Option<String> {
         match event {
             Event::RunStarted { total, engines } => {
                 self.counts.total.store(total, Ordering::Relaxed);
-                if total > 1 {
-                    eprintln!(
+                (total > 1).then(|| {
+                    format!(
                         "building {total} connectors on {} engine(s): {}",
                         engines.len(),
                         engines.join(", ")
-                    );
-                }
+                    )
+                })
             }
             Event::Retrying {
                 connector,
                 engine,
                 reason,
-            } => eprintln!("{}", retry_line(&self.style, &connector, &engine, &reason)),
+            } => Some(retry_line(&self.style, &connector, &engine, &reason)),
             Event::Started { connector, steps } => {
-                eprintln!("{connector}: building ({} steps)", steps.len())
+                Some(format!("{connector}: building ({} steps)", steps.len()))
             }
-            Event::StepStarted { connector, step } => {
-                if self.style.verbose {
-                    eprintln!("{connector}: {step} ...")
-                }
-            }
+            Event::StepStarted { connector, step } => self
+                .style
+                .verbose
+                .then(|| format!("{connector}: {step} ...")),
             Event::StepFinished {
                 connector,
                 step,
                 cached,
                 duration,
-            } => eprintln!(
-                "{}",
-                step_line(&self.style, &connector, &step, cached, duration)
-            ),
+            } => Some(step_line(&self.style, &connector, &step, cached, duration)),
             Event::Output { connector, line } => {
-                if self.style.verbose {
-                    eprintln!("{connector}| {line}")
-                }
+                self.style.verbose.then(|| format!("{connector}| {line}"))
             }
-            Event::Warning { connector, message } => {
-                eprintln!("{connector}: {} {message}", self.style.warn("warning:"))
-            }
+            Event::Warning { connector, message } => Some(format!(
+                "{connector}: {} {message}",
+                self.style.warn("warning:")
+            )),
             Event::Finished { connector, ok } => {
                 let (done, failed, total) = self.counts.finish(ok);
-                if total > 1 {
+                (total > 1).then(|| {
                     let what = if ok {
                         self.style.ok("built")
                     } else {
                         self.style.bad("FAILED")
                     };
-                    eprintln!(
+                    format!(
                         "[{done}/{total}] {connector}: {what}  ({failed} failed so far, {:.0}s elapsed)",
                         self.started.elapsed().as_secs_f64()
-                    );
+                    )
+                })
+            }
+        }
+    }
+}
+
+impl Reporter for Lines {
+    fn report(&self, event: Event) {
+        if let Some(line) = self.render(event) {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// Lines for GitHub Actions: each connector's lines held until it finishes, then printed as
+/// one collapsed `::group::`, so builds running at once do not interleave in a group.
+pub struct Grouped {
+    lines: Lines,
+    held: Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl Grouped {
+    pub fn new(lines: Lines) -> Self {
+        Grouped {
+            lines,
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Reporter for Grouped {
+    fn report(&self, event: Event) {
+        let connector = match &event {
+            Event::RunStarted { .. } => None,
+            Event::Retrying { connector, .. }
+            | Event::Started { connector, .. }
+            | Event::StepStarted { connector, .. }
+            | Event::StepFinished { connector, .. }
+            | Event::Output { connector, .. }
+            | Event::Warning { connector, .. } => Some(connector.clone()),
+            Event::Finished { connector, ok } => {
+                let held = self
+                    .held
+                    .lock()
+                    .map(|mut h| h.remove(connector))
+                    .unwrap_or_default()
+                    .unwrap_or_default();
+                let status = if *ok { "built" } else { "failed" };
+                eprintln!("{}", github::group(&format!("{connector}: {status}")));
+                for line in held {
+                    eprintln!("{line}");
+                }
+                eprintln!("{}", github::END_GROUP);
+                None
+            }
+        };
+        let Some(line) = self.lines.render(event) else {
+            return;
+        };
+        match connector {
+            Some(c) => {
+                if let Ok(mut held) = self.held.lock() {
+                    held.entry(c).or_default().push(line);
                 }
             }
+            None => eprintln!("{line}"),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod archive;
 pub mod lock;
 pub mod network;
 pub mod outputs;
+pub mod secrets;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -52,22 +53,23 @@ const NETWORK_ATTEMPTS: u32 = 3;
 /// Whether a failed command's output shows a network problem that may pass (DNS, resets,
 /// timeouts), as apt, pip and uv word them.
 fn is_transient_network_failure(failure: &StepFailure) -> bool {
-    const SIGNS: &[&str] = &[
-        "temporary failure in name resolution",
-        "temporary failure resolving",
-        "failed to lookup address",
-        "dns error",
-        "could not resolve host",
-        "connection reset by peer",
-        "connection timed out",
-        "read timed out",
-        "max retries exceeded",
-        "error sending request for url",
-        "could not connect to",
-    ];
     let text = format!("{}\n{}", failure.stdout, failure.stderr).to_lowercase();
-    SIGNS.iter().any(|s| text.contains(s))
+    TRANSIENT_NETWORK_SIGNS.iter().any(|s| text.contains(s))
 }
+
+pub(crate) const TRANSIENT_NETWORK_SIGNS: &[&str] = &[
+    "temporary failure in name resolution",
+    "temporary failure resolving",
+    "failed to lookup address",
+    "dns error",
+    "could not resolve host",
+    "connection reset by peer",
+    "connection timed out",
+    "read timed out",
+    "max retries exceeded",
+    "error sending request for url",
+    "could not connect to",
+];
 
 /// How many output lines an error shows.
 const TAIL_LINES: usize = 20;
@@ -589,8 +591,14 @@ impl Builder<'_> {
             exposed_ports: config.exposed_ports.clone(),
             ..Default::default()
         };
+        let mut secrets = None;
         let scratch = match run {
-            Some((_, r)) => {
+            Some((step, r)) => {
+                if gets_secrets(step, r) && !self.network.secrets().is_empty() {
+                    spec.volumes
+                        .push((String::new(), secrets::SECRETS_DIR.to_string()));
+                    secrets = Some(self.secrets_archive()?);
+                }
                 // The command replaces the image's entrypoint for this step only (prefixing
                 // it when asked to use it); the commit below restores the configured one.
                 spec.entrypoint = Some(vec![]);
@@ -632,7 +640,13 @@ impl Builder<'_> {
         loop {
             let container = self.engine.create_container(&spec).await?;
             let result = self
-                .fill_run_commit(&container, files.clone(), scratch.clone(), run, &config)
+                .fill_run_commit(
+                    &container,
+                    files.clone(),
+                    (scratch.clone(), secrets.clone()),
+                    run,
+                    &config,
+                )
                 .await;
             // Removed whatever happened, so failed steps leave nothing behind.
             let removed = self.engine.remove_container(&container).await;
@@ -684,19 +698,36 @@ impl Builder<'_> {
         Ok(Some(tar.finish()?))
     }
 
+    /// The secrets as files named by their ids, readable by root only (BuildKit's default).
+    fn secrets_archive(&self) -> Result<Vec<u8>, BuildError> {
+        let mut tar = TarBuilder::new();
+        for secret in self.network.secrets() {
+            tar.add_bytes(&secret.id, secret.value(), 0o400)?;
+        }
+        Ok(tar.finish()?)
+    }
+
+    /// `volumes`: the scratch archive (when the step has one) and the secrets archive, each
+    /// uploaded to its volume.
     async fn fill_run_commit(
         &self,
         container: &str,
         files: Option<Vec<u8>>,
-        scratch: Option<Option<Vec<u8>>>,
+        volumes: (Option<Option<Vec<u8>>>, Option<Vec<u8>>),
         run: Option<(&Step, &Run)>,
         config: &ImageConfig,
     ) -> Result<(String, Option<RunOutput>), BuildError> {
+        let (scratch, secrets) = volumes;
         if let Some(tar) = files {
             self.engine.upload(container, tar).await?;
         }
         if let Some(Some(tar)) = scratch {
             self.engine.upload_to(container, SCRATCH_DIR, tar).await?;
+        }
+        if let Some(tar) = secrets {
+            self.engine
+                .upload_to(container, secrets::SECRETS_DIR, tar)
+                .await?;
         }
         let mut output = None;
         if let Some((step, r)) = run {
@@ -776,6 +807,12 @@ impl Builder<'_> {
 fn through_mirror(pull: &str, reference: &str) -> bool {
     let registry = |r: &str| crate::model::ImageRef::parse(r).map(|i| i.registry).ok();
     registry(pull) != registry(reference)
+}
+
+/// Install steps and build customization commands get the `--secret`s; nothing else does
+/// (not the smoke test, not a Dockerfile's RUN).
+fn gets_secrets(step: &Step, run: &Run) -> bool {
+    run.network.is_some() || crate::plan::is_hook_command(step)
 }
 
 fn needs_scratch(run: &Run) -> bool {
@@ -902,6 +939,24 @@ mod tests {
         assert_eq!(cmd[..2], ["/bin/sh", "-c"]);
         assert_eq!(cmd[4..], ["python", "-m", "pip"]);
         assert!(!cmd.join(" ").contains("PIP_INDEX_URL"));
+    }
+
+    #[test]
+    fn secrets_go_to_installs_and_hook_commands_only() {
+        let gets = |step: &Step| {
+            let Action::Run(r) = &step.action else {
+                panic!()
+            };
+            gets_secrets(step, r)
+        };
+        let mut install = run_step("install dependencies");
+        if let Action::Run(r) = &mut install.action {
+            r.network = Some("index:x".into());
+        }
+        assert!(gets(&install));
+        assert!(gets(&run_step("post_connector_install: sh -c ...")));
+        // A Dockerfile's RUN: no.
+        assert!(!gets(&run_step("RUN make")));
     }
 
     #[test]

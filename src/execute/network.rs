@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::secrets::Secret;
 use crate::plan::canonical::{canonical_json, sha256_hex};
 use crate::plan::SCRATCH_DIR;
 
@@ -48,6 +49,8 @@ pub struct NetworkSettings {
     index: Vec<(String, String)>,
     proxy: Vec<(String, String)>,
     ca_bundle: Option<Vec<u8>>,
+    /// `--secret`s, for install steps and build customization commands; in no key.
+    secrets: Vec<Secret>,
 }
 
 // Values may hold credentials (`https://user:token@host/simple`): never print them.
@@ -63,6 +66,10 @@ impl std::fmt::Debug for NetworkSettings {
                 &self.proxy.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
             .field("ca_bundle", &self.ca_bundle.as_ref().map(Vec::len))
+            .field(
+                "secrets",
+                &self.secrets.iter().map(|s| &s.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -94,7 +101,16 @@ impl NetworkSettings {
             index: pick(INDEX_VARS),
             proxy: pick(PROXY_VARS),
             ca_bundle,
+            secrets: Vec::new(),
         })
+    }
+
+    pub fn with_secrets(self, secrets: Vec<Secret>) -> Self {
+        NetworkSettings { secrets, ..self }
+    }
+
+    pub fn secrets(&self) -> &[Secret] {
+        &self.secrets
     }
 
     pub fn from_env(ca_bundle: Option<&Path>) -> Result<Self, CaBundleError> {

@@ -183,7 +183,8 @@ impl PlanEvaluator<'_> {
         } else {
             return Err("dag.container() has no image: call from_(address) on it, or use the container the hook was given".into());
         };
-        let steps = to_steps("evaluate", &request.ops, workdir).map_err(|e| error_chain(&e))?;
+        let steps =
+            to_steps(super::EVALUATE, &request.ops, workdir).map_err(|e| error_chain(&e))?;
         plan.steps.extend(steps);
         let capture = request.query.needs_output();
         if capture

@@ -30,8 +30,10 @@ pub use ops::{Op, OpError};
 
 pub const HOOK_FILE: &str = "build_customization.py";
 pub const RUNNER: &str = "connector-build-hooks";
-pub const PRE_INSTALL: &str = "pre_connector_install";
-pub const POST_INSTALL: &str = "post_connector_install";
+pub const PRE_INSTALL: &str = crate::plan::HOOK_STEP_PREFIXES[0];
+pub const POST_INSTALL: &str = crate::plan::HOOK_STEP_PREFIXES[1];
+/// The steps built when a hook asks about its container.
+pub const EVALUATE: &str = crate::plan::HOOK_STEP_PREFIXES[2];
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {

@@ -607,6 +607,45 @@ mod tests {
         assert_eq!(r.expect, Expect::Any);
     }
 
+    #[test]
+    fn hook_commands_are_known_by_their_hook() {
+        let ops = vec![
+            Op::Exec {
+                args: vec!["true".into()],
+                use_entrypoint: false,
+                stdin: None,
+                redirect_stdout: None,
+                redirect_stderr: None,
+                expect: "SUCCESS".into(),
+            },
+            Op::Env {
+                name: "A".into(),
+                value: "1".into(),
+                expand: false,
+            },
+        ];
+        for hook in [
+            super::super::PRE_INSTALL,
+            super::super::POST_INSTALL,
+            super::super::EVALUATE,
+        ] {
+            let steps = to_steps(hook, &ops, "/").unwrap();
+            assert!(crate::plan::is_hook_command(&steps[0]), "{}", steps[0].name);
+            assert!(
+                !crate::plan::is_hook_command(&steps[1]),
+                "{}",
+                steps[1].name
+            );
+        }
+        let mut other = to_steps(super::super::PRE_INSTALL, &ops, "/")
+            .unwrap()
+            .remove(0);
+        other.name = "install dependencies".into();
+        assert!(!crate::plan::is_hook_command(&other));
+        other.name = "pre_connector_installer: true".into();
+        assert!(!crate::plan::is_hook_command(&other));
+    }
+
     fn matches_path(pattern: &str, path: &str) -> bool {
         PathPatterns::new("t", &[pattern.to_string()])
             .unwrap()

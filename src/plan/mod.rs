@@ -22,6 +22,25 @@ pub use python::PlanOptions;
 
 use crate::model::{Connector, ConnectorKind};
 
+/// What the names of the steps a build customization adds start with (`<hook>: <label>`):
+/// its two hooks, and the evaluation of a container it asks about.
+pub const HOOK_STEP_PREFIXES: [&str; 3] = [
+    "pre_connector_install",
+    "post_connector_install",
+    "evaluate",
+];
+
+/// Whether `step` is a command a build customization runs (its name is `<hook>: <label>`, as
+/// `hooks::ops::to_steps` names it): those get the build's secrets.
+pub fn is_hook_command(step: &Step) -> bool {
+    matches!(step.action, Action::Run(_))
+        && HOOK_STEP_PREFIXES.iter().any(|hook| {
+            step.name
+                .strip_prefix(hook)
+                .is_some_and(|rest| rest.starts_with(": "))
+        })
+}
+
 /// The `spec` smoke test every connector image (and the declarative base image) passes.
 pub fn spec_smoke_test() -> SmokeTest {
     SmokeTest {

@@ -1,11 +1,13 @@
 //! The report of a run: the record ([`record`]), and the three files written from it
-//! (`report.json`, `report.md` also appended to the GitHub step summary, `report.html`).
+//! (`report.json`, `report.md` also appended to the GitHub step summary, `report.html`), and
+//! [`merge`] to read reports back and join a sharded run's.
 //!
 //! Rendering is a pure function of [`RunReport`], so every format is snapshot-tested without
 //! an engine.
 
 pub mod html;
 pub mod markdown;
+pub mod merge;
 pub mod record;
 
 use std::io::Write;

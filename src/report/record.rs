@@ -1,12 +1,15 @@
 //! The record of a run, as plain data: per connector its status, engine, image and steps;
 //! `report.json` is its serialisation.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::execute::{BuildOutcome, StepReport};
+use crate::fault::{FaultClass, Location, SCHEMA_VERSION};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
+    /// [`SCHEMA_VERSION`]: the shape of this record.
+    pub schema_version: u32,
     pub tool_version: String,
     /// Seconds since the Unix epoch.
     pub started_at: f64,
@@ -22,7 +25,7 @@ pub struct RunReport {
 }
 
 /// How a run was cut short.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interruption {
     /// `SIGINT` or `SIGTERM`.
     pub signal: String,
@@ -33,7 +36,7 @@ pub struct Interruption {
     pub cleanup_cut_short: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineReport {
     pub host: String,
     pub built: usize,
@@ -42,7 +45,7 @@ pub struct EngineReport {
     pub lost: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub built: usize,
     pub failed: usize,
@@ -52,7 +55,7 @@ pub struct Totals {
     pub interrupted: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Built,
@@ -72,7 +75,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnectorReport {
     pub connector: String,
     pub status: Status,
@@ -88,14 +91,19 @@ pub struct ConnectorReport {
     pub steps: Vec<StepTiming>,
     /// Why it failed (or was not started): the error with its causes, one per line.
     pub error: Option<String>,
+    /// For a failed connector: `input`, `build` or `infrastructure` (retryable).
+    pub failure_class: Option<FaultClass>,
+    /// The file (line, column) the error is about, when it is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
     /// The last lines of the failing command's output, when a command failed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_output: Vec<String>,
     /// Earlier attempts on engines that stopped answering.
     pub lost_attempts: Vec<LostAttempt>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTiming {
     pub name: String,
     pub cached: bool,
@@ -103,7 +111,7 @@ pub struct StepTiming {
     pub started_at: f64,
     pub seconds: f64,
     /// The step the build failed in.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub failed: bool,
 }
 
@@ -119,7 +127,7 @@ impl From<&StepReport> for StepTiming {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LostAttempt {
     pub engine: String,
     pub error: String,
@@ -141,6 +149,8 @@ impl ConnectorReport {
             seconds: outcome.seconds,
             steps: outcome.steps.iter().map(StepTiming::from).collect(),
             error: None,
+            failure_class: None,
+            location: None,
             error_output: Vec::new(),
             lost_attempts: Vec::new(),
         }
@@ -149,6 +159,7 @@ impl ConnectorReport {
     pub fn failed(
         connector: String,
         engine: Option<&str>,
+        class: FaultClass,
         (error, error_output): (String, Vec<String>),
         steps: Vec<StepTiming>,
         seconds: f64,
@@ -166,6 +177,8 @@ impl ConnectorReport {
             seconds,
             steps,
             error: Some(error),
+            failure_class: Some(class),
+            location: None,
             error_output,
             lost_attempts: Vec::new(),
         }
@@ -175,9 +188,11 @@ impl ConnectorReport {
     pub fn skipped(connector: String, why: &str) -> Self {
         ConnectorReport {
             status: Status::Skipped,
+            failure_class: None,
             ..ConnectorReport::failed(
                 connector,
                 None,
+                FaultClass::Build,
                 (format!("not started: {why}"), vec![]),
                 vec![],
                 0.0,
@@ -199,9 +214,11 @@ impl ConnectorReport {
             .unwrap_or_default();
         ConnectorReport {
             status: Status::Interrupted,
+            failure_class: None,
             ..ConnectorReport::failed(
                 connector,
                 Some(engine),
+                FaultClass::Build,
                 (
                     format!("interrupted by {signal}{during}; nothing was tagged"),
                     vec![],
@@ -267,6 +284,7 @@ impl RunReport {
             })
             .collect();
         RunReport {
+            schema_version: SCHEMA_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at,
             finished_at,
@@ -291,6 +309,21 @@ impl RunReport {
         self.totals.failed == 0 && self.totals.skipped == 0 && self.interrupted.is_none()
     }
 
+    /// What kind of failure the run as a whole is: `infrastructure` only when every failed
+    /// connector failed for that reason (so a retry may pass); `None` when nothing failed.
+    pub fn failure_class(&self) -> Option<FaultClass> {
+        let classes: Vec<FaultClass> = self
+            .connectors
+            .iter()
+            .filter(|c| c.status == Status::Failed)
+            .map(|c| c.failure_class.unwrap_or(FaultClass::Build))
+            .collect();
+        if !classes.is_empty() && classes.iter().all(|c| c.retryable()) {
+            return Some(FaultClass::Infrastructure);
+        }
+        classes.into_iter().filter(|c| !c.retryable()).min()
+    }
+
     /// The failed connectors with their errors, in report order.
     pub fn failures(&self) -> Vec<(&ConnectorReport, &str)> {
         self.connectors
@@ -298,6 +331,15 @@ impl RunReport {
             .filter(|c| c.status == Status::Failed)
             .filter_map(|c| c.error.as_deref().map(|e| (c, e)))
             .collect()
+    }
+
+    /// `build --json`: the schema version and the connectors' results.
+    pub fn results_json(&self) -> String {
+        serde_json::to_string_pretty(&serde_json::json!({
+            "schema_version": self.schema_version,
+            "connectors": self.connectors,
+        }))
+        .unwrap_or_default()
     }
 
     pub fn to_json(&self) -> String {
@@ -390,6 +432,8 @@ pub(crate) mod tests {
                 ]
             },
             error: None,
+            failure_class: None,
+            location: None,
             error_output: vec![],
             lost_attempts: vec![],
         };
@@ -408,6 +452,7 @@ pub(crate) mod tests {
         let failed = ConnectorReport::failed(
             "source-broken".into(),
             Some(&e2),
+            FaultClass::Build,
             (
                 "step `install dependencies` failed: `python -m pip install -r requirements.txt` exited with code 1\n  last lines of output:\n    ERROR: No matching distribution found for nope==0.0.0 | <b>".into(),
                 vec!["ERROR: No matching distribution found for nope==0.0.0 | <b>".into()],

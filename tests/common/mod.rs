@@ -165,13 +165,20 @@ pub fn image_exists(reference: &str) -> bool {
     docker(&["image", "inspect", reference]).status.success()
 }
 
-/// `connector-build build --json ...`: the parsed results and the process output.
+/// `connector-build build --json ...`: the parsed results (the `connectors` array) and the
+/// process output.
 pub fn build_json(args: &[&str]) -> (serde_json::Value, Output) {
     let mut full = vec!["build", "--json"];
     full.extend_from_slice(args);
     let out = cli(&full);
-    let value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-    (value, out)
+    (results(&out.stdout), out)
+}
+
+/// The `connectors` array of `build --json` output (`Null` when stdout is no such JSON).
+pub fn results(stdout: &[u8]) -> serde_json::Value {
+    serde_json::from_slice::<serde_json::Value>(stdout)
+        .map(|v| v["connectors"].clone())
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// The image's `config` as JSON.
