@@ -731,6 +731,7 @@ impl Builder<'_> {
         let mut output = None;
         if let Some((step, r)) = run {
             let out = self.engine.run(container).await?;
+            tracing::debug!(container, exit_code = out.exit_code, step = %step.name, "command finished");
             if !r.expect.accepts(out.exit_code) {
                 let mut combined = out.stdout.clone();
                 combined.push_str(&out.stderr);
