@@ -1,23 +1,32 @@
 #!/usr/bin/env python3
-"""connector-build against `docker build`, side by side, in one run.
+"""connector-build against the best hand-written Dockerfiles, side by side, in one run.
 
-On the same engine and the same base image, for real Airbyte connectors fetched from PyPI:
-each is built with `docker build` from the best equivalent hand-written Dockerfile
-(dependencies first, code last: the reference layout) and with connector-build. Cases, each
-the median of --runs runs:
+On the same engine and the same base image, for real Airbyte connectors fetched from PyPI,
+each connector is built three ways:
 
-  cold         all caches of both emptied, one connector
+  connector-build   `connector-build build --installer uv` (its `spec` check included)
+  BuildKit + uv     dockerd's BuildKit (`DOCKER_BUILDKIT=1 /usr/bin/docker build`) from a
+                    deps-first Dockerfile running uv with a cache mount, then `spec`
+  pip (legacy)      the legacy builder from a deps-first Dockerfile running pip, then `spec`
+
+Both Dockerfiles install the requirement set connector-build's own plan installs
+(`connector-build plan --installer uv`), so the three install the same pins, and both run the
+same `spec` check connector-build runs (airbyte-ci and Airbyte's action verify every image so).
+The `spec` check is counted on every side and also shown apart. Runs alternate which tool goes
+first. Cases, min/median/max of --runs runs:
+
+  cold         all caches of all tools emptied, one connector
+  dep change   one pinned dependency moved
   code edit    one source file changed
   no change    nothing changed
-  dep change   one pinned dependency moved
-  bulk cold    all N connectors, caches emptied: connector-build --concurrency 2 against the
-               sum of sequential docker builds
+  bulk cold    all N connectors, caches emptied, every tool two builds at a time
 
 Also connector-build's peak memory planning a synthetic repository of 300 connectors.
 Prints a table and writes JSON (--json). Run: python3 bench/bench.py [--connectors 5]
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -31,7 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "connector-build"
-REF_FILE = Path("/var/lib/connector-build/root-image.ref")
+UV = Path("/var/lib/connector-build/tools/uv")
+# Debian's client: it speaks to dockerd's own BuildKit (RUN --mount) without buildx.
+BUILDKIT_DOCKER = "/usr/bin/docker"
 
 # Real connectors that build on Python 3.11 without a compiler, with varied dependency sets.
 # (airbyte-source-pokeapi 0.2.15 is not among them: its `airbyte-cdk = "^0"` now resolves to a
@@ -44,11 +55,16 @@ CONNECTORS = [
     ("airbyte-source-gitlab", "4.3.7"),
 ]
 
+TOOLS = ["cb", "buildkit", "pip"]
+TOOL_NAMES = {"cb": "connector-build", "buildkit": "BuildKit + uv", "pip": "pip (legacy)"}
+
+# Ratios of medians against BuildKit + uv + spec (issue 13); seconds where absolute.
 TARGETS = {
-    "cold": 0.5,
-    "code edit": 0.2,
-    "dep change": 0.5,
-    "bulk cold": 0.3,
+    "cold": ("ratio", 0.8),
+    "dep change": ("ratio", 0.3),
+    "code edit": ("outside spec", 0.1),
+    "no change": ("seconds", 0.1),
+    "bulk cold": ("ratio", 0.8),
 }
 
 
@@ -63,75 +79,118 @@ def run(cmd, check=True, **kw):
     return proc
 
 
-def timed(cmd, **kw):
-    start = time.monotonic()
-    run(cmd, **kw)
-    return time.monotonic() - start
-
-
 def docker_images(pattern):
     out = run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split()
     return [i for i in out if re.match(pattern, i)]
 
 
-def empty_caches(names):
-    """Removes every image and cache either tool made for these connectors."""
-    victims = docker_images(r"^connector-build-cache:") + docker_images(r"^bench-(cb|docker)/")
+def empty_caches(tool):
+    """Removes every image and cache `tool` made (the engine is the bench's own); the other
+    tools' caches stay, so their images outlive another tool's cold run."""
+    victims = docker_images(rf"^bench-{tool}/")
+    if tool == "cb":
+        victims += docker_images(r"^connector-build-cache:")
     if victims:
         run(["docker", "rmi", "-f", *victims], check=False)
     run(["docker", "image", "prune", "-f"], check=False)
-    run(["docker", "volume", "rm", "-f", "connector-build-uv-cache", "connector-build-pip-cache"], check=False)
+    if tool == "buildkit":
+        # BuildKit's layer cache and its cache mounts (uv's cache).
+        run([BUILDKIT_DOCKER, "builder", "prune", "-af"], check=False, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+    if tool == "cb":
+        run(["docker", "volume", "rm", "-f", "connector-build-uv-cache", "connector-build-pip-cache"], check=False)
 
 
-def lay_out(work, base_ref, count):
-    cb_root, docker_root = work / "cb", work / "docker"
-    names = []
-    for pypi, version in CONNECTORS[:count]:
-        folder = run(["bash", str(ROOT / "scripts/fetch-pypi-connector.sh"), pypi, version, str(cb_root), base_ref]).stdout.strip()
-        names.append(Path(folder).name)
-    plans = json.loads(run([str(BIN), "plan", "--installer", "pip", *[str(cb_root / n) for n in names]]).stdout)
-    if isinstance(plans, dict):
-        plans = [plans]
-    ca = os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
-    for name, entry in zip(names, plans):
-        src, dst = cb_root / name, docker_root / name
-        shutil.copytree(src, dst)
-        install = next(s for s in entry["plan"]["steps"] if s["name"] == "install dependencies")
-        reqs = install["action"]["run"]["scratch_files"][0]["contents"]
-        (dst / "requirements.txt").write_text(reqs)
-        shutil.copy(ca, dst / "ca.pem")
-        package = name.replace("-", "_")
-        meta = open(dst / "metadata.yaml").read()
-        version = re.search(r"dockerImageTag: (\S+)", meta).group(1)
-        (dst / ".dockerignore").write_text("secrets\n.venv\n**/__pycache__\nbuild\n*.egg-info\n.git\n")
-        # The best hand-written equivalent on this engine (no BuildKit here): dependencies in
-        # their own layer keyed on requirements.txt, code last. The CA bundle is how this
-        # machine reaches PyPI.
-        (dst / "Dockerfile").write_text(f"""FROM {base_ref}
+def install_step(cb_root, name):
+    """The install step connector-build plans for this connector, with uv."""
+    plan = json.loads(run([str(BIN), "plan", "--installer", "uv", str(cb_root / name)]).stdout)
+    plan = plan[0] if isinstance(plan, list) else plan
+    return next(s for s in plan["plan"]["steps"] if s["name"] == "install dependencies")["action"]["run"]
+
+
+def write_requirements(cb_root, roots, name):
+    """Gives both Dockerfiles the requirement set connector-build installs, from its plan."""
+    step = install_step(cb_root, name)
+    reqs = next(f["contents"] for f in step["scratch_files"] if f["name"] == "requirements.txt")
+    for root in roots:
+        (root / name / "requirements.txt").write_text(reqs)
+    return step
+
+
+def dockerfile(tool, base_ref, name, step):
+    package = name.replace("-", "_")
+    if tool == "buildkit":
+        # uv as connector-build runs it: the same arguments and settings, the package cache a
+        # BuildKit cache mount, uv itself and the CA bundle bind-mounted (never in a layer).
+        args = ["/opt/uv/uv" if a.endswith("/uv") else a for a in step["args"]]
+        args = ["requirements.txt" if a.endswith("/requirements.txt") else a for a in args]
+        env = " ".join(f"{k}={v}" for k, v in step["build_env"] if k != "UV_CACHE_DIR")
+        install = (
+            "RUN --mount=type=bind,source=uv,target=/opt/uv/uv "
+            "--mount=type=bind,source=ca.pem,target=/etc/ssl/certs/bench-ca.pem "
+            "--mount=type=cache,target=/root/.cache/uv \\\n"
+            f"    SSL_CERT_FILE=/etc/ssl/certs/bench-ca.pem UV_CACHE_DIR=/root/.cache/uv {env} {' '.join(args)}"
+        )
+        head = ""
+    else:
+        install = ("RUN PIP_CERT=/etc/ssl/certs/bench-ca.pem pip install --disable-pip-version-check "
+                   "--root-user-action=ignore --compile -r requirements.txt")
+        head = "COPY ca.pem /etc/ssl/certs/bench-ca.pem\n"
+    return f"""FROM {base_ref}
 WORKDIR /airbyte/integration_code
-COPY ca.pem /etc/ssl/certs/bench-ca.pem
-COPY requirements.txt ./
-RUN PIP_CERT=/etc/ssl/certs/bench-ca.pem pip install --disable-pip-version-check --root-user-action=ignore -r requirements.txt
+{head}COPY requirements.txt ./
+{install}
 COPY main.py ./
 COPY {package} ./{package}
 ENV AIRBYTE_ENTRYPOINT "python /airbyte/integration_code/main.py"
 ENTRYPOINT ["python", "/airbyte/integration_code/main.py"]
-LABEL io.airbyte.version={version}
-LABEL io.airbyte.name=airbyte/{name}
-""")
-    return cb_root, docker_root, names
+"""
 
 
-# Where connector-build's time went in the last runs, by step name (from --json).
+def lay_out(work, base_ref, count):
+    roots = {t: work / t for t in TOOLS}
+    names = []
+    for pypi, version in CONNECTORS[:count]:
+        folder = run(["bash", str(ROOT / "scripts/fetch-pypi-connector.sh"), pypi, version, str(roots["cb"]), base_ref]).stdout.strip()
+        names.append(Path(folder).name)
+    ca = os.environ.get("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+    for name in names:
+        src = roots["cb"] / name
+        version = re.search(r"dockerImageTag: (\S+)", (src / "metadata.yaml").read_text()).group(1)
+        for tool in ("buildkit", "pip"):
+            dst = roots[tool] / name
+            shutil.copytree(src, dst)
+            shutil.copy(ca, dst / "ca.pem")
+            (dst / ".dockerignore").write_text("secrets\n.venv\n**/__pycache__\nbuild\n*.egg-info\n.git\n")
+        for tool in ("buildkit", "pip"):
+            (roots[tool] / name / "version").write_text(version)
+        try:
+            os.link(UV, roots["buildkit"] / name / "uv")
+        except OSError:
+            shutil.copy(UV, roots["buildkit"] / name / "uv")
+        relayout(roots, base_ref, name)
+    return roots, names
+
+
+def relayout(roots, base_ref, name):
+    """(Re)writes both Dockerfiles and their requirements from connector-build's plan."""
+    step = write_requirements(roots["cb"], [roots["buildkit"], roots["pip"]], name)
+    for tool in ("buildkit", "pip"):
+        dst = roots[tool] / name
+        version = (dst / "version").read_text()
+        (dst / "Dockerfile").write_text(dockerfile(tool, base_ref, name, step)
+                                        + f"LABEL io.airbyte.version={version}\nLABEL io.airbyte.name=airbyte/{name}\n")
+
+
+# Where connector-build's time went in each run, by step name (from --json).
 STEPS = []
 
 
-def cb_build(cb_root, names, tag_suffix="", concurrency=1):
+def cb_build(roots, names, concurrency=1):
+    """Wall-clock seconds and the `spec` check's share (its `smoke test` steps)."""
     cmd = [str(BIN), "build", "--json", "--installer", "uv", "--concurrency", str(concurrency)]
-    for n in names:
-        cmd.append(str(cb_root / n))
+    cmd += [str(roots["cb"] / n) for n in names]
     if len(names) == 1:
-        cmd += ["--tag", f"bench-cb/{names[0]}:dev{tag_suffix}"]
+        cmd += ["--tag", f"bench-cb/{names[0]}:dev"]
     start = time.monotonic()
     out = run(cmd).stdout
     elapsed = time.monotonic() - start
@@ -140,35 +199,7 @@ def cb_build(cb_root, names, tag_suffix="", concurrency=1):
         for step in result.get("steps") or []:
             steps[step["name"]] = steps.get(step["name"], 0.0) + step["seconds"]
     STEPS.append(steps)
-    return elapsed
-
-
-def spec_seconds(runs):
-    """The smoke test's share of the last `runs` connector-build runs (median)."""
-    return statistics.median(s.get("smoke test", 0.0) for s in STEPS[-runs:]) if STEPS else 0.0
-
-
-def docker_build(docker_root, name):
-    return timed(["docker", "build", "-q", "-t", f"bench-docker/{name}:dev", str(docker_root / name)],
-                 env={**os.environ, "DOCKER_BUILDKIT": "0"})
-
-
-def touch_code(cb_root, docker_root, name, i):
-    package = name.replace("-", "_")
-    for root in (cb_root, docker_root):
-        init = root / name / package / "__init__.py"
-        init.write_text(init.read_text() + f"\n# bench edit {time.time()} {i}\n")
-
-
-def move_pin(cb_root, docker_root, name, version):
-    """Pins `six` at `version` in both: pyproject for connector-build, requirements for docker."""
-    py = cb_root / name / "pyproject.toml"
-    text = re.sub(r'\nsix = "[^"]*"', "", py.read_text())
-    text = text.replace("[tool.poetry.dependencies]\n", f'[tool.poetry.dependencies]\nsix = "{version}"\n', 1)
-    py.write_text(text)
-    req = docker_root / name / "requirements.txt"
-    lines = [l for l in req.read_text().splitlines() if not l.startswith("six")]
-    req.write_text("\n".join(lines + [f"six=={version}"]) + "\n")
+    return elapsed, steps.get("smoke test", 0.0)
 
 
 def spec_of(image):
@@ -181,6 +212,47 @@ def spec_of(image):
         if msg.get("type") == "SPEC":
             return msg
     raise SystemExit(f"bench: {image} printed no SPEC")
+
+
+def docker_one(tool, roots, name):
+    """One Dockerfile build, then the `spec` check: (total seconds, spec seconds)."""
+    image = f"bench-{tool}/{name}:dev"
+    client = BUILDKIT_DOCKER if tool == "buildkit" else "docker"
+    env = {**os.environ, "DOCKER_BUILDKIT": "1" if tool == "buildkit" else "0"}
+    start = time.monotonic()
+    run([client, "build", "-q", "-t", image, str(roots[tool] / name)], env=env)
+    built = time.monotonic()
+    spec_of(image)
+    done = time.monotonic()
+    return done - start, done - built
+
+
+def build(tool, roots, names):
+    """Builds `names` with `tool`, two at a time when several: (seconds, spec seconds)."""
+    if tool == "cb":
+        return cb_build(roots, names, concurrency=2 if len(names) > 1 else 1)
+    if len(names) == 1:
+        return docker_one(tool, roots, names[0])
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        specs = sum(s for _, s in pool.map(lambda n: docker_one(tool, roots, n), names))
+    return time.monotonic() - start, specs
+
+
+def touch_code(roots, name, i):
+    package = name.replace("-", "_")
+    for root in roots.values():
+        init = root / name / package / "__init__.py"
+        init.write_text(init.read_text() + f"\n# bench edit {time.time()} {i}\n")
+
+
+def move_pin(roots, base_ref, name, version):
+    """Pins `six` at `version` in connector-build's pyproject; the Dockerfiles follow its plan."""
+    py = roots["cb"] / name / "pyproject.toml"
+    text = re.sub(r'\nsix = "[^"]*"', "", py.read_text())
+    text = text.replace("[tool.poetry.dependencies]\n", f'[tool.poetry.dependencies]\nsix = "{version}"\n', 1)
+    py.write_text(text)
+    relayout(roots, base_ref, name)
 
 
 def peak_memory(work, base_ref, count=300):
@@ -215,19 +287,24 @@ def own_engine(action):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--connectors", type=int, default=5, help="how many real connectors (default 5)")
-    ap.add_argument("--runs", type=int, default=3, help="runs per case; the median is reported")
+    ap.add_argument("--runs", type=int, default=3, help="runs per case (default 3); min/median/max reported")
     ap.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the results")
     ap.add_argument("--shared-engine", action="store_true",
                     help="use DOCKER_HOST's engine instead of a private one (its caches get emptied)")
+    ap.add_argument("--bin", help="connector-build program to measure (default: a release build made here)")
     args = ap.parse_args()
     count = max(1, min(args.connectors, len(CONNECTORS)))
+    global BIN
 
     log("set-up and release build")
     base_ref = run(["bash", str(ROOT / "scripts/setup.sh")]).stdout.strip().splitlines()[-1]
-    run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    if args.bin:
+        BIN = Path(args.bin).resolve()
+    else:
+        run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
     if not args.shared_engine:
         # A private engine: emptying caches between cases must not touch anyone's builds,
-        # and docker build and connector-build still share one engine.
+        # and all tools still share one engine.
         os.environ["DOCKER_HOST"] = own_engine("start").splitlines()[-1]
         log(f"private engine {os.environ['DOCKER_HOST']}")
     try:
@@ -237,95 +314,108 @@ def main():
             own_engine("stop")
 
 
+def order(i):
+    """Which tool goes first changes every run."""
+    return TOOLS[i % len(TOOLS):] + TOOLS[:i % len(TOOLS)]
+
+
+def stats(xs):
+    return {"min": round(min(xs), 3), "median": round(statistics.median(xs), 3), "max": round(max(xs), 3)}
+
+
 def measure(args, count, base_ref):
     work = Path(tempfile.mkdtemp(prefix="connector-build-bench-"))
     # Pulled by digest the base image has no tag, and `docker image prune` (which empties
-    # docker build's cache) would remove it: a tag keeps both tools from re-pulling it.
+    # docker build's cache) would remove it: a tag keeps every tool from re-pulling it.
     run(["docker", "tag", base_ref, "bench-base:keep"])
-    cb_root, docker_root, names = lay_out(work, base_ref, count)
+    roots, names = lay_out(work, base_ref, count)
     first = names[0]
     results = {}
 
-    def case(label, docker_times, cb_times):
-        d, c = statistics.median(docker_times), statistics.median(cb_times)
-        # connector-build verifies every image with `spec`; docker build does not.
-        spec = spec_seconds(len(cb_times))
-        results[label] = {"docker_build_s": round(d, 3), "connector_build_s": round(c, 3), "ratio": round(c / d, 3),
-                          "spec_check_s": round(spec, 3), "ratio_without_spec_check": round(max(c - spec, 0) / d, 3),
-                          "steps_s": {k: round(v, 3) for k, v in STEPS[-1].items()} if STEPS else {},
-                          "docker_runs": [round(x, 3) for x in docker_times], "connector_build_runs": [round(x, 3) for x in cb_times]}
-        log(f"{label}: docker {d:.2f}s, connector-build {c:.2f}s (spec check {spec:.2f}s), ratio {c / d:.2f}; steps {results[label]['steps_s']}")
+    def case(label, runs, prepare=None, cold=False, which=None):
+        """`runs` rounds; each tool once per round, in rotating order."""
+        which = which or [first]
+        times = {t: [] for t in TOOLS}
+        specs = {t: [] for t in TOOLS}
+        for i in range(runs):
+            if prepare:
+                prepare(i)
+            for tool in order(i):
+                if cold:
+                    empty_caches(tool)
+                total, spec = build(tool, roots, which)
+                times[tool].append(total)
+                specs[tool].append(spec)
+        r = {t: {"total_s": stats(times[t]), "spec_s": stats(specs[t]),
+                 "outside_spec_s": stats([a - b for a, b in zip(times[t], specs[t])]),
+                 "runs_s": [round(x, 3) for x in times[t]]} for t in TOOLS}
+        r["cb_steps_s"] = {k: round(v, 3) for k, v in STEPS[-1].items()} if STEPS else {}
+        results[label] = r
+        log(f"{label}: " + ", ".join(f"{TOOL_NAMES[t]} {r[t]['total_s']['median']:.2f}s (spec {r[t]['spec_s']['median']:.2f}s)"
+                                     for t in TOOLS) + f"; connector-build steps {r['cb_steps_s']}")
 
     log(f"cold, {first}")
-    d, c = [], []
-    for _ in range(args.runs):
-        empty_caches(names)
-        d.append(docker_build(docker_root, first))
-        empty_caches(names)
-        c.append(cb_build(cb_root, [first]))
-    case("cold", d, c)
-    # Both warm now; the images must answer spec the same.
-    docker_build(docker_root, first)
-    same_spec = spec_of(f"bench-docker/{first}:dev") == spec_of(f"bench-cb/{first}:dev")
-
-    log("code edit")
-    d, c = [], []
-    for i in range(args.runs):
-        touch_code(cb_root, docker_root, first, i)
-        d.append(docker_build(docker_root, first))
-        c.append(cb_build(cb_root, [first]))
-    case("code edit", d, c)
-
-    log("no change")
-    d, c = [], []
-    for _ in range(args.runs):
-        d.append(docker_build(docker_root, first))
-        c.append(cb_build(cb_root, [first]))
-    case("no change", d, c)
+    case("cold", args.runs, cold=True)
+    # All warm now; the images must answer spec the same.
+    same_spec = spec_of(f"bench-buildkit/{first}:dev") == spec_of(f"bench-cb/{first}:dev") == spec_of(f"bench-pip/{first}:dev")
 
     log("dependency change")
-    # A version neither tool has built with before, every run, so no run is a cache hit.
+    # A version no tool has built with before, every run, so no run is a cache hit.
     versions = ["1.10.0", "1.11.0", "1.12.0", "1.13.0", "1.14.0", "1.15.0", "1.16.0", "1.17.0"]
-    move_pin(cb_root, docker_root, first, versions[0])
-    docker_build(docker_root, first)
-    cb_build(cb_root, [first])
-    d, c = [], []
-    for i in range(args.runs):
-        move_pin(cb_root, docker_root, first, versions[1 + i % (len(versions) - 1)])
-        d.append(docker_build(docker_root, first))
-        c.append(cb_build(cb_root, [first]))
-    case("dep change", d, c)
+    move_pin(roots, base_ref, first, versions[0])
+    for tool in TOOLS:
+        build(tool, roots, [first])
+    case("dep change", args.runs, prepare=lambda i: move_pin(roots, base_ref, first, versions[1 + i % (len(versions) - 1)]))
 
-    log(f"bulk cold, {count} connectors")
-    empty_caches(names)
-    docker_total = sum(docker_build(docker_root, n) for n in names)
-    empty_caches(names)
-    cb_total = cb_build(cb_root, names, concurrency=2)
-    case("bulk cold", [docker_total], [cb_total])
+    log("code edit")
+    case("code edit", args.runs, prepare=lambda i: touch_code(roots, first, i))
+
+    log("no change")
+    case("no change", args.runs)
+
+    log(f"bulk cold, {count} connectors, two builds at a time")
+    case("bulk cold", args.runs, cold=True, which=names)
 
     log("peak memory, 300 connectors")
     plan_kb, list_kb = peak_memory(work, base_ref)
     shutil.rmtree(work, ignore_errors=True)
 
-    rows = []
-    print(f"\n{'case':<12} {'docker build':>13} {'connector-build':>16} {'ratio':>7} {'target':>8}  ok   {'spec check':>10} {'ratio w/o it':>12}")
-    for label, r in results.items():
-        target = TARGETS.get(label)
-        ok = "yes" if target is None or r["ratio"] <= target else "NO"
-        if label == "no change":
-            ok = "yes" if r["connector_build_s"] < 1.0 else "NO"
-        tgt = f"<={target}x" if target else "<1s"
-        print(f"{label:<12} {r['docker_build_s']:>12.2f}s {r['connector_build_s']:>15.2f}s {r['ratio']:>6.2f}x {tgt:>8}  {ok:<4} "
-              f"{r['spec_check_s']:>9.2f}s {r['ratio_without_spec_check']:>11.2f}x")
-        rows.append({"case": label, **r, "target": tgt, "met": ok == "yes"})
+    print_table(results)
     mem = {"plan_300_kb": plan_kb, "list_300_kb": list_kb}
     peak = max(v for v in mem.values() if v)
-    print(f"{'peak memory':<12} {'':>13} {peak / 1024:>14.1f}MB {'':>7} {'<=100MB':>8}  {'yes' if peak <= 100 * 1024 else 'NO'}")
-    print(f"\nspec identical (docker build vs connector-build): {same_spec}")
-    print(f"connectors: {', '.join(names)}; runs per case: {args.runs}; installer: uv; engine: {run(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip()}")
-    Path(args.json).write_text(json.dumps({"cases": rows, "memory": mem, "spec_identical": same_spec,
-                                           "connectors": names, "runs": args.runs}, indent=2) + "\n")
+    print(f"\npeak memory planning 300 connectors: {peak / 1024:.1f} MB (target <= 100 MB: {'yes' if peak <= 100 * 1024 else 'NO'})")
+    print(f"spec identical (connector-build, BuildKit + uv, pip): {same_spec}")
+    engine = run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip()
+    cpus, mem_kb = os.cpu_count(), int(open("/proc/meminfo").read().split()[1])
+    machine = f"{cpus} cores, {mem_kb / 1024 / 1024:.0f} GiB, engine {engine}"
+    print(f"connectors: {', '.join(names)}; runs per case: {args.runs}; installer: uv; {machine}")
+    Path(args.json).write_text(json.dumps({"cases": results, "memory": mem, "spec_identical": same_spec,
+                                           "connectors": names, "runs": args.runs, "machine": machine}, indent=2) + "\n")
     log(f"results written to {args.json}")
+
+
+def print_table(results):
+    """Medians with (min–max); ratios of medians against each baseline; the target's verdict."""
+    def cell(r, key="total_s"):
+        s = r[key]
+        return f"{s['median']:.2f}s ({s['min']:.2f}-{s['max']:.2f})"
+
+    head = (f"\n{'case':<11} {'connector-build':>24} {'BuildKit + uv':>24} {'pip (legacy)':>24} "
+            f"{'vs BK':>6} {'vs pip':>6}  {'target':<22} ok   spec: cb / BK")
+    print(head)
+    for label, r in results.items():
+        cb, bk, pip = (r[t]["total_s"]["median"] for t in TOOLS)
+        kind, limit = TARGETS[label]
+        if kind == "ratio":
+            met, tgt = cb / bk <= limit, f"<= {limit}x BK"
+        elif kind == "seconds":
+            met, tgt = cb <= limit, f"<= {limit}s"
+        else:
+            met, tgt = r["cb"]["outside_spec_s"]["median"] <= limit, f"<= {limit}s outside spec"
+        r["target"], r["met"] = tgt, met
+        print(f"{label:<11} {cell(r['cb']):>24} {cell(r['buildkit']):>24} {cell(r['pip']):>24} "
+              f"{cb / bk:>5.2f}x {cb / pip:>5.2f}x  {tgt:<22} {'yes' if met else 'NO ':<4} "
+              f"{r['cb']['spec_s']['median']:.2f}s / {r['buildkit']['spec_s']['median']:.2f}s")
 
 
 if __name__ == "__main__":

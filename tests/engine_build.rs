@@ -444,3 +444,95 @@ fn uv_and_pip_install_the_same_packages_and_the_image_answers_the_same_spec() {
     ]);
     assert_eq!(inside.trim(), "no-uv", "{inside}");
 }
+
+/// The fast paths (program volume found complete by the step's own container, containers
+/// removed in the background) build what the slow path (volume filled by a helper container
+/// first) builds: the same installed distributions, files and `spec`, and leave no
+/// container behind.
+#[test]
+fn fast_paths_build_the_same_image_content_as_the_slow_path() {
+    use sha2::Digest;
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-poetry");
+    let path = dir.to_str().unwrap();
+    // A uv of its own (one byte more, which the program ignores): a program volume that no
+    // engine has yet, so the first build takes the slow path.
+    let uv = ws.path().join("uv");
+    let mut bytes = std::fs::read(connector_build::execute::tools::DEFAULT_UV).unwrap();
+    bytes.push(0);
+    std::fs::write(&uv, &bytes).unwrap();
+    std::fs::set_permissions(&uv, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let uv = uv.to_str().unwrap();
+    let version = std::process::Command::new(uv)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let identity = format!(
+        "{}; sha256:{}",
+        text(&version.stdout).trim(),
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+    let volume = format!(
+        "connector-build-tool-uv-{}",
+        &hex::encode(sha2::Sha256::digest(identity.as_bytes()))[..12]
+    );
+    assert!(!docker(&["volume", "inspect", &volume]).status.success());
+    let plan: serde_json::Value =
+        serde_json::from_slice(&cli(&["plan", "--installer", "uv", "--uv", uv, path]).stdout)
+            .unwrap();
+    let mut entries: Vec<String> = plan["keys"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(std::iter::once(&plan["keys"]["image"]))
+        .map(|k| format!("connector-build-cache:{}", k.as_str().unwrap()))
+        .collect();
+    entries.dedup();
+    let build = |tag: &str| {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_connector-build"))
+            .args(["build", "--json", "--installer", "uv", "--uv", uv, path])
+            .args(["--tag", tag])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let prefix = format!("name=connector-build-step-{}-", child.id());
+        let out = child.wait_with_output().unwrap();
+        let results: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        let result = built(&results, &out);
+        assert!(
+            !step(&result, "install dependencies")["cached"]
+                .as_bool()
+                .unwrap(),
+            "{result}"
+        );
+        // Removed in the background, but removed before the run ended.
+        let left = docker_ok(&["ps", "-aq", "--filter", &prefix]);
+        assert_eq!(left.trim(), "", "build containers left behind");
+    };
+    let slow = TestTag::new("slow-path");
+    build(&slow.0);
+    assert!(docker(&["volume", "inspect", &volume]).status.success());
+    // Forget the layers (the image keeps them), so the install runs again, now with the
+    // program volume complete.
+    for entry in &entries {
+        let _ = docker(&["image", "rm", entry]);
+    }
+    let fast = TestTag::new("fast-path");
+    build(&fast.0);
+    let content = |tag: &str| {
+        docker_ok(&["run", "--rm", "--entrypoint", "sh", tag, "-c",
+            "python -c \"import importlib.metadata as m; print(sorted((d.metadata['Name'].lower(), d.version) for d in m.distributions()))\"; \
+             find /usr/local/lib /airbyte -type f ! -name '*.pyc' ! -name RECORD ! -name direct_url.json | sort | xargs md5sum; \
+             find /usr/local/lib /airbyte -name '*.pyc' | sort"])
+    };
+    let (slow_content, fast_content) = (content(&slow.0), content(&fast.0));
+    assert!(slow_content.contains("('six', "), "{slow_content}");
+    assert_eq!(slow_content, fast_content);
+    assert_eq!(run_spec(&slow.0), run_spec(&fast.0));
+    for entry in &entries {
+        let _ = docker(&["image", "rm", entry]);
+    }
+    let _ = docker(&["volume", "rm", &volume]);
+}

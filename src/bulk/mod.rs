@@ -144,6 +144,10 @@ pub async fn run(
         }),
         changed: Notify::new(),
     };
+    // Finished build containers go in the background; `settle` below waits for them.
+    for engine in engines {
+        engine.defer_removals();
+    }
     let per_engine = request.concurrency.max(1);
     let workers = (0..engines.len())
         .flat_map(|e| std::iter::repeat_n(e, per_engine))
@@ -181,6 +185,9 @@ pub async fn run(
             })
         }
     };
+    for engine in engines {
+        engine.settle().await;
+    }
 
     let state = run.state.into_inner().unwrap_or_else(|p| p.into_inner());
     let every_engine_lost = !engines.is_empty() && state.lost.iter().all(Option::is_some);

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod endpoint;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,6 +90,9 @@ pub enum EngineError {
     Credentials(#[from] auth::AuthError),
 }
 
+/// Written into a program volume after the program: the volume is complete.
+const PROGRAM_MARKER: &str = ".complete";
+
 /// One engine endpoint.
 #[derive(Clone)]
 pub struct Engine {
@@ -97,6 +101,10 @@ pub struct Engine {
     containers: Arc<Mutex<HashSet<String>>>,
     /// Program volumes known to be complete on this engine.
     ready_volumes: Arc<Mutex<HashSet<String>>>,
+    /// Whether finished containers are removed in the background (see `discard_container`).
+    defer_removals: Arc<AtomicBool>,
+    /// Removals still in flight; `settle` waits for them.
+    pending_removals: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 /// What a finished container run produced.
@@ -212,6 +220,8 @@ impl Engine {
             host,
             containers: Arc::new(Mutex::new(HashSet::new())),
             ready_volumes: Arc::new(Mutex::new(HashSet::new())),
+            defer_removals: Arc::new(AtomicBool::new(false)),
+            pending_removals: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -520,6 +530,46 @@ impl Engine {
         }
     }
 
+    /// From now on, `discard_container` removes in the background: removing a container and
+    /// its anonymous volumes takes the engine a second or two that the next step need not
+    /// wait for. Whoever turns this on calls `settle` before the process ends.
+    pub fn defer_removals(&self) {
+        self.defer_removals.store(true, Ordering::Relaxed);
+    }
+
+    /// Removes a container whose work is done (committed or read): now, or in the background
+    /// when removals are deferred. A deferred container stays in the set
+    /// `remove_all_containers` works from until it is gone, so an interrupt still removes it.
+    pub async fn discard_container(&self, container: &str) -> Result<(), EngineError> {
+        if !self.defer_removals.load(Ordering::Relaxed) {
+            return self.remove_container(container).await;
+        }
+        let engine = self.clone();
+        let container = container.to_string();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = engine.remove_container(&container).await {
+                tracing::warn!(container, error = %e, "could not remove a finished build container");
+            }
+        });
+        if let Ok(mut pending) = self.pending_removals.lock() {
+            pending.retain(|h| !h.is_finished());
+            pending.push(handle);
+        }
+        Ok(())
+    }
+
+    /// Waits for the background removals `discard_container` started.
+    pub async fn settle(&self) {
+        let pending: Vec<_> = self
+            .pending_removals
+            .lock()
+            .map(|mut p| p.drain(..).collect())
+            .unwrap_or_default();
+        for handle in pending {
+            let _ = handle.await;
+        }
+    }
+
     /// Removes every container this process created; for interrupts. Those it holds, and
     /// those found by name: a request dropped mid-way may have created one it never heard of.
     pub async fn remove_all_containers(&self) -> usize {
@@ -668,6 +718,31 @@ impl Engine {
             .map_err(self.err(&format!("create volume {name}")))
     }
 
+    /// Whether `ensure_program_volume` (or `note_program_volume`) saw `volume` complete.
+    pub fn program_volume_ready(&self, volume: &str) -> bool {
+        self.ready_volumes.lock().is_ok_and(|v| v.contains(volume))
+    }
+
+    /// Checks, on a container that mounts `volume` at `dir` (created, not necessarily
+    /// started), whether the volume is complete, and remembers it if so: the step's own
+    /// container answers, so a run on an engine prepared before starts no helper container.
+    pub async fn note_program_volume(&self, container: &str, volume: &str, dir: &str) -> bool {
+        let marker = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::default()
+            .path(&format!("{}/{PROGRAM_MARKER}", dir.trim_end_matches('/')))
+            .build();
+        let complete = self
+            .docker
+            .get_container_archive_info(container, Some(marker))
+            .await
+            .is_ok();
+        if complete {
+            if let Ok(mut ready) = self.ready_volumes.lock() {
+                ready.insert(volume.to_string());
+            }
+        }
+        complete
+    }
+
     /// Makes `volume` hold the program at `source` as `file_name`, once per engine: a marker
     /// written after the program says the volume is complete.
     pub async fn ensure_program_volume(
@@ -677,7 +752,7 @@ impl Engine {
         source: &std::path::Path,
         helper_image: &str,
     ) -> Result<(), EngineError> {
-        if self.ready_volumes.lock().is_ok_and(|v| v.contains(volume)) {
+        if self.program_volume_ready(volume) {
             return Ok(());
         }
         self.ensure_volume(volume).await?;
@@ -691,7 +766,7 @@ impl Engine {
         let container = self.create_container(&spec).await?;
         let result = async {
             let marker = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::default()
-                .path("/mnt/program/.complete")
+                .path(&format!("/mnt/program/{PROGRAM_MARKER}"))
                 .build();
             if self
                 .docker
@@ -721,7 +796,7 @@ impl Engine {
             h.set_size(0);
             h.set_mode(0o644);
             h.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut h, ".complete", std::io::empty())
+            tar.append_data(&mut h, PROGRAM_MARKER, std::io::empty())
                 .map_err(pack_error)?;
             let tar = tar.into_inner().map_err(pack_error)?;
             self.upload_to(&container, "/mnt/program", tar).await

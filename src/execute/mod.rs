@@ -592,6 +592,7 @@ impl Builder<'_> {
             ..Default::default()
         };
         let mut secrets = None;
+        let mut unchecked_tools = Vec::new();
         let scratch = match run {
             Some((step, r)) => {
                 if gets_secrets(step, r) && !self.network.secrets().is_empty() {
@@ -620,9 +621,13 @@ impl Builder<'_> {
                             reason: format!("it needs {} ({}), which this machine does not have\nhint: run the set-up command, or pass --installer pip", mount.name, mount.identity),
                         });
                     };
-                    self.engine
-                        .ensure_program_volume(&tool.volume(), &tool.name, &tool.path, &parent.id)
-                        .await?;
+                    // Whether the volume is complete is asked of the step's own container
+                    // below: no helper container on an engine prepared before.
+                    if !self.engine.program_volume_ready(&tool.volume()) {
+                        // Made here, labelled, rather than implicitly by the mount.
+                        self.engine.ensure_volume(&tool.volume()).await?;
+                        unchecked_tools.push((tool, mount.dir.clone()));
+                    }
                     spec.readonly_volumes
                         .push((tool.volume(), mount.dir.clone()));
                 }
@@ -638,7 +643,13 @@ impl Builder<'_> {
         let files = has_files.then_some(files);
         let mut attempt = 1;
         loop {
-            let container = self.engine.create_container(&spec).await?;
+            let mut container = self.engine.create_container(&spec).await?;
+            if !unchecked_tools.is_empty() {
+                container = self
+                    .ready_program_volumes(&spec, container, &parent.id, &unchecked_tools)
+                    .await?;
+                unchecked_tools.clear();
+            }
             let result = self
                 .fill_run_commit(
                     &container,
@@ -648,14 +659,13 @@ impl Builder<'_> {
                     &config,
                 )
                 .await;
-            // Removed whatever happened, so failed steps leave nothing behind.
-            let removed = self.engine.remove_container(&container).await;
             match result {
                 // Each attempt starts from the same parent in a new container, so running the
                 // command again is safe; only network hiccups are worth it.
                 Err(BuildError::StepFailed(failure))
                     if attempt < NETWORK_ATTEMPTS && is_transient_network_failure(&failure) =>
                 {
+                    self.engine.remove_container(&container).await?;
                     self.reporter.report(Event::Warning {
                         connector: plan.connector.clone(),
                         message: format!(
@@ -668,13 +678,48 @@ impl Builder<'_> {
                     tokio::time::sleep(Duration::from_secs(3 * attempt as u64)).await;
                     attempt += 1;
                 }
+                // Removed whatever happened, so failed steps leave nothing behind; the next
+                // step does not wait for it when the engine defers removals.
                 result => {
+                    let removed = self.engine.discard_container(&container).await;
                     let built = result?;
                     removed?;
                     return Ok(built);
                 }
             }
         }
+    }
+
+    /// Makes sure the program volumes `container` mounts are complete: asked of `container`
+    /// itself; when one is not, it is filled (with a helper container, which needs it
+    /// writable) and the step's container made again. Returns the container to use.
+    async fn ready_program_volumes(
+        &self,
+        spec: &ContainerSpec,
+        container: String,
+        helper_image: &str,
+        tools: &[(&tools::Tool, String)],
+    ) -> Result<String, BuildError> {
+        let mut missing = Vec::new();
+        for (tool, dir) in tools {
+            if !self
+                .engine
+                .note_program_volume(&container, &tool.volume(), dir)
+                .await
+            {
+                missing.push(*tool);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(container);
+        }
+        self.engine.remove_container(&container).await?;
+        for tool in missing {
+            self.engine
+                .ensure_program_volume(&tool.volume(), &tool.name, &tool.path, helper_image)
+                .await?;
+        }
+        Ok(self.engine.create_container(spec).await?)
     }
 
     fn scratch_archive(&self, run: &Run) -> Result<Option<Vec<u8>>, BuildError> {
@@ -732,6 +777,7 @@ impl Builder<'_> {
         let mut output = None;
         if let Some((step, r)) = run {
             let out = self.engine.run(container).await?;
+            tracing::debug!(container, exit_code = out.exit_code, step = %step.name, "command finished");
             if !r.expect.accepts(out.exit_code) {
                 let mut combined = out.stdout.clone();
                 combined.push_str(&out.stderr);
@@ -771,7 +817,7 @@ impl Builder<'_> {
         };
         let container = self.engine.create_container(&spec).await?;
         let result = self.engine.run(&container).await;
-        let removed = self.engine.remove_container(&container).await;
+        let removed = self.engine.discard_container(&container).await;
         let out = result?;
         removed?;
         let found = out.stdout.lines().any(|line| {
