@@ -14,6 +14,9 @@
 //! - [`execute`]: runs a plan on an engine with caching
 //! - [`bulk`]: many connectors over several engines
 //! - [`report`]: the run report (JSON, Markdown, HTML)
+//! - [`fault`]: what kind of failure an error is (input, build, infrastructure) and where
+//!   it points, so CI can retry or report
+//! - [`ci`]: CI-native output (GitHub Actions), buildx-style metadata files, shards
 //!
 //! Around it: [`base_images`] (families: declare, build, check, publish, document, upgrade),
 //! [`migrate`] (off Dockerfiles; version bumps), [`analyze`] (how Dockerfiles differ),
