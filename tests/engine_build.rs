@@ -455,11 +455,16 @@ fn fast_paths_build_the_same_image_content_as_the_slow_path() {
     let ws = Workspace::new();
     let dir = ws.add_fixture("source-fixture-poetry");
     let path = dir.to_str().unwrap();
-    // A uv of its own (one byte more, which the program ignores): a program volume that no
+    // A uv of its own (a few bytes more, which the program ignores, and different every run,
+    // so an earlier run that failed leaves no volume in the way): a program volume that no
     // engine has yet, so the first build takes the slow path.
     let uv = ws.path().join("uv");
     let mut bytes = std::fs::read(connector_build::execute::tools::DEFAULT_UV).unwrap();
-    bytes.push(0);
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    bytes.extend_from_slice(format!("\0{}-{nonce}", std::process::id()).as_bytes());
     std::fs::write(&uv, &bytes).unwrap();
     std::fs::set_permissions(&uv, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let uv = uv.to_str().unwrap();
@@ -498,8 +503,7 @@ fn fast_paths_build_the_same_image_content_as_the_slow_path() {
             .unwrap();
         let prefix = format!("name=connector-build-step-{}-", child.id());
         let out = child.wait_with_output().unwrap();
-        let results: serde_json::Value =
-            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        let results = results(&out.stdout);
         let result = built(&results, &out);
         assert!(
             !step(&result, "install dependencies")["cached"]

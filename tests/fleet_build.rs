@@ -263,3 +263,33 @@ fn a_manifest_only_connector_runs_its_build_customization() {
     }
     assert_eq!(run_spec(&tag.0)["type"], "SPEC");
 }
+
+/// A Java connector's `build_customization.py` runs, as real ones do to add a CA to the JVM
+/// trust store (`keytool` in `pre_connector_install`).
+#[test]
+fn a_java_connector_runs_its_build_customization() {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture("source-fixture-java");
+    make_java_distribution(&dir, "source-fixture-java");
+    std::fs::write(
+        dir.join("build_customization.py"),
+        "async def pre_connector_install(base):\n    return base.with_exec(['sh', '-c', 'command -v keytool > /etc/fixture-keytool'])\n\n\
+         async def post_connector_install(c):\n    return c.with_env_variable('FIXTURE_JAVA_HOOK', 'post')\n",
+    )
+    .unwrap();
+    let tag = TestTag::new("java-hooks");
+    let (results, out) = build_json(&[dir.to_str().unwrap(), "--tag", &tag.0]);
+    built(&results, &out);
+    let env: Vec<String> = serde_json::from_value(image_config(&tag.0)["Env"].clone()).unwrap();
+    assert!(env.iter().any(|e| e == "FIXTURE_JAVA_HOOK=post"), "{env:?}");
+    let keytool = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        &tag.0,
+        "/etc/fixture-keytool",
+    ]);
+    assert!(keytool.contains("keytool"), "{keytool}");
+    assert_eq!(run_spec(&tag.0)["type"], "SPEC");
+}

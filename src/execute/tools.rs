@@ -155,6 +155,8 @@ pub fn content_digest(path: &Path) -> std::io::Result<String> {
             sha256: sha256.clone(),
         },
     );
+    // Programs that are gone (a test's temporary copy) are forgotten, so the store stays small.
+    seen.retain(|p, _| Path::new(p).exists());
     // Best effort: a store that cannot be written only costs reading the file next time.
     if let (Some(file), Ok(bytes)) = (store, serde_json::to_vec_pretty(&seen)) {
         if let Some(dir) = file.parent() {
