@@ -8,14 +8,14 @@
 
 use std::path::PathBuf;
 
-/// Where a Java connector's distribution is unpacked.
-pub const JAVA_HOME_DIR: &str = "/airbyte";
-
 use super::canonical::sha256_hex;
 use super::python::{image_base, output_tag, PlanError, PlanOptions};
 use super::{Action, BuildPlan, ConfigOp, FileEntry, FileSource, Step};
 use crate::model::families::FamilyKind;
 use crate::model::Connector;
+
+/// Where a Java connector's distribution is unpacked.
+pub const JAVA_HOME_DIR: &str = "/airbyte";
 
 /// Where Gradle's distribution plugin writes `distTar`'s output, in the connector folder.
 pub const DISTRIBUTIONS_DIR: &str = "build/distributions";
@@ -88,7 +88,7 @@ pub fn plan_java(connector: &Connector, opts: &PlanOptions) -> Result<BuildPlan,
         name: name.into(),
         action: Action::Config(op),
     };
-    let mut steps = vec![
+    let steps = vec![
         config("workdir", ConfigOp::Workdir(JAVA_HOME_DIR.into())),
         Step {
             name: DISTRIBUTION_STEP.into(),
@@ -115,15 +115,11 @@ pub fn plan_java(connector: &Connector, opts: &PlanOptions) -> Result<BuildPlan,
             },
         ),
     ];
-    steps.extend(super::label_steps(connector));
-    Ok(BuildPlan {
-        connector: connector.name.clone(),
-        context_dir: dir.clone(),
+    Ok(super::connector_plan(
+        connector,
         output_tag,
-        customization: None,
         base,
         steps,
-        smoke_test: Some(super::spec_smoke_test()),
-        warnings: vec![],
-    })
+        vec![],
+    ))
 }

@@ -111,24 +111,20 @@ pub fn plan_manifest_only(
             Ok(entry)
         })
         .collect::<Result<Vec<_>, context::ContextError>>()?;
-    let mut steps = vec![Step {
+    let steps = vec![Step {
         name: MANIFEST_STEP.into(),
         action: Action::Files {
             dest: MANIFEST_DIR.into(),
             files,
         },
     }];
-    steps.extend(super::label_steps(connector));
-    Ok(BuildPlan {
-        connector: connector.name.clone(),
-        context_dir: dir.clone(),
+    Ok(super::connector_plan(
+        connector,
         output_tag,
-        customization: None,
         base,
         steps,
-        smoke_test: Some(super::spec_smoke_test()),
-        warnings: vec![],
-    })
+        vec![],
+    ))
 }
 
 /// `manifest.yaml` is YAML, a mapping, with `version` and `spec`: what the runtime needs

@@ -49,6 +49,28 @@ pub fn spec_smoke_test() -> SmokeTest {
     }
 }
 
+/// A connector's plan from its base and its kind's steps, ending as every kind ends: the
+/// labels, then the `spec` smoke test.
+pub fn connector_plan(
+    connector: &Connector,
+    output_tag: String,
+    base: Base,
+    mut steps: Vec<Step>,
+    warnings: Vec<String>,
+) -> BuildPlan {
+    steps.extend(label_steps(connector));
+    BuildPlan {
+        connector: connector.name.clone(),
+        context_dir: connector.dir.clone(),
+        output_tag,
+        customization: None,
+        base,
+        steps,
+        smoke_test: Some(spec_smoke_test()),
+        warnings,
+    }
+}
+
 /// The `io.airbyte.version` and `io.airbyte.name` labels, the steps every kind ends with.
 pub fn label_steps(connector: &Connector) -> Vec<Step> {
     [

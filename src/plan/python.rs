@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use super::context::{self, ContextError};
 use super::{
-    Action, Base, BuildPlan, CacheMount, ConfigOp, Expect, Run, ScratchFile, SmokeTest, Step,
-    ToolMount, CODE_DIR, SCRATCH_DIR,
+    Action, Base, BuildPlan, CacheMount, ConfigOp, Expect, Run, ScratchFile, Step, ToolMount,
+    CODE_DIR, SCRATCH_DIR,
 };
 use std::sync::OnceLock;
 
@@ -275,10 +275,7 @@ pub fn declared_family(repository: &str) -> Option<&'static Family> {
 /// A Python (or low-code) connector's plan.
 pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<BuildPlan, PlanError> {
     let output_tag = output_tag(connector, opts.tag.as_deref())?;
-    let smoke_test = Some(SmokeTest {
-        args: vec!["spec".into()],
-        expect_message_type: "SPEC".into(),
-    });
+    let smoke_test = Some(super::spec_smoke_test());
     let dir = &connector.dir;
 
     let Some(base_image) = connector.metadata.base_image() else {
@@ -379,7 +376,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
     code.extend(context::tree_entries(dir, &package)?);
 
     let entrypoint = vec!["python".to_string(), format!("{CODE_DIR}/{main_file}")];
-    let mut steps = vec![
+    let steps = vec![
         config("workdir", ConfigOp::Workdir(CODE_DIR.into())),
         step(
             "copy dependency manifests",
@@ -426,16 +423,11 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
         ),
         config("entrypoint", ConfigOp::Entrypoint(entrypoint)),
     ];
-    steps.extend(super::label_steps(connector));
-
-    Ok(BuildPlan {
-        connector: connector.name.clone(),
-        context_dir: dir.clone(),
+    Ok(super::connector_plan(
+        connector,
         output_tag,
-        customization: None,
         base,
         steps,
-        smoke_test,
-        warnings: install.warnings,
-    })
+        install.warnings,
+    ))
 }
