@@ -195,7 +195,7 @@ def cb_build(roots, names, concurrency=1):
     out = run(cmd).stdout
     elapsed = time.monotonic() - start
     steps = {}
-    for result in json.loads(out):
+    for result in json.loads(out)["connectors"]:
         for step in result.get("steps") or []:
             steps[step["name"]] = steps.get(step["name"], 0.0) + step["seconds"]
     STEPS.append(steps)
