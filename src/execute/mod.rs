@@ -35,7 +35,7 @@ pub const CACHE_REPOSITORY: &str = "connector-build-cache";
 
 /// `$XDG_CACHE_HOME/connector-build` (default `~/.cache/connector-build`): what this user's
 /// builds keep outside the engine.
-fn user_cache_dir() -> Option<std::path::PathBuf> {
+pub fn user_cache_dir() -> Option<std::path::PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from)

@@ -183,12 +183,19 @@ enum FromRunner {
 }
 
 /// Compiles `components.py` with the hooks runner's embedded Python, as `py_compile` does.
+///
+/// A file that compiled once is remembered (by its bytes and the runner's), so a no-change
+/// rebuild starts no Python process for it.
 pub fn check_components(path: &Path, runner: &Path) -> Result<(), ManifestError> {
     let compiler = |message: String| ManifestError::Compiler {
         path: path.to_path_buf(),
         runner: runner.to_path_buf(),
         message,
     };
+    let seen = compiled_marker(path, runner);
+    if seen.as_ref().is_some_and(|m| m.exists()) {
+        return Ok(());
+    }
     let out = std::process::Command::new(runner)
         .arg("--compile")
         .arg(path)
@@ -206,6 +213,13 @@ pub fn check_components(path: &Path, runner: &Path) -> Result<(), ManifestError>
             ))
         })?;
     if answer["ok"].as_bool() == Some(true) {
+        // Best effort: a marker that cannot be written only costs compiling again.
+        if let Some(marker) = seen {
+            if let Some(dir) = marker.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::write(marker, b"");
+        }
         return Ok(());
     }
     let message = answer["message"]
@@ -223,6 +237,15 @@ pub fn check_components(path: &Path, runner: &Path) -> Result<(), ManifestError>
             message,
         }),
     }
+}
+
+/// The file that says `path`, as it is now, compiled with this runner; `None` when either
+/// cannot be read (then it is compiled every time).
+fn compiled_marker(path: &Path, runner: &Path) -> Option<PathBuf> {
+    let file = crate::plan::canonical::sha256_hex(&std::fs::read(path).ok()?);
+    let runner = crate::execute::tools::content_digest(runner).ok()?;
+    let key = crate::plan::canonical::sha256_hex(format!("{runner}\n{file}").as_bytes());
+    Some(crate::execute::user_cache_dir()?.join("compiled").join(key))
 }
 
 /// Where the runner is: `CONNECTOR_BUILD_HOOKS_RUNNER`, else beside the running program.
@@ -468,6 +491,35 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A components.py that compiled is not compiled again: no Python process on a
+    /// no-change rebuild.
+    #[test]
+    fn a_components_file_that_compiled_is_not_compiled_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        let runner = dir.path().join("runner");
+        std::fs::write(
+            &runner,
+            format!(
+                "#!/bin/sh\n# {}\necho x >> {}\necho '{{\"ok\": true}}'\n",
+                dir.path().display(),
+                count.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = dir.path().join("components.py");
+        std::fs::write(&file, "x = 1\n").unwrap();
+        check_components(&file, &runner).unwrap();
+        check_components(&file, &runner).unwrap();
+        assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
+        // Another text is compiled.
+        std::fs::write(&file, "x = 2\n").unwrap();
+        check_components(&file, &runner).unwrap();
+        assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 2);
+    }
 
     #[test]
     fn failures_name_the_file_and_line_and_keep_the_traceback() {
