@@ -224,12 +224,34 @@ pub enum SupportLevel {
     Archived,
 }
 
+/// The cache shared through a registry.
+#[derive(Args)]
+pub struct CacheArgs {
+    /// Repository of a cache shared through a registry (e.g. ghcr.io/acme/build-cache):
+    /// entries missing from the engine are pulled from REPO:<key>, completed ones pushed.
+    /// Default: `cache_registry` in connector-build.toml.
+    #[arg(long, value_name = "REPO")]
+    pub cache_registry: Option<String>,
+    /// `read` pulls entries and pushes none (pull requests from forks); `readwrite` (the
+    /// default) also pushes what this run completes.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub cache_mode: Option<CacheModeArg>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheModeArg {
+    Read,
+    Readwrite,
+}
+
 #[derive(Args)]
 pub struct BuildArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub plan: PlanArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// How many connectors to build at once on each engine. Default: the number of cores.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,

@@ -46,6 +46,7 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
         concurrency,
         fail_fast: args.fail_fast,
         warnings: selection.warnings.clone(),
+        cache: ctx.remote_cache(&args.cache)?,
     };
     // The first signal stops the builds; a second one cuts the container removal short.
     // Either way the report is written.

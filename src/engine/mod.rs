@@ -636,6 +636,26 @@ impl Engine {
         }
     }
 
+    /// Removes the name `reference` (`repo:tag` or `repo@digest`) without force: the image
+    /// stays while other names or child images hold it.
+    pub async fn untag(&self, reference: &str) -> Result<(), EngineError> {
+        match self
+            .docker
+            .remove_image(
+                reference,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(classify(&self.host, &format!("untag {reference}"), e)),
+        }
+    }
+
     /// `docker build` of a tar context; returns the image id. Used only for the deprecated
     /// Dockerfile path, so the engine's own builder and cache apply.
     pub async fn build_dockerfile(
