@@ -101,6 +101,32 @@ pub enum Command {
     /// Run reports: join the reports of a run split with --shard.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// The engine's build cache (`connector-build-cache:<key>` entries).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Subcommand)]
+pub enum CacheCommand {
+    /// Remove cache entries from each engine: those older than --older-than, beyond the
+    /// --keep-last builds per connector, the oldest past --max-size. Entries an image tagged
+    /// outside the cache uses (e.g. a connector's `:dev`) are always kept.
+    Prune {
+        /// Remove entries made longer ago than this (e.g. 36h, 7d, 2weeks).
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+        /// Keep the N newest builds of each connector (and the entries they were built on);
+        /// alone, remove every other entry.
+        #[arg(long, value_name = "N")]
+        keep_last: Option<usize>,
+        /// Then remove the oldest entries until what the entries add is at most SIZE
+        /// (e.g. 500MB, 20GiB).
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// List what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -282,6 +308,7 @@ pub fn parse_mirror(s: &str) -> Result<(String, String), String> {
 
 const SUBCOMMANDS: &[&str] = &[
     "build",
+    "cache",
     "list",
     "plan",
     "upgrade-base-image",

@@ -11,6 +11,7 @@ pub mod archive;
 pub mod lock;
 pub mod network;
 pub mod outputs;
+pub mod prune;
 pub mod remote;
 pub mod secrets;
 pub mod tools;

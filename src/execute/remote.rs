@@ -157,6 +157,8 @@ impl RemoteCache {
             self.give_up(reporter, connector, "tagging a pulled entry", &e);
             return None;
         }
+        // The entry's tag holds the image now; the pull's own name is not needed.
+        let _ = engine.untag(&pinned).await;
         tracing::debug!(%reference, "pulled from the registry cache");
         Some(image)
     }
