@@ -18,7 +18,7 @@ pub async fn run(ctx: &Context, command: CacheCommand) -> Outcome {
     } = command;
     let policy = Policy::parse(older_than.as_deref(), keep_last, max_size.as_deref())
         .map_err(|e: PolicyError| usage(connector_build::error::error_chain(&e)))?;
-    let now = unix_now() as i64;
+    let now = unix_now();
     for engine in ctx.connect_engines().await? {
         let images = prune::engine_images(&engine)
             .await
@@ -37,7 +37,7 @@ pub async fn run(ctx: &Context, command: CacheCommand) -> Outcome {
                 if dry_run { "would remove" } else { "removed" },
                 short_id(entry.tags[0].rsplit(':').next().unwrap_or_default()),
                 entry.connector,
-                duration((now - entry.created) as f64),
+                duration(now - entry.created),
                 bytesize::ByteSize::b(entry.added as u64),
                 reason.describe()
             );

@@ -129,6 +129,8 @@ pub struct ImageInfo {
     pub labels: HashMap<String, String>,
     pub exposed_ports: Vec<String>,
     pub layers: Vec<String>,
+    /// When the image was made (RFC 3339, as the engine says it).
+    pub created: Option<String>,
 }
 
 impl From<ImageInspect> for ImageInfo {
@@ -146,6 +148,7 @@ impl From<ImageInspect> for ImageInfo {
             labels: config.labels.unwrap_or_default(),
             exposed_ports: config.exposed_ports.unwrap_or_default(),
             layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+            created: i.created,
         }
     }
 }

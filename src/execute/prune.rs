@@ -77,14 +77,14 @@ impl Policy {
 }
 
 /// One cache entry of the engine.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub id: String,
     /// Its `connector-build-cache:` tags.
     pub tags: Vec<String>,
     pub connector: String,
     /// Seconds since the Unix epoch.
-    pub created: i64,
+    pub created: f64,
     /// What it adds to the image it was built on, in bytes.
     pub added: i64,
     pub layers: Vec<String>,
@@ -96,7 +96,9 @@ pub struct Image {
     pub id: String,
     pub tags: Vec<String>,
     pub labels: HashMap<String, String>,
-    pub created: i64,
+    /// Seconds since the Unix epoch, to the engine's precision: builds a second apart are
+    /// told apart.
+    pub created: f64,
     pub size: i64,
     pub layers: Vec<String>,
 }
@@ -176,7 +178,7 @@ pub fn decide(
     entries: &[Entry],
     tagged: &[Vec<String>],
     policy: &Policy,
-    now: i64,
+    now: f64,
 ) -> Vec<(usize, Reason)> {
     let mut kept: HashSet<usize> = (0..entries.len())
         .filter(|&i| tagged.iter().any(|t| starts(&entries[i].layers, t)))
@@ -199,7 +201,7 @@ pub fn decide(
                     })
                 })
                 .collect();
-            leaves.sort_by_key(|&i| std::cmp::Reverse(entries[i].created));
+            leaves.sort_by(|&a, &b| entries[b].created.total_cmp(&entries[a].created));
             for &leaf in leaves.iter().take(n) {
                 kept.extend(
                     members
@@ -211,14 +213,20 @@ pub fn decide(
         }
     }
     let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by_key(|&i| (entries[i].created, entries[i].id.clone()));
+    let oldest_first = |a: &usize, b: &usize| {
+        entries[*a]
+            .created
+            .total_cmp(&entries[*b].created)
+            .then_with(|| entries[*a].id.cmp(&entries[*b].id))
+    };
+    order.sort_by(oldest_first);
     let mut gone: Vec<(usize, Reason)> = Vec::new();
     for &i in &order {
         if kept.contains(&i) {
             continue;
         }
         match policy.older_than {
-            Some(age) if now - entries[i].created > age.as_secs() as i64 => {
+            Some(age) if now - entries[i].created > age.as_secs_f64() => {
                 gone.push((i, Reason::OlderThan))
             }
             None if policy.keep_last.is_some() => gone.push((i, Reason::NotInLast)),
@@ -257,7 +265,7 @@ pub fn decide(
             }
         }
     }
-    gone.sort_by_key(|(i, _)| (entries[*i].created, entries[*i].id.clone()));
+    gone.sort_by(|(a, _), (b, _)| oldest_first(a, b));
     gone
 }
 
@@ -279,11 +287,17 @@ pub async fn engine_images(engine: &Engine) -> Result<Vec<Image>, EngineError> {
         let Some(info) = engine.inspect_image(&s.id).await? else {
             continue;
         };
+        let created = info
+            .created
+            .as_deref()
+            .and_then(|c| humantime::parse_rfc3339_weak(c).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(s.created as f64, |d| d.as_secs_f64());
         images.push(Image {
             id: s.id,
             tags: s.repo_tags,
             labels: s.labels,
-            created: s.created,
+            created,
             size: s.size,
             layers: info.layers,
         });
@@ -305,14 +319,14 @@ mod tests {
     use super::*;
 
     const DAY: i64 = 86_400;
-    const NOW: i64 = 100 * DAY;
+    const NOW: f64 = (100 * DAY) as f64;
 
     fn image(id: &str, tags: &[&str], connector: &str, age_days: i64, layers: &[&str]) -> Image {
         Image {
             id: id.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
             labels: [(CONNECTOR_LABEL.to_string(), connector.to_string())].into(),
-            created: NOW - age_days * DAY,
+            created: NOW - (age_days * DAY) as f64,
             size: layers.len() as i64 * 100,
             layers: layers.iter().map(|l| l.to_string()).collect(),
         }
