@@ -670,17 +670,21 @@ impl Builder<'_> {
         let mut unchecked_tools = Vec::new();
         let scratch = match run {
             Some((step, r)) => {
-                if gets_secrets(step, r) && !self.network.secrets().is_empty() {
+                let with_cli_secrets = gets_secrets(step, r) && !self.network.secrets().is_empty();
+                if with_cli_secrets || !r.secrets.is_empty() {
                     spec.volumes
                         .push((String::new(), secrets::SECRETS_DIR.to_string()));
-                    secrets = Some(self.secrets_archive()?);
+                    secrets = Some(self.secrets_archive(with_cli_secrets, &r.secrets)?);
                 }
                 // The command replaces the image's entrypoint for this step only (prefixing
                 // it when asked to use it); the commit below restores the configured one.
                 spec.entrypoint = Some(vec![]);
                 spec.cmd = Some(wrap_command(
                     r,
-                    r.argv(config.entrypoint.as_deref().unwrap_or_default()),
+                    secrets::wrap(
+                        &r.secrets,
+                        r.argv(config.entrypoint.as_deref().unwrap_or_default()),
+                    ),
                 ));
                 if needs_scratch(r) {
                     spec.volumes.push((String::new(), SCRATCH_DIR.to_string()));
@@ -818,13 +822,38 @@ impl Builder<'_> {
         Ok(Some(tar.finish()?))
     }
 
-    /// The secrets as files named by their ids, readable by root only (BuildKit's default).
-    fn secrets_archive(&self) -> Result<Vec<u8>, BuildError> {
+    /// The `--secret`s (with `cli`) as files named by their ids, readable by root only
+    /// (BuildKit's default), and a build customization's, which the command's wrapper copies
+    /// to their paths as the command's user.
+    fn secrets_archive(
+        &self,
+        cli: bool,
+        hook: &[crate::plan::SecretUse],
+    ) -> Result<Vec<u8>, BuildError> {
         let mut tar = TarBuilder::new();
-        for secret in self.network.secrets() {
-            tar.add_bytes(&secret.id, secret.value(), 0o400)?;
+        if cli {
+            for secret in self.network.secrets() {
+                tar.add_bytes(&secret.id, secret.value(), 0o400)?;
+            }
+        }
+        for (i, s) in hook.iter().enumerate() {
+            let name = format!("{}/{i}", secrets::HOOK_SECRETS);
+            tar.add_bytes(&name, s.value.expose().as_bytes(), 0o444)?;
         }
         Ok(tar.finish()?)
+    }
+
+    /// The secret values a command's output must not show.
+    fn secret_values<'r>(&'r self, step: &Step, run: &'r Run) -> Vec<&'r [u8]> {
+        let mut values: Vec<&[u8]> = run
+            .secrets
+            .iter()
+            .map(|s| s.value.expose().as_bytes())
+            .collect();
+        if gets_secrets(step, run) {
+            values.extend(self.network.secrets().iter().map(|s| s.value()));
+        }
+        values
     }
 
     /// `volumes`: the scratch archive (when the step has one) and the secrets archive, each
@@ -851,7 +880,12 @@ impl Builder<'_> {
         }
         let mut output = None;
         if let Some((step, r)) = run {
-            let out = self.engine.run(container).await?;
+            let mut out = self.engine.run(container).await?;
+            let hidden = self.secret_values(step, r);
+            if !hidden.is_empty() {
+                out.stdout = secrets::scrub(&out.stdout, &hidden);
+                out.stderr = secrets::scrub(&out.stderr, &hidden);
+            }
             tracing::debug!(container, exit_code = out.exit_code, step = %step.name, "command finished");
             if !r.expect.accepts(out.exit_code) {
                 let mut combined = out.stdout.clone();
@@ -1009,6 +1043,7 @@ mod tests {
                 expect: Default::default(),
                 shell: None,
                 tools: vec![],
+                secrets: vec![],
             }),
         }
     }
@@ -1055,6 +1090,7 @@ mod tests {
             expect: Default::default(),
             shell: None,
             tools: vec![],
+            secrets: vec![],
         };
         let cmd = wrap_command(&r, r.argv(&[]));
         assert_eq!(cmd[..2], ["/bin/sh", "-c"]);
