@@ -141,7 +141,7 @@ fn licenses(license: &License) -> Option<Value> {
             .iter()
             .map(|c| json!({"license": {"name": c}})),
     );
-    (!named.is_empty()).then(|| Value::Array(named))
+    (!named.is_empty()).then_some(Value::Array(named))
 }
 
 /// Hashes match only when the installed version is the locked one (PEP 440 equality).
