@@ -44,5 +44,6 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod python;
+pub mod registry;
 pub mod report;
 pub mod select;
