@@ -2,7 +2,7 @@
 # Fresh-machine set-up for connector-build (Debian 12, run as root).
 #
 #   1. installs docker.io, docker-registry, debootstrap, curl, iptables, tini, stunnel4,
-#      openssl, openjdk-17-jdk-headless (only what is missing)
+#      openssl, openjdk-17-jdk-headless, skopeo, apache2-utils (only what is missing)
 #   2. starts dockerd if no engine answers
 #   3. starts a local registry on 127.0.0.1:5000 (config: scripts/registry.yml)
 #   4. builds connector-build, and with it:
@@ -80,8 +80,10 @@ install_packages() {
     # stunnel4 and openssl: the TLS engine endpoint of tests/endpoints.rs.
     # openjdk-17-jdk-headless: javac and jar, which make the Java fixture's distribution.
     # python3-venv: the SBOM validator's virtual environment.
+    # skopeo: reads what `publish` pushed, independently; apache2-utils: `htpasswd -B` for
+    # the password-protected registry of tests/publish.rs.
     local packages=(docker.io docker-registry debootstrap curl iptables tini stunnel4 openssl
-        openjdk-17-jdk-headless python3-venv)
+        openjdk-17-jdk-headless python3-venv skopeo apache2-utils)
     for p in "${packages[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done

@@ -9,6 +9,7 @@
 //! registry = "127.0.0.1:5000"        # where base images are published and read from
 //! state_dir = "/var/lib/connector-build"   # this machine's built roots and published images
 //! base_images = "base-images"         # base image declarations; default: the built-in ones
+//! insecure_registries = ["10.0.0.0/8", "registry.lan:5000"]   # plain HTTP, as in dockerd
 //! [mirrors]
 //! "docker.io" = "127.0.0.1:5000"
 //! ```
@@ -34,6 +35,10 @@ pub struct Config {
     pub mirrors: BTreeMap<String, String>,
     /// Registry base images are published to and read from.
     pub registry: Option<String>,
+    /// Registries reached over plain HTTP besides loopback ones (`host[:port]` or a CIDR),
+    /// as the engine's `insecure-registries`.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
     /// Machine-local state (see `base_images::state`).
     pub state_dir: Option<PathBuf>,
     /// A folder of base image declarations instead of the built-in ones.

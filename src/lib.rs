@@ -45,6 +45,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod python;
+pub mod registry;
 pub mod report;
 pub mod sbom;
 pub mod select;
