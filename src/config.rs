@@ -10,6 +10,7 @@
 //! cache_registry = "ghcr.io/acme/connector-build-cache"   # cache shared through a registry
 //! state_dir = "/var/lib/connector-build"   # this machine's built roots and published images
 //! base_images = "base-images"         # base image declarations; default: the built-in ones
+//! insecure_registries = ["10.0.0.0/8", "registry.lan:5000"]   # plain HTTP, as in dockerd
 //! [mirrors]
 //! "docker.io" = "127.0.0.1:5000"
 //! ```
@@ -37,6 +38,10 @@ pub struct Config {
     pub registry: Option<String>,
     /// Repository of the cache shared through a registry (`--cache-registry`).
     pub cache_registry: Option<String>,
+    /// Registries reached over plain HTTP besides loopback ones (`host[:port]` or a CIDR),
+    /// as the engine's `insecure-registries`.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
     /// Machine-local state (see `base_images::state`).
     pub state_dir: Option<PathBuf>,
     /// A folder of base image declarations instead of the built-in ones.

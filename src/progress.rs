@@ -45,6 +45,13 @@ pub enum Event {
         connector: String,
         message: String,
     },
+    /// Bytes of `item` (a blob) sent to a registry so far, of `total`.
+    Transfer {
+        connector: String,
+        item: String,
+        done: u64,
+        total: u64,
+    },
     Finished {
         connector: String,
         ok: bool,

@@ -208,6 +208,14 @@ impl Reporter for Bars {
                     self.style.warn("warning:")
                 ));
             }
+            Event::Transfer {
+                connector,
+                item,
+                done,
+                total,
+            } => self
+                .bar(&connector, 0)
+                .set_message(transfer_message(&item, done, total)),
             Event::Finished { connector, ok } => {
                 let bar = self.bars.lock().ok().and_then(|mut b| b.remove(&connector));
                 if let Some(bar) = bar {
@@ -276,6 +284,14 @@ impl Lines {
                 "{connector}: {} {message}",
                 self.style.warn("warning:")
             )),
+            // Plain logs get one line per blob, when it is complete.
+            Event::Transfer {
+                connector,
+                item,
+                done,
+                total,
+            } => (done == total && self.style.verbose)
+                .then(|| format!("{connector}: {}", transfer_message(&item, done, total))),
             Event::Finished { connector, ok } => {
                 let (done, failed, total) = self.counts.finish(ok);
                 (total > 1).then(|| {
@@ -327,7 +343,8 @@ impl Reporter for Grouped {
             | Event::StepStarted { connector, .. }
             | Event::StepFinished { connector, .. }
             | Event::Output { connector, .. }
-            | Event::Warning { connector, .. } => Some(connector.clone()),
+            | Event::Warning { connector, .. }
+            | Event::Transfer { connector, .. } => Some(connector.clone()),
             Event::Finished { connector, ok } => {
                 let held = self
                     .held
@@ -356,4 +373,10 @@ impl Reporter for Grouped {
             None => eprintln!("{line}"),
         }
     }
+}
+
+/// `pushing blob sha256:ab12…  12.0/48.5 MiB`.
+fn transfer_message(item: &str, done: u64, total: u64) -> String {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    format!("pushing {item}  {:.1}/{:.1} MiB", mib(done), mib(total))
 }

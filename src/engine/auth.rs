@@ -6,9 +6,10 @@
 //! Debug output shows only whether a user name is set.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bollard::auth::DockerCredentials;
@@ -196,12 +197,26 @@ pub fn credentials_from(
     Ok(Some(RegistryAuth(credentials)))
 }
 
+/// How long a credential helper may take: one waiting for a locked keychain or a prompt
+/// would otherwise hang a CI run for good.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Runs `<program> get` with the server address on stdin, as the Docker client does.
 /// `None` when the helper has no credentials for it.
 pub fn run_helper(
     program: &str,
     server: &str,
     registry: &str,
+) -> Result<Option<(String, String)>, AuthError> {
+    run_helper_within(program, server, registry, HELPER_TIMEOUT)
+}
+
+/// [`run_helper`] with its own time limit; a helper still running then is killed.
+pub fn run_helper_within(
+    program: &str,
+    server: &str,
+    registry: &str,
+    timeout: Duration,
 ) -> Result<Option<(String, String)>, AuthError> {
     let fail = |message: String| AuthError::Helper {
         program: program.to_string(),
@@ -216,22 +231,42 @@ pub fn run_helper(
         .spawn()
         .map_err(|e| fail(format!("cannot run it ({e}); is it installed and on PATH?")))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server.as_bytes())
-            .map_err(|e| fail(format!("cannot write to it: {e}")))?;
+        // A helper that exits without reading gives EPIPE here; its exit status says more.
+        let _ = stdin.write_all(server.as_bytes());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| fail(format!("it did not finish: {e}")))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
+    // Its answer is a few hundred bytes, far below a pipe's buffer, so polling for the exit
+    // cannot deadlock on a full pipe.
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!(
+                    "it did not answer within {}s and was stopped (is it waiting for a keychain or a prompt?)",
+                    timeout.as_secs_f32()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(fail(format!("it did not finish: {e}"))),
+        }
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut stdout);
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    if !status.success() {
         // The helper protocol's answer for "nothing stored", printed on stdout.
         if stdout.contains("credentials not found") {
             return Ok(None);
         }
         // Only the helper's own message: it never holds the secret, which is on stdout.
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(fail(format!("{} {}", out.status, stderr.trim())));
+        return Err(fail(format!("{status} {}", stderr.trim())));
     }
     let answer: HelperAnswer = serde_json::from_str(stdout.trim())
         .map_err(|_| fail("its answer is not the credential helper JSON".into()))?;
@@ -330,5 +365,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("is it installed"), "{e}");
+    }
+
+    #[test]
+    fn a_helper_that_hangs_is_stopped_and_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("docker-credential-stuck");
+        let pid_file = dir.path().join("pid");
+        std::fs::write(
+            &program,
+            format!(
+                "#!/bin/sh\necho $$ > {}\nexec sleep 30\n",
+                pid_file.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let program = program.to_str().unwrap();
+        let e = run_helper_within(program, "ghcr.io", "ghcr.io", Duration::from_millis(500))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("docker-credential-stuck") && e.contains("did not answer within 0.5s"),
+            "{e}"
+        );
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+            "the helper still runs"
+        );
     }
 }
