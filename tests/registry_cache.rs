@@ -261,12 +261,22 @@ fn prune_removes_only_what_it_should() {
     let ws = Workspace::new();
     let dir = ws.add_fixture(CONNECTOR);
     let engine = engine();
-    // Three builds: install layer shared, three code layers and finished images.
+    let repo = CacheRepo::new("prune");
+    let cache = repo.flag();
+    // Three builds: install layer shared, three code layers and finished images; the
+    // registry cache gets the same entries.
     for i in 0..3 {
-        edit_code(&dir, &format!("build {i}"));
-        let (r, out) = build(ws.path(), &engine.host, "cicache-prune", &[]);
+        edit_code(&dir, &format!("build {i} {}", repo.0));
+        let (r, out) = build(
+            ws.path(),
+            &engine.host,
+            "cicache-prune",
+            &["--cache-registry", &cache],
+        );
         assert_eq!(r[0]["status"], "built", "{}", text(&out.stderr));
     }
+    let in_registry = repo.tags();
+    assert_eq!(in_registry.len(), 7, "{in_registry:?}");
     let before = cache_entries(&engine);
     let prune = |extra: &[&str]| {
         let mut args = vec!["--engine", engine.host.as_str(), "cache", "prune"];
@@ -295,6 +305,32 @@ fn prune_removes_only_what_it_should() {
     let all = prune(&["--older-than", "0s"]);
     assert!(all.status.success(), "{}", text(&all.stderr));
     assert_eq!(cache_entries(&engine), after);
+
+    // The registry cache by the same rules: the engine's tagged image protects its entries.
+    let dry = prune(&[
+        "--older-than",
+        "0s",
+        "--cache-registry",
+        &cache,
+        "--dry-run",
+    ]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert_eq!(repo.tags(), in_registry);
+    let real = prune(&["--older-than", "0s", "--cache-registry", &cache]);
+    assert!(real.status.success(), "{}", text(&real.stderr));
+    assert_eq!(
+        text(&real.stdout).lines().count(),
+        2,
+        "{}",
+        text(&real.stdout)
+    );
+    let left = repo.tags();
+    assert_eq!(left.len(), 3, "{left:?}");
+    // What is left is what the engine keeps: the install layer and the tagged image.
+    assert!(
+        left.iter().all(|t| after.contains(t)),
+        "{left:?} vs {after:?}"
+    );
 
     let bad = prune(&["--max-size", "lots"]);
     assert_eq!(bad.status.code(), Some(2));

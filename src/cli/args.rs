@@ -126,6 +126,11 @@ pub enum CacheCommand {
         /// List what would be removed; remove nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Prune this registry cache repository too (its manifests are deleted; the registry
+        /// must allow deletes), by the same rules; images tagged in the engines protect its
+        /// entries as they protect the engines' own.
+        #[arg(long, value_name = "REPO")]
+        cache_registry: Option<String>,
     },
 }
 

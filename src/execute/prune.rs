@@ -18,6 +18,7 @@ use bollard::query_parameters::ListImagesOptionsBuilder;
 use super::remote::CONNECTOR_LABEL;
 use super::CACHE_REPOSITORY;
 use crate::engine::{Engine, EngineError};
+use crate::registry::{Registry, RegistryError};
 
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -303,6 +304,95 @@ pub async fn engine_images(engine: &Engine) -> Result<Vec<Image>, EngineError> {
         });
     }
     Ok(images)
+}
+
+/// The registry cache's entries (`REPO:<key>`), one per manifest, as prune sees them: tags as
+/// the engine names its entries, layers by their uncompressed digests (the config's
+/// `rootfs.diff_ids`, as the engine lists them, so an engine's tagged images protect registry
+/// entries too), sizes as stored (compressed).
+pub async fn registry_images(
+    registry: &Registry,
+    repository: &str,
+) -> Result<Vec<Image>, RegistryError> {
+    let mut by_digest: BTreeMap<String, Image> = BTreeMap::new();
+    for tag in registry.list_tags(repository).await? {
+        let Some(manifest) = registry.manifest(repository, &tag).await? else {
+            continue;
+        };
+        let entry_tag = format!("{CACHE_REPOSITORY}:{tag}");
+        if let Some(image) = by_digest.get_mut(manifest.digest.as_str()) {
+            image.tags.push(entry_tag);
+            continue;
+        }
+        let invalid = |message: String| RegistryError::Invalid {
+            registry: registry.name().to_string(),
+            what: format!("the manifest of {repository}:{tag}"),
+            message,
+        };
+        let body: serde_json::Value =
+            serde_json::from_slice(&manifest.bytes).map_err(|e| invalid(e.to_string()))?;
+        // Engines push single-platform images; an index is no entry of ours.
+        let Some(config_digest) = body["config"]["digest"].as_str() else {
+            continue;
+        };
+        let config_digest = crate::model::Digest::parse(config_digest).map_err(invalid)?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&registry.blob(repository, &config_digest).await?)
+                .map_err(|e| invalid(e.to_string()))?;
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let size = body["layers"]
+            .as_array()
+            .map_or(0, |l| l.iter().filter_map(|x| x["size"].as_i64()).sum());
+        let labels = config["config"]["Labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let created = config["created"]
+            .as_str()
+            .and_then(|c| humantime::parse_rfc3339_weak(c).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64());
+        by_digest.insert(
+            manifest.digest.as_str().to_string(),
+            Image {
+                id: manifest.digest.as_str().to_string(),
+                tags: vec![entry_tag],
+                labels,
+                created,
+                size,
+                layers: strings(&config["rootfs"]["diff_ids"]),
+            },
+        );
+    }
+    Ok(by_digest.into_values().collect())
+}
+
+/// Deletes a registry entry's manifest (and so each of its tags).
+pub async fn remove_from_registry(
+    registry: &Registry,
+    repository: &str,
+    entry: &Entry,
+) -> Result<(), RegistryError> {
+    let digest =
+        crate::model::Digest::parse(&entry.id).map_err(|message| RegistryError::Invalid {
+            registry: registry.name().to_string(),
+            what: format!("entry {}", entry.id),
+            message,
+        })?;
+    registry.delete_manifest(repository, &digest).await?;
+    Ok(())
 }
 
 /// Removes an entry's cache tags; the image itself goes with its last name, unless a later

@@ -45,6 +45,8 @@ pub enum RemoteCacheError {
 pub struct RemoteCache {
     /// `registry/repository`.
     repository: String,
+    /// Its registry (`host[:port]`) and repository path apart.
+    parts: (String, String),
     mode: CacheMode,
     /// Set after the first failure: the cache is off for the rest of the run.
     off: AtomicBool,
@@ -63,6 +65,7 @@ impl RemoteCache {
         }
         Ok(RemoteCache {
             repository: format!("{}/{}", parsed.registry, parsed.repository),
+            parts: (parsed.registry, parsed.repository),
             mode,
             off: AtomicBool::new(false),
         })
@@ -70,6 +73,11 @@ impl RemoteCache {
 
     pub fn repository(&self) -> &str {
         &self.repository
+    }
+
+    /// The registry (`host[:port]`) and the repository's path in it.
+    pub fn registry_and_path(&self) -> (&str, &str) {
+        (&self.parts.0, &self.parts.1)
     }
 
     pub fn mode(&self) -> CacheMode {
