@@ -459,6 +459,31 @@ fn sharded_builds_merge_into_one_report_and_balance_the_next_run() {
     assert_ne!(balanced[0], balanced[1]);
 }
 
+/// `value` is in no layer of `image` (`docker save`), not in its config or history, not in
+/// the run's output and not in the report in `report_dir`.
+fn assert_nowhere(value: &str, image: &str, out: &Output, report_dir: &Path) {
+    let saved = Command::new("docker")
+        .args(["save", image])
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    assert!(
+        memchr::memmem::find(&saved.stdout, value.as_bytes()).is_none(),
+        "the secret is in a layer"
+    );
+    let config = docker_ok(&["image", "inspect", image]);
+    let history = docker_ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]);
+    assert!(!config.contains(value) && !history.contains(value));
+    assert!(
+        !text(&out.stdout).contains(value) && !text(&out.stderr).contains(value),
+        "printed"
+    );
+    for file in ["report.json", "report.md", "report.html"] {
+        let body = std::fs::read_to_string(report_dir.join(file)).unwrap();
+        assert!(!body.contains(value), "{file}");
+    }
+}
+
 #[test]
 fn a_secret_reaches_the_hook_commands_and_nothing_keeps_it() {
     let ws = Workspace::new();
@@ -511,7 +536,7 @@ fn a_secret_reaches_the_hook_commands_and_nothing_keeps_it() {
         )
     };
     let out = build(&secret_file, "first");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 
     // The hook's command read it...
@@ -550,30 +575,7 @@ fn a_secret_reaches_the_hook_commands_and_nothing_keeps_it() {
         "ls -A /run/secrets 2>/dev/null; true",
     ]);
     assert_eq!(listing.trim(), "", "files left in /run/secrets");
-    let saved = Command::new("docker")
-        .args(["save", &image])
-        .output()
-        .unwrap();
-    assert!(saved.status.success());
-    let found = |hay: &[u8]| memchr::memmem::find(hay, value.as_bytes()).is_some();
-    assert!(!found(&saved.stdout), "the secret is in a layer");
-    let config = docker_ok(&["image", "inspect", &image]);
-    let history = docker_ok(&[
-        "history",
-        "--no-trunc",
-        "--format",
-        "{{.CreatedBy}}",
-        &image,
-    ]);
-    assert!(!config.contains(&value) && !history.contains(&value));
-    assert!(
-        !stdout.contains(&value) && !stderr.contains(&value),
-        "printed"
-    );
-    for file in ["report.json", "report.md", "report.html"] {
-        let body = std::fs::read_to_string(reports.join("first").join(file)).unwrap();
-        assert!(!body.contains(&value), "{file}");
-    }
+    assert_nowhere(&value, &image, &out, &reports.join("first"));
     assert!(!std::fs::read_to_string(&metadata).unwrap().contains(&value));
 
     // A changed secret changes no key: the same plan, and a build all from cache.
@@ -664,7 +666,7 @@ async def post_connector_install(c: Container) -> Container:
         )
     };
     let out = build(&value, "first");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 
     // The commands got it (file and variable)...
@@ -695,31 +697,7 @@ async def post_connector_install(c: Container) -> Container:
     ]);
     assert!(listing.lines().any(|l| l == "token.sha256"), "{listing}");
     assert!(!listing.lines().any(|l| l == "cb-secret"), "{listing}");
-    let saved = Command::new("docker")
-        .args(["save", &image])
-        .output()
-        .unwrap();
-    assert!(saved.status.success());
-    assert!(
-        memchr::memmem::find(&saved.stdout, value.as_bytes()).is_none(),
-        "in a layer"
-    );
-    let history = docker_ok(&[
-        "history",
-        "--no-trunc",
-        "--format",
-        "{{.CreatedBy}}",
-        &image,
-    ]);
-    assert!(!config.contains(&value) && !history.contains(&value));
-    assert!(
-        !stdout.contains(&value) && !stderr.contains(&value),
-        "printed"
-    );
-    for file in ["report.json", "report.md", "report.html"] {
-        let body = std::fs::read_to_string(reports.join("first").join(file)).unwrap();
-        assert!(!body.contains(&value), "{file}");
-    }
+    assert_nowhere(&value, &image, &out, &reports.join("first"));
 
     // Not in the plan or a key: a changed value plans the same and builds from cache.
     let plan = |secret: &str| {
