@@ -17,7 +17,7 @@ const CONNECTOR: &str = "source-fixture-requirements";
 static ENGINE: Mutex<()> = Mutex::new(());
 
 fn engine() -> ExtraEngine {
-    ExtraEngine::start("cb-cicache-docker", "cb-cicache-br", "172.31.249")
+    ExtraEngine::start("cb-cicache-docker", "cb-cicache-br", "172.31.237")
 }
 
 /// A cache repository of this test's own, its manifests deleted from the registry at the end.
