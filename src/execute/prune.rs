@@ -203,11 +203,11 @@ pub fn decide(
                 })
                 .collect();
             leaves.sort_by(|&a, &b| entries[b].created.total_cmp(&entries[a].created));
+            // With whatever they stand on, whichever connector's build made it (connectors
+            // with the same manifests share their install layer).
             for &leaf in leaves.iter().take(n) {
                 kept.extend(
-                    members
-                        .iter()
-                        .copied()
+                    (0..entries.len())
                         .filter(|&i| starts(&entries[i].layers, &entries[leaf].layers)),
                 );
             }
@@ -507,6 +507,31 @@ mod tests {
             ..Default::default()
         };
         assert!(gone(both).is_empty());
+    }
+
+    #[test]
+    fn keep_last_keeps_what_another_connectors_build_stands_on() {
+        let mut images = fleet();
+        // a's newest build has a new install layer; c's only build stands on a's old one.
+        for (id, tag, connector, age, layers) in [
+            ("a-install2", "k7", "a", 0, &["L0", "A9"][..]),
+            ("a-newest", "k8", "a", 0, &["L0", "A9", "A10"][..]),
+            ("c-final", "k6", "c", 1, &["L0", "A1", "C2"][..]),
+        ] {
+            let tag = format!("connector-build-cache:{tag}");
+            images.push(image(id, &[tag.as_str()], connector, age, layers));
+        }
+        let (entries, tagged) = entries(&images);
+        let policy = Policy {
+            keep_last: Some(1),
+            ..Default::default()
+        };
+        let gone: Vec<&str> = decide(&entries, &tagged, &policy, NOW)
+            .into_iter()
+            .map(|(i, _)| entries[i].id.as_str())
+            .collect();
+        // a-install stays: c's build stands on it.
+        assert_eq!(gone, ["a-old", "a-new"]);
     }
 
     #[test]
