@@ -137,6 +137,8 @@ pub struct ImageInfo {
     pub labels: HashMap<String, String>,
     pub exposed_ports: Vec<String>,
     pub layers: Vec<String>,
+    pub os: String,
+    pub architecture: String,
 }
 
 impl From<ImageInspect> for ImageInfo {
@@ -154,6 +156,8 @@ impl From<ImageInspect> for ImageInfo {
             labels: config.labels.unwrap_or_default(),
             exposed_ports: config.exposed_ports.unwrap_or_default(),
             layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+            os: i.os.unwrap_or_default(),
+            architecture: i.architecture.unwrap_or_default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! nothing changed is one engine query and a tag, with no container.
 
 pub mod archive;
+pub mod deps;
 pub mod lock;
 pub mod network;
 pub mod outputs;
@@ -95,6 +96,10 @@ pub struct BuildOutcome {
     pub steps: Vec<StepReport>,
     /// Containers started for this build (0 when everything came from cache).
     pub containers_started: usize,
+    /// How the dependency layer was made when it was not in the cache: a clean install, a
+    /// delta on the previous one, or the existing one rebased on a new base (with why not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependency_layer: Option<String>,
     pub seconds: f64,
 }
 
@@ -158,6 +163,8 @@ struct Layered {
     containers_started: usize,
     /// The last layer's cache entry, held back until the image is verified.
     unverified: Option<String>,
+    /// How the dependency layer was made, when it was built.
+    dependency_layer: Option<String>,
 }
 
 /// A run of steps committed as one image.
@@ -285,6 +292,7 @@ impl Builder<'_> {
                 cache_key: keys.image.0.clone(),
                 steps: progress.steps,
                 containers_started: 0,
+                dependency_layer: None,
                 seconds: duration_ms(started.elapsed()),
             });
         }
@@ -295,6 +303,7 @@ impl Builder<'_> {
             image,
             unverified,
             mut containers_started,
+            dependency_layer,
             ..
         } = self
             .run_layers(plan, &keys, &mut progress, plan.smoke_test.is_some(), false)
@@ -325,6 +334,7 @@ impl Builder<'_> {
             cache_key: keys.image.0.clone(),
             steps: progress.steps,
             containers_started,
+            dependency_layer,
             seconds: duration_ms(started.elapsed()),
         })
     }
@@ -392,6 +402,7 @@ impl Builder<'_> {
             ),
         };
         progress.finish("base image", t, base_cached);
+        let base_image = image.clone();
 
         // Resume after the last layer already in the cache.
         let layers = layers(&plan.steps);
@@ -420,11 +431,21 @@ impl Builder<'_> {
         }
         let mut unverified = None;
         let mut last_output = None;
+        let mut dependency_layer = None;
         for (i, layer) in layers.iter().enumerate().skip(first_missing) {
             let name = layer.name();
             let t = progress.start(&name);
             tracing::debug!(connector = %plan.connector, layer = %name, key = %keys.steps[layer.last], "building layer");
-            let (id, output) = self.build_layer(plan, &image, layer).await?;
+            let (id, output) = match deps::dependency_layer(layer.steps) {
+                Some(dep) => {
+                    let (id, output, how) = self
+                        .build_dependency_layer(plan, keys, (&base_image, &image), layer, &dep)
+                        .await?;
+                    dependency_layer = Some(how);
+                    (id, output)
+                }
+                None => self.build_layer(plan, &image, layer).await?,
+            };
             containers_started += usize::from(output.is_some());
             let entry = cache_ref(&keys.steps[layer.last]);
             if i + 1 == layers.len() && defer_last_entry {
@@ -450,6 +471,7 @@ impl Builder<'_> {
             last_output,
             containers_started,
             unverified,
+            dependency_layer,
         })
     }
 
