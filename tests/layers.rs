@@ -360,3 +360,83 @@ fn rebase_reuses_the_dependency_layer_when_it_may() {
         let _ = common::docker(&["image", "rm", r.split('@').next().unwrap()]);
     }
 }
+
+/// Sets a Poetry project's runtime dependencies (no lock: the install resolves them).
+fn poetry_deps(dir: &std::path::Path, deps: &[(&str, &str)]) {
+    let py = dir.join("pyproject.toml");
+    let text = std::fs::read_to_string(&py).unwrap();
+    let start = text.find("[tool.poetry.dependencies]\n").unwrap();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let mut section = String::from("[tool.poetry.dependencies]\npython = \"^3.11\"\n");
+    for (name, constraint) in deps {
+        section.push_str(&format!("{name} = \"{constraint}\"\n"));
+    }
+    let text = format!("{}{}{}", &text[..start], section.trim_end(), &text[end..]);
+    std::fs::write(&py, text).unwrap();
+}
+
+/// An install that resolves (Poetry constraints, no lock) also goes as a delta: uv's dry run
+/// on the base says what a clean install would hold, the delta installs exactly that over the
+/// previous layer and removes the rest; the image holds what a clean install holds.
+#[test]
+fn resolved_dependency_delta_matches_a_clean_install() {
+    let ws = common::Workspace::new();
+    let dir = ws.add_fixture("source-fixture-poetry");
+    std::fs::remove_file(dir.join("poetry.lock")).unwrap();
+    let xdg = ws.path().join("xdg");
+    unique_readme(&dir, "resolved-delta");
+    let (t1, t2, t3) = (
+        common::TestTag::new("rdelta-1"),
+        common::TestTag::new("rdelta-2"),
+        common::TestTag::new("rdelta-clean"),
+    );
+    // attrs ^23.2 replaces the newer attrs the base image's Poetry brought.
+    poetry_deps(
+        &dir,
+        &[
+            ("python-dateutil", "^2.8"),
+            ("attrs", "^23.2"),
+            ("six", "1.16.0"),
+            ("pytz", "2024.1"),
+        ],
+    );
+    let first = build(&dir, &xdg, &t1.0);
+    assert!(
+        first["dependency_layer"]
+            .as_str()
+            .unwrap()
+            .starts_with("clean install"),
+        "{first}"
+    );
+
+    poetry_deps(
+        &dir,
+        &[
+            ("python-dateutil", "^2.8"),
+            ("attrs", "^23.2"),
+            ("six", "1.17.0"),
+        ],
+    );
+    let delta = build(&dir, &xdg, &t2.0);
+    let how = delta["dependency_layer"].as_str().unwrap();
+    assert!(
+        how.starts_with("delta 1 of 3") && how.contains("1 removed"),
+        "{how}"
+    );
+
+    unique_readme(&dir, "resolved-clean");
+    let clean = build(&dir, &ws.path().join("xdg-clean"), &t3.0);
+    assert!(clean["dependency_layer"]
+        .as_str()
+        .unwrap()
+        .starts_with("clean install"));
+    let (a, b) = (installed_content(&t2.0), installed_content(&t3.0));
+    assert!(
+        a.0.contains("('six', '1.17.0')") && !a.0.contains("pytz"),
+        "{}",
+        a.0
+    );
+    assert_eq!(a.0, b.0, "installed distributions");
+    assert_eq!(a.1, b.1, "files, modes, owners");
+    assert_eq!(a.2, b.2, "spec");
+}

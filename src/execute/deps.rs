@@ -17,9 +17,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::ImageInfo;
+use super::{cache_ref, config_of, BuildError, Builder, Layer};
+use crate::engine::image_archive::LoadLayer;
+use crate::engine::{ImageInfo, RunOutput};
 use crate::plan::canonical::{canonical_json, sha256_hex};
-use crate::plan::{Action, Run, Step};
+use crate::plan::{Action, Base, BuildPlan, ConfigOp, KeyChain, Run, Step};
 
 /// Stacked delta layers allowed on a clean install before the next change installs clean.
 pub const MAX_DELTAS: u32 = 3;
@@ -38,6 +40,9 @@ pub struct Record {
     /// The layer's steps without the base: equal for the same install on another base.
     pub steps_key: String,
     pub base_digest: Option<String>,
+    /// The engine's id of the base image (its Python distributions are compared on rebase).
+    #[serde(default)]
+    pub base_id: String,
     /// Layers of the base image under it.
     pub base_layers: usize,
     /// Delta layers on top of the clean install (0: a clean install).
@@ -51,6 +56,12 @@ pub struct Record {
     pub platform: String,
     /// `major.minor` of the base's Python, when known.
     pub python: Option<String>,
+    /// For an install that resolves: the `name==version` pins it added to the base (what uv
+    /// printed), and the names of the base's distributions it replaced.
+    #[serde(default)]
+    pub resolved: Option<Vec<String>>,
+    #[serde(default)]
+    pub replaced: Vec<String>,
 }
 
 fn path(connector: &str) -> Option<PathBuf> {
@@ -157,6 +168,47 @@ pub fn whole_closure(args: &[String]) -> bool {
     args.iter().any(|a| a == "--no-deps")
 }
 
+/// Whether an install that resolves can be brought to a delta: uv, from the computed
+/// requirements file only (no project or local path to build).
+pub fn resolvable(run: &Run) -> bool {
+    let uv = run.args.first().is_some_and(|a| a.ends_with("/uv"));
+    let scratch = format!("{}/requirements.txt", crate::plan::SCRATCH_DIR);
+    let only_scratch = run.args.iter().filter(|a| !a.starts_with('-')).count() == 4
+        && run.args.last() == Some(&scratch);
+    uv && only_scratch
+}
+
+/// `args` with `flag` right after `install`.
+pub fn with_flag(args: &[String], flag: &str) -> Vec<String> {
+    let mut out = args.to_vec();
+    let at = out
+        .iter()
+        .position(|a| a == "install")
+        .map_or(out.len(), |i| i + 1);
+    out.insert(at, flag.to_string());
+    out
+}
+
+/// What uv says an install did (or would do): the `name==version` pins added and the names
+/// removed; `None` when something came from elsewhere than an index (` (from ...)`).
+pub fn uv_changes(output: &str) -> Option<(Vec<String>, Vec<String>)> {
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    for line in output.lines() {
+        let line = line.trim();
+        if let Some(pin) = line.strip_prefix("+ ") {
+            if pin.contains(' ') || !pin.contains("==") {
+                return None;
+            }
+            added.push(pin.to_string());
+        } else if let Some(pin) = line.strip_prefix("- ") {
+            removed.push(normalize(pin.split("==").next().unwrap_or(pin)));
+        }
+    }
+    added.sort();
+    removed.sort();
+    Some((added, removed))
+}
+
 /// The command of a delta: uninstall `removed`, then the usual install.
 pub fn delta_args(args: &[String], removed: &BTreeSet<String>) -> Vec<String> {
     if removed.is_empty() {
@@ -192,8 +244,8 @@ pub fn delta_parent<'r>(
     layer: &DependencyLayer<'_>,
     base_digest: Option<&str>,
 ) -> Result<&'r Record, String> {
-    if !whole_closure(&layer.run.args) {
-        return Err("the install resolves dependencies (no complete lock)".into());
+    if !whole_closure(&layer.run.args) && !resolvable(layer.run) {
+        return Err("the install resolves dependencies and installs more than pins".into());
     }
     let same_install = |r: &&Record| {
         r.base_digest.as_deref() == base_digest
@@ -203,6 +255,9 @@ pub fn delta_parent<'r>(
     let Some(previous) = records.iter().find(same_install) else {
         return Err("no previous dependency layer of this connector on this base".into());
     };
+    if !whole_closure(&layer.run.args) && previous.resolved.is_none() {
+        return Err("what the previous install resolved is not known".into());
+    }
     if previous.depth >= MAX_DELTAS {
         return Err(format!(
             "the previous dependency layer already has {MAX_DELTAS} delta layers"
@@ -349,88 +404,6 @@ pub fn rebased_config(
     serde_json::to_vec(&value).expect("a config serializes")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pins_are_read_by_normalized_name() {
-        let reqs = "# lock\nSix==1.16.0\nzope.interface==6.0 ; python_version >= \"3.8\" \\\n    --hash=sha256:ab\n-e .\nsome_pkg[extra]==1\n";
-        assert_eq!(
-            pinned_names(reqs).into_iter().collect::<Vec<_>>(),
-            ["six", "some-pkg", "zope-interface"]
-        );
-    }
-
-    #[test]
-    fn a_delta_uninstalls_what_the_lock_dropped_then_installs() {
-        let args: Vec<String> = [
-            "/opt/uv/uv",
-            "pip",
-            "install",
-            "--system",
-            "--no-deps",
-            "-r",
-            "/r.txt",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let removed = BTreeSet::from(["six".to_string(), "attrs".to_string()]);
-        let cmd = delta_args(&args, &removed);
-        assert_eq!(
-            cmd[2],
-            "/opt/uv/uv pip uninstall --system attrs six && exec \"$@\""
-        );
-        assert_eq!(cmd[4..], args[..]);
-        assert_eq!(delta_args(&args, &BTreeSet::new()), args);
-        assert!(whole_closure(&args));
-    }
-
-    #[test]
-    fn deltas_stop_at_the_cap() {
-        let run = Run {
-            args: vec!["uv".into(), "--no-deps".into()],
-            scratch_files: vec![],
-            network: None,
-            caches: vec![],
-            build_env: vec![],
-            use_entrypoint: false,
-            expect: Default::default(),
-            shell: None,
-            tools: vec![],
-        };
-        let layer = DependencyLayer {
-            run: &run,
-            requirements: String::new(),
-            manifests: vec!["pyproject.toml".into()],
-            steps_key: String::new(),
-        };
-        let record = |depth| Record {
-            key: "k".into(),
-            steps_key: String::new(),
-            base_digest: Some("d".into()),
-            base_layers: 5,
-            depth,
-            args: run.args.clone(),
-            requirements: String::new(),
-            manifests: layer.manifests.clone(),
-            platform: "linux/amd64".into(),
-            python: Some("3.11".into()),
-        };
-        assert!(delta_parent(&[record(2)], &layer, Some("d")).is_ok());
-        assert!(delta_parent(&[record(3)], &layer, Some("d"))
-            .unwrap_err()
-            .contains("3 delta layers"));
-        assert!(delta_parent(&[record(0)], &layer, Some("other")).is_err());
-    }
-}
-
-use super::{cache_ref, config_of, BuildError, Builder, Layer};
-use crate::engine::image_archive::LoadLayer;
-use crate::engine::RunOutput;
-use crate::plan::{Base, BuildPlan, ConfigOp, KeyChain};
-
 impl Builder<'_> {
     /// Builds the dependency layer `layer` on `parent` (`base` being the plan's base image):
     /// rebased, as a delta, or clean; returns the image, the command's output and how.
@@ -455,6 +428,7 @@ impl Builder<'_> {
             key: key.clone(),
             steps_key: dep.steps_key.clone(),
             base_digest: digest.clone(),
+            base_id: base.id.clone(),
             base_layers: parent.layers.len(),
             depth: 0,
             args: dep.run.args.clone(),
@@ -462,6 +436,8 @@ impl Builder<'_> {
             manifests: dep.manifests.clone(),
             platform: platform(base),
             python: python.clone(),
+            resolved: None,
+            replaced: Vec::new(),
         };
 
         // Rebase: the same layer on another base, when it sits right on the base.
@@ -475,12 +451,11 @@ impl Builder<'_> {
                     "not rebased: build customization layers come before the install".to_string(),
                 );
             } else {
-                match self
-                    .rebase(old, base, layer, python.as_deref(), &key)
-                    .await?
-                {
+                match self.rebase(old, base, layer, python.as_deref()).await? {
                     Ok(id) => {
                         record.depth = old.depth;
+                        record.resolved = old.resolved.clone();
+                        record.replaced = old.replaced.clone();
                         store(&plan.connector, record);
                         return Ok((
                             id,
@@ -504,42 +479,26 @@ impl Builder<'_> {
                 .await?
             {
                 Some(prev) if prev.layers.starts_with(&parent.layers) => {
-                    let removed: BTreeSet<String> = pinned_names(&previous.requirements)
-                        .difference(&pinned_names(&dep.requirements))
-                        .cloned()
-                        .collect();
-                    let in_base = if removed.is_empty() {
-                        BTreeSet::new()
-                    } else {
-                        &self.installed_names(parent).await? & &removed
-                    };
-                    if in_base.is_empty() {
-                        let mut steps = layer.steps.to_vec();
-                        for s in &mut steps {
-                            if let Action::Run(r) = &mut s.action {
-                                if s.name == "install dependencies" {
-                                    r.args = delta_args(&r.args, &removed);
-                                }
-                            }
+                    match self
+                        .delta(plan, (parent, &prev), layer, dep, previous)
+                        .await?
+                    {
+                        Ok((id, output, removed, (resolved, replaced))) => {
+                            record.depth = previous.depth + 1;
+                            record.resolved = resolved;
+                            record.replaced = replaced;
+                            store(&plan.connector, record);
+                            why_not.insert(
+                                0,
+                                format!(
+                                "delta {} of {MAX_DELTAS} on the previous dependency layer ({removed} removed)",
+                                previous.depth + 1,
+                            ),
+                            );
+                            return Ok((id, output, why_not.join("; ")));
                         }
-                        let delta = Layer {
-                            steps: &steps,
-                            last: layer.last,
-                        };
-                        let (id, output) = self.build_layer(plan, &prev, &delta).await?;
-                        record.depth = previous.depth + 1;
-                        store(&plan.connector, record);
-                        why_not.insert(0, format!(
-                            "delta {} of {MAX_DELTAS} on the previous dependency layer ({} removed)",
-                            previous.depth + 1,
-                            removed.len()
-                        ));
-                        return Ok((id, output, why_not.join("; ")));
+                        Err(reason) => why_not.push(format!("no delta: {reason}")),
                     }
-                    why_not.push(format!(
-                        "no delta: the lock drops {} which the base image also has",
-                        in_base.into_iter().collect::<Vec<_>>().join(", ")
-                    ));
                 }
                 _ => why_not.push(
                     "no delta: the previous dependency layer is no longer in the engine".into(),
@@ -548,20 +507,174 @@ impl Builder<'_> {
             Err(reason) => why_not.push(format!("no delta: {reason}")),
         }
         let (id, output) = self.build_layer(plan, parent, layer).await?;
+        if let Some((added, replaced)) = output.as_ref().and_then(|o| uv_changes(&o.stderr)) {
+            if !whole_closure(&dep.run.args) && resolvable(dep.run) {
+                record.resolved = Some(added);
+            }
+            record.replaced = replaced;
+        }
         store(&plan.connector, record);
         why_not.insert(0, "clean install".into());
         Ok((id, output, why_not.join("; ")))
     }
 
-    /// Loads the dependency layers of `old`'s entry on `base` as cache entry `key`; the
-    /// inner error says why it may not.
+    /// Records the dependency layer `layer` (the first, right on `base`), found in the cache,
+    /// when this connector has no record of it.
+    pub(super) async fn remember_cached_dependency_layer(
+        &self,
+        plan: &BuildPlan,
+        keys: &KeyChain,
+        base: &ImageInfo,
+        layer: &Layer<'_>,
+        dep: &DependencyLayer<'_>,
+    ) -> Result<(), BuildError> {
+        let key = &keys.steps[layer.last];
+        if load(&plan.connector).iter().any(|r| r.key == key.0) {
+            return Ok(());
+        }
+        let Some(entry) = self.engine.inspect_image(&cache_ref(key)).await? else {
+            return Ok(());
+        };
+        let (reference, digest) = match &plan.base {
+            Base::Image {
+                reference, digest, ..
+            } => (reference.as_str(), digest.clone()),
+            Base::Dockerfile { .. } => return Ok(()),
+        };
+        store(
+            &plan.connector,
+            Record {
+                key: key.0.clone(),
+                steps_key: dep.steps_key.clone(),
+                base_digest: digest,
+                base_id: base.id.clone(),
+                base_layers: base.layers.len(),
+                // Layers past the base and the clean install are deltas.
+                depth: entry.layers.len().saturating_sub(base.layers.len() + 1) as u32,
+                args: dep.run.args.clone(),
+                requirements: dep.requirements.clone(),
+                manifests: dep.manifests.clone(),
+                platform: platform(base),
+                python: base_python(reference, base),
+                // What it resolved is not known: no delta on it, a rebase may.
+                resolved: None,
+                replaced: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The delta layer on `prev` (the previous dependency layer, on `parent`), or why not:
+    /// its image, output, how many distributions it removed and, for an install that
+    /// resolves, what a clean install adds and replaces (asked of uv with `--dry-run` on
+    /// `parent`, so the delta reaches exactly what a clean install would).
+    #[allow(clippy::type_complexity)]
+    async fn delta(
+        &self,
+        plan: &BuildPlan,
+        (parent, prev): (&ImageInfo, &ImageInfo),
+        layer: &Layer<'_>,
+        dep: &DependencyLayer<'_>,
+        previous: &Record,
+    ) -> Result<
+        Result<
+            (
+                String,
+                Option<RunOutput>,
+                usize,
+                (Option<Vec<String>>, Vec<String>),
+            ),
+            String,
+        >,
+        BuildError,
+    > {
+        let with_run = |f: &dyn Fn(&mut Run)| {
+            let mut steps = layer.steps.to_vec();
+            for s in &mut steps {
+                if let Action::Run(r) = &mut s.action {
+                    if s.name == "install dependencies" {
+                        f(r);
+                    }
+                }
+            }
+            steps
+        };
+        let (removed, pins, replaced): (BTreeSet<String>, Option<Vec<String>>, Vec<String>) =
+            if whole_closure(&dep.run.args) {
+                let removed: BTreeSet<String> = pinned_names(&previous.requirements)
+                    .difference(&pinned_names(&dep.requirements))
+                    .cloned()
+                    .collect();
+                let in_base = if removed.is_empty() {
+                    BTreeSet::new()
+                } else {
+                    &self.installed_names(parent).await? & &removed
+                };
+                if !in_base.is_empty() {
+                    return Ok(Err(format!(
+                        "the lock drops {} which the base image also has",
+                        in_base.into_iter().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                (removed, None, Vec::new())
+            } else {
+                let steps = with_run(&|r| r.args = with_flag(&r.args, "--dry-run"));
+                let dry = Layer {
+                    steps: &steps,
+                    last: layer.last,
+                };
+                let (_, output) = self.build_or_run_layer(plan, parent, &dry, false).await?;
+                let Some((pins, replaced)) = output.and_then(|o| uv_changes(&o.stderr)) else {
+                    return Ok(Err("uv's resolution could not be read".into()));
+                };
+                let names = |pins: &[String]| -> BTreeSet<String> {
+                    pins.iter()
+                        .map(|p| normalize(p.split("==").next().unwrap_or(p)))
+                        .collect()
+                };
+                let before = previous.resolved.as_deref().unwrap_or_default();
+                let removed: BTreeSet<String> =
+                    names(before).difference(&names(&pins)).cloned().collect();
+                let lost: Vec<&String> = removed
+                    .iter()
+                    .filter(|n| previous.replaced.contains(n))
+                    .collect();
+                if !lost.is_empty() {
+                    return Ok(Err(format!(
+                        "the new resolution drops {} which the base image also has",
+                        lost.into_iter().cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                (removed, Some(pins), replaced)
+            };
+        let steps = with_run(&|r| {
+            if let Some(pins) = &pins {
+                // Exactly what a clean install resolved, nothing resolved again.
+                for f in &mut r.scratch_files {
+                    if f.name == "requirements.txt" {
+                        f.contents = pins.iter().map(|p| format!("{p}\n")).collect();
+                    }
+                }
+                r.args = with_flag(&r.args, "--no-deps");
+            }
+            r.args = delta_args(&r.args, &removed);
+        });
+        let delta = Layer {
+            steps: &steps,
+            last: layer.last,
+        };
+        let (id, output) = self.build_layer(plan, prev, &delta).await?;
+        Ok(Ok((id, output, removed.len(), (pins, replaced))))
+    }
+
+    /// Loads the dependency layers of `old`'s entry on `base`; returns the new image's id, or
+    /// (the inner error) why it may not.
     async fn rebase(
         &self,
         old: &Record,
         base: &ImageInfo,
         layer: &Layer<'_>,
         python: Option<&str>,
-        key: &str,
     ) -> Result<Result<String, String>, BuildError> {
         if old.platform != platform(base) {
             return Ok(Err(format!(
@@ -626,20 +739,45 @@ impl Builder<'_> {
             diff_id: l.diff_id.clone(),
             tar: Some(l.path.clone()),
         }));
-        let _ = key;
         let id = self.engine.load_image(bytes, vec![], layers).await?;
         Ok(Ok(id))
     }
 
     /// The normalized names of the distributions installed in `image`.
     async fn installed_names(&self, image: &ImageInfo) -> Result<BTreeSet<String>, BuildError> {
+        Ok(self
+            .installed_dists(image)
+            .await?
+            .unwrap_or_default()
+            .iter()
+            .map(|d| d.split("==").next().unwrap_or(d).to_string())
+            .collect())
+    }
+
+    /// The distributions installed in `image`, as `name==version` (normalized names);
+    /// remembered by image id, since an image never changes. `None` when Python cannot say.
+    async fn installed_dists(
+        &self,
+        image: &ImageInfo,
+    ) -> Result<Option<BTreeSet<String>>, BuildError> {
+        let file = super::user_cache_dir().map(|d| {
+            d.join("distributions")
+                .join(format!("{}.json", image.id.trim_start_matches("sha256:")))
+        });
+        if let Some(found) = file
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            return Ok(Some(found));
+        }
         let spec = crate::engine::ContainerSpec {
             image: image.id.clone(),
             entrypoint: Some(vec![]),
             cmd: Some(vec![
                 "python".into(),
                 "-c".into(),
-                "import importlib.metadata as m\nfor d in m.distributions(): print(d.metadata['Name'])".into(),
+                "import importlib.metadata as m\nfor d in m.distributions(): print(d.metadata['Name'] + '==' + d.version)".into(),
             ]),
             network_disabled: true,
             ..Default::default()
@@ -649,12 +787,20 @@ impl Builder<'_> {
         let removed = self.engine.discard_container(&container).await;
         let out = out?;
         removed?;
-        Ok(out
+        if out.exit_code != 0 {
+            return Ok(None);
+        }
+        let dists: BTreeSet<String> = out
             .stdout
             .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(normalize)
-            .collect())
+            .filter_map(|l| l.trim().split_once("=="))
+            .map(|(name, version)| format!("{}=={version}", normalize(name)))
+            .collect();
+        if let (Some(file), Ok(bytes)) = (file, serde_json::to_vec(&dists)) {
+            let _ = std::fs::create_dir_all(file.parent().unwrap_or(&file));
+            let _ = crate::edit::write_atomic(&file, &bytes);
+        }
+        Ok(Some(dists))
     }
 }
 
@@ -663,4 +809,105 @@ fn short(digest: Option<&str>) -> String {
         let hex = d.trim_start_matches("sha256:");
         format!("sha256:{}", &hex[..hex.len().min(12)])
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_are_read_by_normalized_name() {
+        let reqs = "# lock\nSix==1.16.0\nzope.interface==6.0 ; python_version >= \"3.8\" \\\n    --hash=sha256:ab\n-e .\nsome_pkg[extra]==1\n";
+        assert_eq!(
+            pinned_names(reqs).into_iter().collect::<Vec<_>>(),
+            ["six", "some-pkg", "zope-interface"]
+        );
+    }
+
+    #[test]
+    fn a_delta_uninstalls_what_the_lock_dropped_then_installs() {
+        let args: Vec<String> = [
+            "/opt/uv/uv",
+            "pip",
+            "install",
+            "--system",
+            "--no-deps",
+            "-r",
+            "/r.txt",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let removed = BTreeSet::from(["six".to_string(), "attrs".to_string()]);
+        let cmd = delta_args(&args, &removed);
+        assert_eq!(
+            cmd[2],
+            "/opt/uv/uv pip uninstall --system attrs six && exec \"$@\""
+        );
+        assert_eq!(cmd[4..], args[..]);
+        assert_eq!(delta_args(&args, &BTreeSet::new()), args);
+        assert!(whole_closure(&args));
+    }
+
+    #[test]
+    fn uv_output_gives_what_was_added_and_replaced() {
+        let out = "Resolved 7 packages in 451ms\nWould install 2 packages\n - attrs==26.1.0\n + attrs==23.2.0\n + six==1.16.0\n";
+        let (added, replaced) = uv_changes(out).unwrap();
+        assert_eq!(added, ["attrs==23.2.0", "six==1.16.0"]);
+        assert_eq!(replaced, ["attrs"]);
+        assert!(uv_changes(" + source-x==0.1.0 (from file:///airbyte)\n").is_none());
+        let args: Vec<String> = [
+            "/u/uv",
+            "pip",
+            "install",
+            "--system",
+            "-r",
+            "/run/connector-build/requirements.txt",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(with_flag(&args, "--dry-run")[3], "--dry-run");
+    }
+
+    #[test]
+    fn deltas_stop_at_the_cap() {
+        let run = Run {
+            args: vec!["uv".into(), "--no-deps".into()],
+            scratch_files: vec![],
+            network: None,
+            caches: vec![],
+            build_env: vec![],
+            use_entrypoint: false,
+            expect: Default::default(),
+            shell: None,
+            tools: vec![],
+        };
+        let layer = DependencyLayer {
+            run: &run,
+            requirements: String::new(),
+            manifests: vec!["pyproject.toml".into()],
+            steps_key: String::new(),
+        };
+        let record = |depth| Record {
+            key: "k".into(),
+            steps_key: String::new(),
+            base_digest: Some("d".into()),
+            base_layers: 5,
+            depth,
+            args: run.args.clone(),
+            requirements: String::new(),
+            manifests: layer.manifests.clone(),
+            platform: "linux/amd64".into(),
+            python: Some("3.11".into()),
+            resolved: None,
+            replaced: vec![],
+            base_id: String::new(),
+        };
+        assert!(delta_parent(&[record(2)], &layer, Some("d")).is_ok());
+        assert!(delta_parent(&[record(3)], &layer, Some("d"))
+            .unwrap_err()
+            .contains("3 delta layers"));
+        assert!(delta_parent(&[record(0)], &layer, Some("other")).is_err());
+    }
 }

@@ -429,6 +429,14 @@ impl Builder<'_> {
             let t = progress.start(&name);
             progress.finish(&name, t, true);
         }
+        if first_missing > 0 {
+            // A dependency layer from the cache (built by another run or machine) is still
+            // one a later base bump can rebase.
+            if let Some(dep) = deps::dependency_layer(layers[0].steps) {
+                self.remember_cached_dependency_layer(plan, keys, &base_image, &layers[0], &dep)
+                    .await?;
+            }
+        }
         let mut unverified = None;
         let mut last_output = None;
         let mut dependency_layer = None;
@@ -574,6 +582,18 @@ impl Builder<'_> {
         parent: &ImageInfo,
         layer: &Layer<'_>,
     ) -> Result<(String, Option<RunOutput>), BuildError> {
+        self.build_or_run_layer(plan, parent, layer, true).await
+    }
+
+    /// `build_layer`, or with `commit` false only its command run (for what it prints): the
+    /// id returned is then empty.
+    async fn build_or_run_layer(
+        &self,
+        plan: &BuildPlan,
+        parent: &ImageInfo,
+        layer: &Layer<'_>,
+        commit: bool,
+    ) -> Result<(String, Option<RunOutput>), BuildError> {
         let mut config = config_of(parent);
         let mut files = TarBuilder::new();
         let mut has_files = false;
@@ -678,7 +698,7 @@ impl Builder<'_> {
                     files.clone(),
                     (scratch.clone(), secrets.clone()),
                     run,
-                    &config,
+                    commit.then_some(&config),
                 )
                 .await;
             match result {
@@ -782,7 +802,7 @@ impl Builder<'_> {
         files: Option<Vec<u8>>,
         volumes: (Option<Option<Vec<u8>>>, Option<Vec<u8>>),
         run: Option<(&Step, &Run)>,
-        config: &ImageConfig,
+        config: Option<&ImageConfig>,
     ) -> Result<(String, Option<RunOutput>), BuildError> {
         let (scratch, secrets) = volumes;
         if let Some(tar) = files {
@@ -814,7 +834,10 @@ impl Builder<'_> {
             }
             output = Some(out);
         }
-        let id = self.engine.commit(container, commit_config(config)).await?;
+        let id = match config {
+            Some(config) => self.engine.commit(container, commit_config(config)).await?,
+            None => String::new(),
+        };
         Ok((id, output))
     }
 
