@@ -204,6 +204,8 @@ def cb_build(roots, names, concurrency=1):
     elapsed = time.monotonic() - start
     steps = {}
     for result in json.loads(out)["connectors"]:
+        if result.get("dependency_layer"):
+            log(f"connector-build {result['connector']}: dependency layer: {result['dependency_layer']}")
         for step in result.get("steps") or []:
             steps[step["name"]] = steps.get(step["name"], 0.0) + step["seconds"]
     STEPS.append(steps)

@@ -238,15 +238,19 @@ fn dependency_delta_matches_a_clean_install() {
         "one delta layer on the previous ones"
     );
 
-    // The same lock, clean: no records, and a cache key of its own (another README, outside
-    // the compared folders).
-    unique_readme(&dir, "clean");
-    let clean = build(&dir, &ws.path().join("xdg-clean"), &t3.0);
-    assert!(clean["dependency_layer"]
+    assert_same_as_clean(&ws, &dir, &t2.0, &t3.0);
+}
+
+/// Builds the connector clean as `clean` (no records, and a cache key of its own: another
+/// README, outside the compared folders) and compares it with `delta` (six 1.17.0, no pytz).
+fn assert_same_as_clean(ws: &common::Workspace, dir: &std::path::Path, delta: &str, clean: &str) {
+    unique_readme(dir, "clean");
+    let built = build(dir, &ws.path().join("xdg-clean"), clean);
+    assert!(built["dependency_layer"]
         .as_str()
         .unwrap()
         .starts_with("clean install"));
-    let (a, b) = (installed_content(&t2.0), installed_content(&t3.0));
+    let (a, b) = (installed_content(delta), installed_content(clean));
     assert!(
         a.0.contains("('six', '1.17.0')") && !a.0.contains("pytz"),
         "{}",
@@ -424,19 +428,5 @@ fn resolved_dependency_delta_matches_a_clean_install() {
         "{how}"
     );
 
-    unique_readme(&dir, "resolved-clean");
-    let clean = build(&dir, &ws.path().join("xdg-clean"), &t3.0);
-    assert!(clean["dependency_layer"]
-        .as_str()
-        .unwrap()
-        .starts_with("clean install"));
-    let (a, b) = (installed_content(&t2.0), installed_content(&t3.0));
-    assert!(
-        a.0.contains("('six', '1.17.0')") && !a.0.contains("pytz"),
-        "{}",
-        a.0
-    );
-    assert_eq!(a.0, b.0, "installed distributions");
-    assert_eq!(a.1, b.1, "files, modes, owners");
-    assert_eq!(a.2, b.2, "spec");
+    assert_same_as_clean(&ws, &dir, &t2.0, &t3.0);
 }

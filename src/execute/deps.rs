@@ -64,6 +64,38 @@ pub struct Record {
     pub replaced: Vec<String>,
 }
 
+impl Record {
+    /// A clean install's record of `dep`, keyed `key`, on `parent` (over `base`).
+    fn new(
+        plan: &BuildPlan,
+        key: &crate::plan::CacheKey,
+        dep: &DependencyLayer<'_>,
+        (base, parent): (&ImageInfo, &ImageInfo),
+    ) -> Record {
+        let (reference, digest) = match &plan.base {
+            Base::Image {
+                reference, digest, ..
+            } => (reference.as_str(), digest.clone()),
+            Base::Dockerfile { .. } => ("", None),
+        };
+        Record {
+            key: key.0.clone(),
+            steps_key: dep.steps_key.clone(),
+            base_digest: digest,
+            base_id: base.id.clone(),
+            base_layers: parent.layers.len(),
+            depth: 0,
+            args: dep.run.args.clone(),
+            requirements: dep.requirements.clone(),
+            manifests: dep.manifests.clone(),
+            platform: platform(base),
+            python: base_python(reference, base),
+            resolved: None,
+            replaced: Vec::new(),
+        }
+    }
+}
+
 fn path(connector: &str) -> Option<PathBuf> {
     Some(
         super::user_cache_dir()?
@@ -415,30 +447,9 @@ impl Builder<'_> {
         layer: &Layer<'_>,
         dep: &DependencyLayer<'_>,
     ) -> Result<(String, Option<RunOutput>, String), BuildError> {
-        let (reference, digest) = match &plan.base {
-            Base::Image {
-                reference, digest, ..
-            } => (reference.as_str(), digest.clone()),
-            Base::Dockerfile { .. } => ("", None),
-        };
-        let key = keys.steps[layer.last].0.clone();
         let records = load(&plan.connector);
-        let python = base_python(reference, base);
-        let mut record = Record {
-            key: key.clone(),
-            steps_key: dep.steps_key.clone(),
-            base_digest: digest.clone(),
-            base_id: base.id.clone(),
-            base_layers: parent.layers.len(),
-            depth: 0,
-            args: dep.run.args.clone(),
-            requirements: dep.requirements.clone(),
-            manifests: dep.manifests.clone(),
-            platform: platform(base),
-            python: python.clone(),
-            resolved: None,
-            replaced: Vec::new(),
-        };
+        let mut record = Record::new(plan, &keys.steps[layer.last], dep, (base, parent));
+        let (digest, python) = (record.base_digest.clone(), record.python.clone());
 
         // Rebase: the same layer on another base, when it sits right on the base.
         let mut why_not = Vec::new();
@@ -518,49 +529,44 @@ impl Builder<'_> {
         Ok((id, output, why_not.join("; ")))
     }
 
-    /// Records the dependency layer `layer` (the first, right on `base`), found in the cache,
-    /// when this connector has no record of it.
-    pub(super) async fn remember_cached_dependency_layer(
+    /// Records the plan's dependency layer (its first layer, right on the base), found in
+    /// the cache (built by another run or machine), when this connector has no record of it:
+    /// a later base bump can still rebase it. `base` when already inspected.
+    pub(super) async fn remember_dependency_layer(
         &self,
         plan: &BuildPlan,
         keys: &KeyChain,
-        base: &ImageInfo,
-        layer: &Layer<'_>,
-        dep: &DependencyLayer<'_>,
+        base: Option<&ImageInfo>,
     ) -> Result<(), BuildError> {
+        let layers = super::layers(&plan.steps);
+        let Some((layer, dep)) = layers
+            .first()
+            .and_then(|l| Some((l, dependency_layer(l.steps)?)))
+        else {
+            return Ok(());
+        };
+        let Base::Image { pull, .. } = &plan.base else {
+            return Ok(());
+        };
         let key = &keys.steps[layer.last];
         if load(&plan.connector).iter().any(|r| r.key == key.0) {
             return Ok(());
         }
+        let base = match base {
+            Some(b) => b.clone(),
+            None => match self.engine.inspect_image(pull).await? {
+                Some(b) => b,
+                None => return Ok(()),
+            },
+        };
         let Some(entry) = self.engine.inspect_image(&cache_ref(key)).await? else {
             return Ok(());
         };
-        let (reference, digest) = match &plan.base {
-            Base::Image {
-                reference, digest, ..
-            } => (reference.as_str(), digest.clone()),
-            Base::Dockerfile { .. } => return Ok(()),
-        };
-        store(
-            &plan.connector,
-            Record {
-                key: key.0.clone(),
-                steps_key: dep.steps_key.clone(),
-                base_digest: digest,
-                base_id: base.id.clone(),
-                base_layers: base.layers.len(),
-                // Layers past the base and the clean install are deltas.
-                depth: entry.layers.len().saturating_sub(base.layers.len() + 1) as u32,
-                args: dep.run.args.clone(),
-                requirements: dep.requirements.clone(),
-                manifests: dep.manifests.clone(),
-                platform: platform(base),
-                python: base_python(reference, base),
-                // What it resolved is not known: no delta on it, a rebase may.
-                resolved: None,
-                replaced: Vec::new(),
-            },
-        );
+        // What it resolved is not known: no delta on it, a rebase may.
+        let mut record = Record::new(plan, key, &dep, (&base, &base));
+        // Layers past the base and the clean install are deltas.
+        record.depth = entry.layers.len().saturating_sub(base.layers.len() + 1) as u32;
+        store(&plan.connector, record);
         Ok(())
     }
 

@@ -283,6 +283,7 @@ impl Builder<'_> {
                 progress.finish(&name, t, true);
             }
             self.engine.tag(&done.id, &plan.output_tag).await?;
+            self.remember_dependency_layer(plan, &keys, None).await?;
             return Ok(BuildOutcome {
                 connector: plan.connector.clone(),
                 tag: plan.output_tag.clone(),
@@ -430,12 +431,8 @@ impl Builder<'_> {
             progress.finish(&name, t, true);
         }
         if first_missing > 0 {
-            // A dependency layer from the cache (built by another run or machine) is still
-            // one a later base bump can rebase.
-            if let Some(dep) = deps::dependency_layer(layers[0].steps) {
-                self.remember_cached_dependency_layer(plan, keys, &base_image, &layers[0], &dep)
-                    .await?;
-            }
+            self.remember_dependency_layer(plan, keys, Some(&base_image))
+                .await?;
         }
         let mut unverified = None;
         let mut last_output = None;
