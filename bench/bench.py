@@ -451,9 +451,11 @@ def timed_build(root, names, env=None):
     elapsed = time.monotonic() - start
     steps, hows = {}, []
     for r in json.loads(out)["connectors"]:
-        hows.append(r.get("dependency_layer") or "cached")
-        for st in r.get("steps") or []:
-            steps[st["name"]] = round(steps.get(st["name"], 0.0) + st["seconds"], 3)
+        own = {st["name"]: st["seconds"] for st in r.get("steps") or []}
+        hows.append(f"{r['connector']}: {r.get('dependency_layer') or 'cached'} "
+                    f"(install step {own.get('install dependencies', 0):.2f}s, total {r['seconds']:.2f}s)")
+        for name, sec in own.items():
+            steps[name] = round(steps.get(name, 0.0) + sec, 3)
     return elapsed, steps, hows
 
 
