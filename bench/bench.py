@@ -21,13 +21,17 @@ first. Cases, min/median/max of --runs runs:
   no change    nothing changed
   bulk cold    all N connectors, caches emptied, every tool two builds at a time
 
-And connector-build's registry cache (`--cache-registry`, issue 16), on the private engine
-with its local cache emptied before every run and a registry cache warmed by an earlier build:
-
-  registry no change   nothing changed: a pull and a tag, no container (no step runs)
-  registry code edit   one source file changed: the install layer comes from the registry
-
-(`--registry-cache-only` runs just these.)
+connector-build only (no Dockerfile does these):
+  fleet rebuild  all N connectors after a patch release of the python base (a derived base,
+                 one more file, same Python): with rebase (the dependency layers reused) vs a
+                 rebuild with warm package caches and no rebase (no dependency-layer records)
+  manifest fleet M synthetic manifest-only connectors (--manifest-count, default 300): cold
+                 (their images removed) and no change
+  registry cache (`--cache-registry`, issue 16), on the private engine with its local cache
+                 emptied before every run and a registry cache warmed by an earlier build:
+                 "registry no change" (a pull and a tag, no step runs) and "registry code
+                 edit" (the install layer comes from the registry); `--registry-cache-only`
+                 runs just these
 
 Also connector-build's peak memory planning a synthetic repository of 300 connectors.
 Prints a table and writes JSON (--json). Run: python3 bench/bench.py [--connectors 5]
@@ -74,6 +78,8 @@ TARGETS = {
     "no change": ("seconds", 0.1),
     "bulk cold": ("ratio", 0.8),
 }
+ALL_CASES = ["cold", "dep change", "code edit", "no change", "bulk cold", "fleet rebuild", "manifest fleet",
+             "registry cache"]
 
 
 def log(msg):
@@ -204,6 +210,8 @@ def cb_build(roots, names, concurrency=1):
     elapsed = time.monotonic() - start
     steps = {}
     for result in json.loads(out)["connectors"]:
+        if result.get("dependency_layer"):
+            log(f"connector-build {result['connector']}: dependency layer: {result['dependency_layer']}")
         for step in result.get("steps") or []:
             steps[step["name"]] = steps.get(step["name"], 0.0) + step["seconds"]
     STEPS.append(steps)
@@ -354,7 +362,10 @@ def main():
     ap.add_argument("--shared-engine", action="store_true",
                     help="use DOCKER_HOST's engine instead of a private one (its caches get emptied)")
     ap.add_argument("--bin", help="connector-build program to measure (default: a release build made here)")
-    ap.add_argument("--registry-cache-only", action="store_true", help="run only the registry cache cases")
+    ap.add_argument("--registry-cache-only", action="store_true", help="run only the registry cache cases (--cases \"registry cache\")")
+    ap.add_argument("--cases", default=",".join(ALL_CASES),
+                    help=f"comma-separated cases to run (default all: {', '.join(ALL_CASES)})")
+    ap.add_argument("--manifest-count", type=int, default=300, help="manifest-only connectors in the manifest fleet case")
     args = ap.parse_args()
     count = max(1, min(args.connectors, len(CONNECTORS)))
     global BIN
@@ -394,14 +405,6 @@ def measure(args, count, base_ref):
     roots, names = lay_out(work, base_ref, count)
     first = names[0]
     results = {}
-    if args.registry_cache_only:
-        log(f"registry cache, {first}")
-        registry_cache_cases(roots, first, args.runs, results)
-        shutil.rmtree(work, ignore_errors=True)
-        print_registry_table(results)
-        Path(args.json).write_text(json.dumps({"cases": results, "connectors": [first], "runs": args.runs}, indent=2) + "\n")
-        return
-
     def case(label, runs, prepare=None, cold=False, which=None):
         """`runs` rounds; each tool once per round, in rotating order."""
         which = which or [first]
@@ -424,11 +427,49 @@ def measure(args, count, base_ref):
         log(f"{label}: " + ", ".join(f"{TOOL_NAMES[t]} {r[t]['total_s']['median']:.2f}s (spec {r[t]['spec_s']['median']:.2f}s)"
                                      for t in TOOLS) + f"; connector-build steps {r['cb_steps_s']}")
 
-    log(f"cold, {first}")
-    case("cold", args.runs, cold=True)
-    # All warm now; the images must answer spec the same.
-    same_spec = spec_of(f"bench-buildkit/{first}:dev") == spec_of(f"bench-cb/{first}:dev") == spec_of(f"bench-pip/{first}:dev")
+    wanted = {c.strip() for c in args.cases.split(",")}
+    if args.registry_cache_only:
+        wanted = {"registry cache"}
+    same_spec = None
+    if "cold" in wanted:
+        log(f"cold, {first}")
+        case("cold", args.runs, cold=True)
+        # All warm now; the images must answer spec the same.
+        same_spec = spec_of(f"bench-buildkit/{first}:dev") == spec_of(f"bench-cb/{first}:dev") == spec_of(f"bench-pip/{first}:dev")
+    if "dep change" in wanted:
+        dep_change(args, case, roots, base_ref, first)
+    if "code edit" in wanted:
+        log("code edit")
+        case("code edit", args.runs, prepare=lambda i: touch_code(roots, first, i))
+    if "no change" in wanted:
+        log("no change")
+        case("no change", args.runs)
+    if "bulk cold" in wanted:
+        log(f"bulk cold, {count} connectors, two builds at a time")
+        case("bulk cold", args.runs, cold=True, which=names)
+    extra = {}
+    if "fleet rebuild" in wanted:
+        extra["fleet rebuild"] = fleet_rebuild(args, roots, names, base_ref, work)
+    if "manifest fleet" in wanted:
+        extra["manifest fleet"] = manifest_fleet(args, work)
+    registry = {}
+    if "registry cache" in wanted:
+        log(f"registry cache, {first}")
+        registry_cache_cases(roots, first, args.runs, registry)
 
+    log("peak memory, 300 connectors")
+    plan_kb, list_kb = peak_memory(work, base_ref)
+    shutil.rmtree(work, ignore_errors=True)
+
+    print_table(results)
+    print_extra(extra)
+    print_registry_table(registry)
+    results.update(extra)
+    results.update(registry)
+    finish(args, results, plan_kb, list_kb, same_spec, names)
+
+
+def dep_change(args, case, roots, base_ref, first):
     log("dependency change")
     # A version no tool has built with before, every run, so no run is a cache hit.
     versions = ["1.10.0", "1.11.0", "1.12.0", "1.13.0", "1.14.0", "1.15.0", "1.16.0", "1.17.0"]
@@ -437,24 +478,8 @@ def measure(args, count, base_ref):
         build(tool, roots, [first])
     case("dep change", args.runs, prepare=lambda i: move_pin(roots, base_ref, first, versions[1 + i % (len(versions) - 1)]))
 
-    log("code edit")
-    case("code edit", args.runs, prepare=lambda i: touch_code(roots, first, i))
 
-    log("no change")
-    case("no change", args.runs)
-
-    log(f"bulk cold, {count} connectors, two builds at a time")
-    case("bulk cold", args.runs, cold=True, which=names)
-
-    log(f"registry cache, {first}")
-    registry_cache_cases(roots, first, args.runs, results)
-
-    log("peak memory, 300 connectors")
-    plan_kb, list_kb = peak_memory(work, base_ref)
-    shutil.rmtree(work, ignore_errors=True)
-
-    print_table({k: v for k, v in results.items() if k in TARGETS})
-    print_registry_table(results)
+def finish(args, results, plan_kb, list_kb, same_spec, names):
     mem = {"plan_300_kb": plan_kb, "list_300_kb": list_kb}
     peak = max(v for v in mem.values() if v)
     print(f"\npeak memory planning 300 connectors: {peak / 1024:.1f} MB (target <= 100 MB: {'yes' if peak <= 100 * 1024 else 'NO'})")
@@ -466,6 +491,109 @@ def measure(args, count, base_ref):
     Path(args.json).write_text(json.dumps({"cases": results, "memory": mem, "spec_identical": same_spec,
                                            "connectors": names, "runs": args.runs, "machine": machine}, indent=2) + "\n")
     log(f"results written to {args.json}")
+
+
+def derived_base(base_ref, name):
+    """A patch release of the python base: one more file, the same Python (labelled)."""
+    d = Path(tempfile.mkdtemp(prefix="bench-base-"))
+    (d / "Dockerfile").write_text(f"FROM {base_ref}\nRUN echo {name} > /etc/base-release\n"
+                                  "LABEL org.connector-build.python=3.11.2\n")
+    tag = f"127.0.0.1:5000/bench/python-connector-base:{name}"
+    run(["docker", "build", "-q", "-t", tag, str(d)], env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    run(["docker", "push", "-q", tag])
+    digest = run(["docker", "image", "inspect", "--format", "{{index .RepoDigests 0}}", tag]).stdout.strip()
+    shutil.rmtree(d, ignore_errors=True)
+    return f"{tag}@{digest.rsplit('@', 1)[1]}"
+
+
+def set_base(root, names, ref):
+    for n in names:
+        meta = root / n / "metadata.yaml"
+        meta.write_text(re.sub(r"baseImage: \S+", f"baseImage: {ref}", meta.read_text()))
+
+
+def timed_build(root, names, env=None):
+    cmd = [str(BIN), "build", "--json", "--installer", "uv", "--concurrency", "2", *[str(root / n) for n in names]]
+    start = time.monotonic()
+    out = run(cmd, env={**os.environ, **(env or {})}).stdout
+    elapsed = time.monotonic() - start
+    steps, hows = {}, []
+    for r in json.loads(out)["connectors"]:
+        own = {st["name"]: st["seconds"] for st in r.get("steps") or []}
+        hows.append(f"{r['connector']}: {r.get('dependency_layer') or 'cached'} "
+                    f"(install step {own.get('install dependencies', 0):.2f}s, total {r['seconds']:.2f}s)")
+        for name, sec in own.items():
+            steps[name] = round(steps.get(name, 0.0) + sec, 3)
+    return elapsed, steps, hows
+
+
+def fleet_rebuild(args, roots, names, base_ref, work):
+    """N connectors after a python base patch release: rebase vs warm rebuild, no rebase."""
+    log(f"fleet rebuild, {len(names)} connectors")
+    root = roots["cb"]
+    xdg = work / "xdg-fleet"
+    env = {"XDG_CACHE_HOME": str(xdg)}
+    set_base(root, names, base_ref)
+    timed_build(root, names, env)  # warm; records of the dependency layers
+    rebase, warm = [], []
+    for i in range(args.runs):
+        new = derived_base(base_ref, f"patch-{os.getpid()}-{i}")
+        set_base(root, names, new)
+        t, steps, hows = timed_build(root, names, env)
+        rebase.append(t)
+        log(f"fleet rebuild with rebase: {t:.2f}s {hows} {steps}")
+        # The same kind of release, with no dependency-layer records: reinstalls, caches warm.
+        other = derived_base(base_ref, f"patch-{os.getpid()}-{i}-norebase")
+        set_base(root, names, other)
+        t, steps, hows = timed_build(root, names, {"XDG_CACHE_HOME": str(work / f"xdg-none-{i}")})
+        warm.append(t)
+        log(f"fleet rebuild without rebase: {t:.2f}s {hows} {steps}")
+        set_base(root, names, new)
+    set_base(root, names, base_ref)
+    return {"rebase_s": stats(rebase), "warm_rebuild_s": stats(warm),
+            "ratio": round(statistics.median(rebase) / statistics.median(warm), 3), "target": "<= 0.3x"}
+
+
+def manifest_fleet(args, work):
+    """M synthetic manifest-only connectors: cold (images and entries removed), no change."""
+    count = args.manifest_count
+    log(f"manifest fleet, {count} manifest-only connectors")
+    repo = work / "manifest-fleet"
+    template = ROOT / "connectors-fixtures" / "source-fixture-manifest"
+    declarative = Path("/var/lib/connector-build/declarative-base-image.ref").read_text().strip()
+    names = []
+    stamp = f"{os.getpid()}-{time.time_ns()}"
+    for i in range(count):
+        name = f"source-manifest-synthetic-{i:03d}"
+        dst = repo / name
+        shutil.copytree(template, dst)
+        meta = (dst / "metadata.yaml").read_text().replace("source-fixture-manifest", name)
+        meta = re.sub(r"baseImage: \S+", f"baseImage: {declarative}", meta)
+        (dst / "metadata.yaml").write_text(meta)
+        # Unique manifests: a cold run really builds.
+        (dst / "manifest.yaml").write_text((dst / "manifest.yaml").read_text() + f"\n# {stamp} {i}\n")
+        names.append(name)
+    cmd = [str(BIN), "--connectors-dir", str(repo), "build", "--json", "--concurrency", "2", *names]
+    start = time.monotonic()
+    run(cmd)
+    cold = time.monotonic() - start
+    start = time.monotonic()
+    run(cmd)
+    nochange = time.monotonic() - start
+    tags = [f"airbyte/{n}:dev" for n in names]
+    run(["docker", "rmi", "-f", *tags], check=False)
+    log(f"manifest fleet: cold {cold:.2f}s, no change {nochange:.2f}s")
+    return {"connectors": count, "cold_s": round(cold, 3), "no_change_s": round(nochange, 3)}
+
+
+def print_extra(extra):
+    if "fleet rebuild" in extra:
+        f = extra["fleet rebuild"]
+        print(f"\nfleet rebuild: rebase {f['rebase_s']['median']:.2f}s vs warm rebuild without rebase "
+              f"{f['warm_rebuild_s']['median']:.2f}s = {f['ratio']:.2f}x (target <= 0.3x: {'yes' if f['ratio'] <= 0.3 else 'NO'})")
+    if "manifest fleet" in extra:
+        m = extra["manifest fleet"]
+        print(f"manifest fleet ({m['connectors']} manifest-only): cold {m['cold_s']:.2f}s, no change {m['no_change_s']:.2f}s")
 
 
 def print_table(results):

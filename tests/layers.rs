@@ -133,3 +133,300 @@ fn rand_suffix() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+const UV: &str = "/var/lib/connector-build/tools/uv";
+
+/// Sets the uv fixture's dependencies to `deps` and locks them with uv on the host.
+fn lock_with(dir: &std::path::Path, deps: &[&str]) {
+    let py = dir.join("pyproject.toml");
+    let text = std::fs::read_to_string(&py).unwrap();
+    let start = text.find("dependencies = [").unwrap();
+    let end = start + text[start..].find(']').unwrap() + 1;
+    let list: Vec<String> = deps.iter().map(|d| format!("    \"{d}\",")).collect();
+    let text = format!(
+        "{}dependencies = [\n{}\n]{}",
+        &text[..start],
+        list.join("\n"),
+        &text[end..]
+    );
+    std::fs::write(&py, text).unwrap();
+    let out = std::process::Command::new(UV)
+        .args(["lock", "-q"])
+        .current_dir(dir)
+        .env("UV_CACHE_DIR", dir.parent().unwrap().join("uv-cache"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+}
+
+fn build(dir: &std::path::Path, xdg: &std::path::Path, tag: &str) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .args(["build", "--installer", "uv", "--json", "--tag", tag])
+        .arg(dir)
+        .env("XDG_CACHE_HOME", xdg)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let results = common::results(&out.stdout);
+    common::built(&results, &out).clone()
+}
+
+/// What a dependency layer leaves in the image: the installed distributions, every path of
+/// site-packages and the scripts folder with mode and owner, the contents of all but
+/// bytecode (whose header holds a timestamp), and `spec`.
+fn installed_content(image: &str) -> (String, String, serde_json::Value) {
+    let dirs = "/usr/local/lib/python3.11/dist-packages /usr/local/bin";
+    let listing = common::docker_ok(&[
+        "run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c",
+        &format!("find {dirs} -printf '%p %M %U:%G\\n' | sort; find {dirs} -type f ! -name '*.pyc' -exec sha256sum {{}} + | sort"),
+    ]);
+    let dists = common::docker_ok(&[
+        "run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c",
+        "import importlib.metadata as m\nprint(sorted((d.metadata['Name'], d.version) for d in m.distributions()))",
+    ]);
+    (dists, listing, common::run_spec(image))
+}
+
+fn unique_readme(dir: &std::path::Path, test: &str) {
+    // A manifest of the dependency layer: unique keys, so no earlier run's cache answers.
+    std::fs::write(
+        dir.join("README.md"),
+        format!("{test} {} {}\n", std::process::id(), rand_suffix()),
+    )
+    .unwrap();
+}
+
+/// A pin change builds a delta layer on the previous dependency layer (uninstalling what
+/// the lock dropped); the image holds what a clean install of the same lock holds.
+#[test]
+fn dependency_delta_matches_a_clean_install() {
+    let ws = common::Workspace::new();
+    let dir = ws.add_fixture("source-fixture-uv");
+    let xdg = ws.path().join("xdg");
+    unique_readme(&dir, "delta");
+    let (t1, t2, t3) = (
+        common::TestTag::new("delta-1"),
+        common::TestTag::new("delta-2"),
+        common::TestTag::new("delta-clean"),
+    );
+    lock_with(
+        &dir,
+        &[
+            "python-dateutil==2.9.0.post0",
+            "six==1.16.0",
+            "pytz==2024.1",
+        ],
+    );
+    let first = build(&dir, &xdg, &t1.0);
+    assert!(
+        first["dependency_layer"]
+            .as_str()
+            .unwrap()
+            .starts_with("clean install"),
+        "{first}"
+    );
+
+    lock_with(&dir, &["python-dateutil==2.9.0.post0", "six==1.17.0"]);
+    let delta = build(&dir, &xdg, &t2.0);
+    let how = delta["dependency_layer"].as_str().unwrap();
+    assert!(how.starts_with("delta 1 of 3"), "{how}");
+    assert!(how.contains("1 removed"), "{how}");
+    let (l1, l2) = (common::image_layers(&t1.0), common::image_layers(&t2.0));
+    assert_eq!(
+        l2.len(),
+        l1.len() + 1,
+        "one delta layer on the previous ones"
+    );
+
+    assert_same_as_clean(&ws, &dir, &t2.0, &t3.0);
+}
+
+/// Builds the connector clean as `clean` (no records, and a cache key of its own: another
+/// README, outside the compared folders) and compares it with `delta` (six 1.17.0, no pytz).
+fn assert_same_as_clean(ws: &common::Workspace, dir: &std::path::Path, delta: &str, clean: &str) {
+    unique_readme(dir, "clean");
+    let built = build(dir, &ws.path().join("xdg-clean"), clean);
+    assert!(built["dependency_layer"]
+        .as_str()
+        .unwrap()
+        .starts_with("clean install"));
+    let (a, b) = (installed_content(delta), installed_content(clean));
+    assert!(
+        a.0.contains("('six', '1.17.0')") && !a.0.contains("pytz"),
+        "{}",
+        a.0
+    );
+    assert_eq!(a.0, b.0, "installed distributions");
+    assert_eq!(a.1, b.1, "files, modes, owners");
+    assert_eq!(a.2, b.2, "spec");
+}
+
+/// A base image made from the set-up's python base: one more file (`/etc/base-release`)
+/// and a Python version label, pushed to the local registry; its digest-pinned address.
+fn derived_base(name: &str, python: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let base = common::base_ref();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {base}\nRUN echo {name} > /etc/base-release\nLABEL org.connector-build.python={python}\n"
+        ),
+    )
+    .unwrap();
+    let tag = format!(
+        "127.0.0.1:5000/connector-build-test/python-connector-base:{name}-{}",
+        std::process::id()
+    );
+    let out = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", &tag])
+        .arg(dir.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    common::docker_ok(&["push", "-q", &tag]);
+    let digest = common::docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .RepoDigests 0}}",
+        &tag,
+    ]);
+    let digest = digest.trim().rsplit_once('@').unwrap().1.to_string();
+    format!("{tag}@{digest}")
+}
+
+fn set_base(dir: &std::path::Path, reference: &str) {
+    let meta = dir.join("metadata.yaml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let text: Vec<String> = text
+        .lines()
+        .map(|l| match l.split_once("baseImage:") {
+            Some((indent, _)) => format!("{indent}baseImage: {reference}"),
+            None => l.to_string(),
+        })
+        .collect();
+    let text = text.join("\n") + "\n";
+    assert!(text.contains(reference));
+    std::fs::write(&meta, text).unwrap();
+}
+
+/// After a base image patch release (same Python, same platform, wheels only), the
+/// dependency layer is reused on the new base: no install runs, the new base's files are
+/// there, `spec` passes. A base with another Python version installs again and says why.
+#[test]
+fn rebase_reuses_the_dependency_layer_when_it_may() {
+    let ws = common::Workspace::new();
+    let dir = ws.add_fixture("source-fixture-uv");
+    let xdg = ws.path().join("xdg");
+    unique_readme(&dir, "rebase");
+    let (t1, t2, t3) = (
+        common::TestTag::new("rebase-old"),
+        common::TestTag::new("rebase-new"),
+        common::TestTag::new("rebase-py312"),
+    );
+    let first = build(&dir, &xdg, &t1.0);
+    assert!(first["dependency_layer"].is_string(), "{first}");
+
+    let patch = derived_base("patch", "3.11.2");
+    set_base(&dir, &patch);
+    let rebased = build(&dir, &xdg, &t2.0);
+    let how = rebased["dependency_layer"].as_str().unwrap();
+    assert!(how.starts_with("rebased"), "{how}");
+    // The smoke test only: no container installed anything.
+    assert_eq!(rebased["containers_started"], 1, "{rebased}");
+    let release = common::docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        &t2.0,
+        "/etc/base-release",
+    ]);
+    assert_eq!(release.trim(), "patch");
+    let (old, new) = (installed_content(&t1.0), installed_content(&t2.0));
+    assert_eq!(
+        old, new,
+        "the same distributions, files and spec on the new base"
+    );
+
+    // Another Python version: a clean install, and the reason.
+    let other = derived_base("py312", "3.12.0");
+    set_base(&dir, &other);
+    let rebuilt = build(&dir, &xdg, &t3.0);
+    let how = rebuilt["dependency_layer"].as_str().unwrap();
+    assert!(how.starts_with("clean install"), "{how}");
+    assert!(
+        how.contains("not rebased: the Python version changed (3.11 to 3.12)"),
+        "{how}"
+    );
+    for r in [&patch, &other] {
+        let _ = common::docker(&["image", "rm", r.split('@').next().unwrap()]);
+    }
+}
+
+/// Sets a Poetry project's runtime dependencies (no lock: the install resolves them).
+fn poetry_deps(dir: &std::path::Path, deps: &[(&str, &str)]) {
+    let py = dir.join("pyproject.toml");
+    let text = std::fs::read_to_string(&py).unwrap();
+    let start = text.find("[tool.poetry.dependencies]\n").unwrap();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let mut section = String::from("[tool.poetry.dependencies]\npython = \"^3.11\"\n");
+    for (name, constraint) in deps {
+        section.push_str(&format!("{name} = \"{constraint}\"\n"));
+    }
+    let text = format!("{}{}{}", &text[..start], section.trim_end(), &text[end..]);
+    std::fs::write(&py, text).unwrap();
+}
+
+/// An install that resolves (Poetry constraints, no lock) also goes as a delta: uv's dry run
+/// on the base says what a clean install would hold, the delta installs exactly that over the
+/// previous layer and removes the rest; the image holds what a clean install holds.
+#[test]
+fn resolved_dependency_delta_matches_a_clean_install() {
+    let ws = common::Workspace::new();
+    let dir = ws.add_fixture("source-fixture-poetry");
+    std::fs::remove_file(dir.join("poetry.lock")).unwrap();
+    let xdg = ws.path().join("xdg");
+    unique_readme(&dir, "resolved-delta");
+    let (t1, t2, t3) = (
+        common::TestTag::new("rdelta-1"),
+        common::TestTag::new("rdelta-2"),
+        common::TestTag::new("rdelta-clean"),
+    );
+    // attrs ^23.2 replaces the newer attrs the base image's Poetry brought.
+    poetry_deps(
+        &dir,
+        &[
+            ("python-dateutil", "^2.8"),
+            ("attrs", "^23.2"),
+            ("six", "1.16.0"),
+            ("pytz", "2024.1"),
+        ],
+    );
+    let first = build(&dir, &xdg, &t1.0);
+    assert!(
+        first["dependency_layer"]
+            .as_str()
+            .unwrap()
+            .starts_with("clean install"),
+        "{first}"
+    );
+
+    poetry_deps(
+        &dir,
+        &[
+            ("python-dateutil", "^2.8"),
+            ("attrs", "^23.2"),
+            ("six", "1.17.0"),
+        ],
+    );
+    let delta = build(&dir, &xdg, &t2.0);
+    let how = delta["dependency_layer"].as_str().unwrap();
+    assert!(
+        how.starts_with("delta 1 of 3") && how.contains("1 removed"),
+        "{how}"
+    );
+
+    assert_same_as_clean(&ws, &dir, &t2.0, &t3.0);
+}

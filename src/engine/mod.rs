@@ -139,6 +139,8 @@ pub struct ImageInfo {
     pub layers: Vec<String>,
     /// When the image was made (RFC 3339, as the engine says it).
     pub created: Option<String>,
+    pub os: String,
+    pub architecture: String,
 }
 
 impl From<ImageInspect> for ImageInfo {
@@ -157,6 +159,8 @@ impl From<ImageInspect> for ImageInfo {
             exposed_ports: config.exposed_ports.unwrap_or_default(),
             layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
             created: i.created,
+            os: i.os.unwrap_or_default(),
+            architecture: i.architecture.unwrap_or_default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! nothing changed is one engine query and a tag, with no container.
 
 pub mod archive;
+pub mod deps;
 pub mod lock;
 pub mod network;
 pub mod outputs;
@@ -97,6 +98,10 @@ pub struct BuildOutcome {
     pub steps: Vec<StepReport>,
     /// Containers started for this build (0 when everything came from cache).
     pub containers_started: usize,
+    /// How the dependency layer was made when it was not in the cache: a clean install, a
+    /// delta on the previous one, or the existing one rebased on a new base (with why not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependency_layer: Option<String>,
     pub seconds: f64,
 }
 
@@ -160,6 +165,8 @@ struct Layered {
     containers_started: usize,
     /// The last layer's cache entry, held back until the image is verified.
     unverified: Option<String>,
+    /// How the dependency layer was made, when it was built.
+    dependency_layer: Option<String>,
 }
 
 /// A run of steps committed as one image.
@@ -288,6 +295,7 @@ impl Builder<'_> {
                 progress.finish(&name, t, true);
             }
             self.engine.tag(&done.id, &plan.output_tag).await?;
+            self.remember_dependency_layer(plan, &keys, None).await?;
             return Ok(BuildOutcome {
                 connector: plan.connector.clone(),
                 tag: plan.output_tag.clone(),
@@ -297,6 +305,7 @@ impl Builder<'_> {
                 cache_key: keys.image.0.clone(),
                 steps: progress.steps,
                 containers_started: 0,
+                dependency_layer: None,
                 seconds: duration_ms(started.elapsed()),
             });
         }
@@ -307,6 +316,7 @@ impl Builder<'_> {
             image,
             unverified,
             mut containers_started,
+            dependency_layer,
             ..
         } = self
             .run_layers(plan, &keys, &mut progress, plan.smoke_test.is_some(), false)
@@ -344,6 +354,7 @@ impl Builder<'_> {
             cache_key: keys.image.0.clone(),
             steps: progress.steps,
             containers_started,
+            dependency_layer,
             seconds: duration_ms(started.elapsed()),
         })
     }
@@ -411,6 +422,7 @@ impl Builder<'_> {
             ),
         };
         progress.finish("base image", t, base_cached);
+        let base_image = image.clone();
 
         // Resume after the last layer already in the cache.
         let layers = layers(&plan.steps);
@@ -453,14 +465,28 @@ impl Builder<'_> {
             let t = progress.start(&name);
             progress.finish(&name, t, true);
         }
+        if first_missing > 0 {
+            self.remember_dependency_layer(plan, keys, Some(&base_image))
+                .await?;
+        }
         let mut unverified = None;
         let mut last_output = None;
+        let mut dependency_layer = None;
         for (i, layer) in layers.iter().enumerate().skip(first_missing) {
             let name = layer.name();
             let t = progress.start(&name);
             tracing::debug!(connector = %plan.connector, layer = %name, key = %keys.steps[layer.last], "building layer");
             let key = &keys.steps[layer.last];
-            let (id, output) = self.build_layer(plan, &image, layer, key).await?;
+            let (id, output) = match deps::dependency_layer(layer.steps) {
+                Some(dep) => {
+                    let (id, output, how) = self
+                        .build_dependency_layer(plan, keys, (&base_image, &image), layer, &dep)
+                        .await?;
+                    dependency_layer = Some(how);
+                    (id, output)
+                }
+                None => self.build_layer(plan, &image, layer, key).await?,
+            };
             containers_started += usize::from(output.is_some());
             let entry = cache_ref(key);
             if i + 1 == layers.len() && defer_last_entry {
@@ -487,6 +513,7 @@ impl Builder<'_> {
             last_output,
             containers_started,
             unverified,
+            dependency_layer,
         })
     }
 
@@ -619,6 +646,19 @@ impl Builder<'_> {
         layer: &Layer<'_>,
         key: &CacheKey,
     ) -> Result<(String, Option<RunOutput>), BuildError> {
+        self.build_or_run_layer(plan, parent, layer, key, true).await
+    }
+
+    /// `build_layer`, or with `commit` false only its command run (for what it prints): the
+    /// id returned is then empty.
+    async fn build_or_run_layer(
+        &self,
+        plan: &BuildPlan,
+        parent: &ImageInfo,
+        layer: &Layer<'_>,
+        key: &CacheKey,
+        commit: bool,
+    ) -> Result<(String, Option<RunOutput>), BuildError> {
         let mut config = config_of(parent);
         let mut files = TarBuilder::new();
         let mut has_files = false;
@@ -648,14 +688,7 @@ impl Builder<'_> {
             }
         }
         let files = files.finish()?;
-        // What a registry cache checks a pulled entry against, and what `cache prune` groups
-        // entries by; each layer's replace the inherited ones.
-        config
-            .labels
-            .insert(remote::KEY_LABEL.into(), key.0.clone());
-        config
-            .labels
-            .insert(remote::CONNECTOR_LABEL.into(), plan.connector.clone());
+        label_entry(&mut config, &plan.connector, key);
 
         let mut spec = ContainerSpec {
             image: parent.id.clone(),
@@ -735,7 +768,7 @@ impl Builder<'_> {
                     files.clone(),
                     (scratch.clone(), secrets.clone()),
                     run,
-                    &config,
+                    commit.then_some(&config),
                 )
                 .await;
             match result {
@@ -864,7 +897,7 @@ impl Builder<'_> {
         files: Option<Vec<u8>>,
         volumes: (Option<Option<Vec<u8>>>, Option<Vec<u8>>),
         run: Option<(&Step, &Run)>,
-        config: &ImageConfig,
+        config: Option<&ImageConfig>,
     ) -> Result<(String, Option<RunOutput>), BuildError> {
         let (scratch, secrets) = volumes;
         if let Some(tar) = files {
@@ -901,7 +934,10 @@ impl Builder<'_> {
             }
             output = Some(out);
         }
-        let id = self.engine.commit(container, commit_config(config)).await?;
+        let id = match config {
+            Some(config) => self.engine.commit(container, commit_config(config)).await?,
+            None => String::new(),
+        };
         Ok((id, output))
     }
 
@@ -1141,4 +1177,15 @@ mod tests {
     fn output_tail_skips_blank_lines() {
         assert_eq!(last_lines("a\n\nb\nc\n", 2), ["b", "c"]);
     }
+}
+
+/// What a registry cache checks a pulled entry against, and what `cache prune` groups entries
+/// by; each layer's labels replace the inherited ones.
+fn label_entry(config: &mut ImageConfig, connector: &str, key: &CacheKey) {
+    config
+        .labels
+        .insert(remote::KEY_LABEL.into(), key.0.clone());
+    config
+        .labels
+        .insert(remote::CONNECTOR_LABEL.into(), connector.to_string());
 }

@@ -87,6 +87,9 @@ pub struct ConnectorReport {
     pub base_digest: Option<String>,
     pub cache_key: Option<String>,
     pub containers_started: Option<usize>,
+    /// How the dependency layer was made when it was built (clean, delta, rebased; why not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependency_layer: Option<String>,
     pub seconds: f64,
     pub steps: Vec<StepTiming>,
     /// Why it failed (or was not started): the error with its causes, one per line.
@@ -146,6 +149,7 @@ impl ConnectorReport {
             base_digest: outcome.base_digest,
             cache_key: Some(outcome.cache_key),
             containers_started: Some(outcome.containers_started),
+            dependency_layer: outcome.dependency_layer,
             seconds: outcome.seconds,
             steps: outcome.steps.iter().map(StepTiming::from).collect(),
             error: None,
@@ -174,6 +178,7 @@ impl ConnectorReport {
             base_digest: None,
             cache_key: None,
             containers_started: None,
+            dependency_layer: None,
             seconds,
             steps,
             error: Some(error),
@@ -415,6 +420,7 @@ pub(crate) mod tests {
             base_digest: Some(format!("sha256:{}", "b8".repeat(32))),
             cache_key: Some("ab".repeat(32)),
             containers_started: Some(if cached { 0 } else { 3 }),
+            dependency_layer: None,
             seconds: if cached { 0.2 } else { 44.0 },
             steps: if cached {
                 vec![
