@@ -1,0 +1,96 @@
+//! `connector-build publish`: `build`'s selection and build, then each built image pushed to
+//! the registry (see `connector_build::publish`); the pushed digest-pinned addresses on
+//! stdout, and in `--json`, the run report and `--metadata-file`.
+
+use std::sync::Arc;
+
+use connector_build::error::error_chain;
+use connector_build::model::Connector;
+use connector_build::progress::Reporter;
+use connector_build::publish::{self, Request};
+use connector_build::registry::Registry;
+use connector_build::report::Status;
+
+use super::args::PublishArgs;
+use super::base_images::registry_of;
+use super::build;
+use super::context::Context;
+use super::exit::{fail, Exit, Outcome};
+
+pub async fn run(ctx: &Context, args: PublishArgs) -> Outcome {
+    let name = registry_of(args.registry.as_deref(), &ctx.config);
+    let insecure = &ctx.config.insecure_registries;
+    let registry = Registry::connect(&name, insecure).map_err(|e| fail(&e))?;
+    // The registry first: one that is down or refuses the credentials stops the run before
+    // any build.
+    if let Err(e) = registry.ping().await {
+        eprintln!("error: {}", error_chain(&e));
+        return Err(if e.retryable() {
+            Exit::Infrastructure
+        } else {
+            Exit::Failed
+        });
+    }
+    let Some((mut report, engines)) = build::execute(ctx, &args.build).await? else {
+        return Ok(());
+    };
+    let reporter: Arc<dyn Reporter> = Arc::from(ctx.reporter(args.build.json));
+    let work = tempfile::tempdir().map_err(|e| fail(&e))?;
+    for i in 0..report.connectors.len() {
+        let c = &report.connectors[i];
+        if c.status != Status::Built {
+            continue;
+        }
+        let name = c.connector.clone();
+        let (Some(image), Some(engine)) = (
+            c.image_id.clone(),
+            engines
+                .iter()
+                .find(|e| Some(e.host()) == c.engine.as_deref()),
+        ) else {
+            continue;
+        };
+        let outcome = async {
+            let dir = ctx
+                .locator
+                .locate(&name)
+                .map_err(|e| (connector_build::fault::FaultClass::Input, error_chain(&e)))?;
+            let connector = Connector::load(&dir)
+                .map_err(|e| (connector_build::fault::FaultClass::Input, error_chain(&e)))?;
+            let scratch = work.path().join(&name);
+            std::fs::create_dir_all(&scratch).map_err(|e| {
+                (
+                    connector_build::fault::FaultClass::Infrastructure,
+                    error_chain(&e),
+                )
+            })?;
+            let registry = registry.clone().with_reporter(reporter.clone(), &name);
+            let result = publish::publish(Request {
+                engine,
+                image: &image,
+                connector: &connector,
+                registry: &registry,
+                insecure,
+                pre_release: args.pre_release,
+                latest: args.latest,
+                work_dir: &scratch,
+                known_unreproducible: Vec::new(),
+            })
+            .await;
+            let _ = std::fs::remove_dir_all(&scratch);
+            result.map_err(|e| (e.class(), error_chain(&e)))
+        }
+        .await;
+        match outcome {
+            Ok(published) => {
+                if !args.build.json {
+                    println!("{}", published.image);
+                }
+                report.connectors[i].published = Some(published);
+            }
+            Err((class, error)) => report.fail_built(i, class, error),
+        }
+    }
+    drop(reporter);
+    build::finish(ctx, &args.build, report, "published")
+}
