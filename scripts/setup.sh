@@ -19,6 +19,8 @@
 #        Airbyte CDK, installed with uv, on the python base image); address in
 #        /var/lib/connector-build/declarative-base-image.ref
 #   5. moves the fixtures in connectors-fixtures/ onto the latest base image of their kind
+#   6. installs the SBOM validator the tests use (cyclonedx-python-lib, hash-pinned in
+#      scripts/sbom-validator.txt) into /var/lib/connector-build/sbom-validator
 #
 # Idempotent; a second run takes seconds. All logging goes to stderr, stdout
 # carries only the final reference (the python base image). Safe with CI=true and no stdin.
@@ -79,8 +81,9 @@ install_packages() {
     # openjdk-17-jdk-headless: javac and jar, which make the Java fixture's distribution.
     # skopeo: reads what `publish` pushed, independently; apache2-utils: `htpasswd -B` for
     # the password-protected registry of tests/publish.rs.
+    # python3-venv: the SBOM validator's virtual environment.
     local packages=(docker.io docker-registry debootstrap curl iptables tini stunnel4 openssl
-        openjdk-17-jdk-headless skopeo apache2-utils)
+        openjdk-17-jdk-headless skopeo apache2-utils python3-venv)
     for p in "${packages[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done
@@ -309,6 +312,24 @@ ensure_uv() {
     "$UV_DIR/uv" --version >&2 || die "the installed uv does not run"
 }
 
+# ======================================================== SBOM validator ==
+# cyclonedx-python-lib with its JSON schema validation, for tests/sbom.rs: a validator no one
+# here wrote. Hash-pinned (scripts/sbom-validator.txt); reinstalled only when that file changes.
+SBOM_VENV="$STATE_DIR/sbom-validator"
+ensure_sbom_validator() {
+    local lock="$SCRIPT_DIR/sbom-validator.txt" want
+    want="$(sha256sum "$lock" | cut -d' ' -f1)"
+    if [ "$(cat "$SBOM_VENV/.installed" 2>/dev/null || true)" = "$want" ]; then
+        return 0
+    fi
+    log "installing the SBOM validator (cyclonedx-python-lib) into $SBOM_VENV"
+    rm -rf "$SBOM_VENV"
+    python3 -m venv "$SBOM_VENV" 9>&- >&2 || die "python3 -m venv failed; install python3-venv"
+    "$SBOM_VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes \
+        -r "$lock" 9>&- >&2 || die "installing the SBOM validator from PyPI failed"
+    printf '%s\n' "$want" >"$SBOM_VENV/.installed"
+}
+
 # ===================================================================== main ==
 install_packages
 ensure_dockerd
@@ -317,6 +338,7 @@ build_tool
 ensure_root_image
 ensure_base_image
 ensure_uv
+ensure_sbom_validator
 ensure_family java "$JAVA_REF_FILE"
 ensure_family source-declarative-manifest "$DECLARATIVE_REF_FILE"
 tool base-images docs --from-registry --registry "$REGISTRY_ADDR" \

@@ -17,6 +17,7 @@
 //! - [`fault`]: what kind of failure an error is (input, build, infrastructure) and where
 //!   it points, so CI can retry or report
 //! - [`ci`]: CI-native output (GitHub Actions), buildx-style metadata files, shards
+//! - [`sbom`]: what an image holds (from its layer tars) as a CycloneDX SBOM
 //!
 //! Around it: [`base_images`] (families: declare, build, check, publish, document, upgrade),
 //! [`migrate`] (off Dockerfiles; version bumps), [`analyze`] (how Dockerfiles differ),
@@ -47,4 +48,5 @@ pub mod publish;
 pub mod python;
 pub mod registry;
 pub mod report;
+pub mod sbom;
 pub mod select;

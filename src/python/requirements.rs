@@ -40,7 +40,7 @@ pub enum RequirementsError {
 
 /// The logical lines of a requirements file (continuations joined, comments removed), with
 /// the 1-based number of the line each starts on.
-fn logical_lines(text: &str) -> Vec<(usize, String)> {
+pub(crate) fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     for (i, raw) in text.lines().enumerate() {

@@ -27,7 +27,7 @@ fn is_name_char(c: char) -> bool {
 
 /// Splits the distribution name off the front of a requirement string such as
 /// `PySocks (>=1.5.6,!=1.5.7)`.
-pub(super) fn leading_name(text: &str) -> Option<(&str, &str)> {
+pub(crate) fn leading_name(text: &str) -> Option<(&str, &str)> {
     let text = text.trim_start();
     let end = text.find(|c: char| !is_name_char(c)).unwrap_or(text.len());
     let (name, rest) = text.split_at(end);
