@@ -145,7 +145,7 @@ pub(super) fn finish(ctx: &Context, args: &BuildArgs, report: RunReport, done: &
 
 /// `<root>/.connector-build/reports/<UTC timestamp>/`, made unique if a run in the same
 /// second already wrote there.
-fn default_report_dir(ctx: &Context, started: f64) -> PathBuf {
+pub(super) fn default_report_dir(ctx: &Context, started: f64) -> PathBuf {
     let base = ctx
         .config
         .root

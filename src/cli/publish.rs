@@ -17,7 +17,7 @@ use super::build;
 use super::context::Context;
 use super::exit::{fail, Exit, Outcome};
 
-pub async fn run(ctx: &Context, args: PublishArgs) -> Outcome {
+pub async fn run(ctx: &Context, mut args: PublishArgs) -> Outcome {
     let name = registry_of(args.registry.as_deref(), &ctx.config);
     let insecure = &ctx.config.insecure_registries;
     let registry = Registry::connect(&name, insecure).map_err(|e| fail(&e))?;
@@ -34,6 +34,13 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> Outcome {
     let Some((mut report, engines)) = build::execute(ctx, &args.build).await? else {
         return Ok(());
     };
+    // The report folder now: the SBOMs go there, beside report.json.
+    let report_dir = args
+        .build
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| build::default_report_dir(ctx, report.started_at));
+    args.build.report_dir = Some(report_dir.clone());
     let reporter: Arc<dyn Reporter> = Arc::from(ctx.reporter(args.build.json));
     let work = tempfile::tempdir().map_err(|e| fail(&e))?;
     for i in 0..report.connectors.len() {
@@ -82,7 +89,14 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> Outcome {
         }
         .await;
         match outcome {
-            Ok(published) => {
+            Ok(mut published) => {
+                let file = report_dir.join("sbom").join(format!("{name}.cdx.json"));
+                let written = std::fs::create_dir_all(report_dir.join("sbom"))
+                    .and_then(|_| std::fs::write(&file, &published.sbom));
+                match written {
+                    Ok(()) => published.sbom_file = Some(file),
+                    Err(e) => eprintln!("warning: cannot write {}: {e}", file.display()),
+                }
                 if !args.build.json {
                     println!("{}", published.image);
                 }

@@ -58,17 +58,33 @@ impl SavedImage {
             message,
         };
         let mut members: HashMap<String, Member> = HashMap::new();
+        // `docker save` writes a layer that occurs twice once, and a symlink for the other.
+        let mut links: HashMap<String, String> = HashMap::new();
         let mut archive = tar::Archive::new(File::open(path).map_err(io)?);
         for entry in archive.entries().map_err(io)? {
             let entry = entry.map_err(io)?;
             let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
+            let name = name.trim_start_matches("./").to_string();
+            if entry.header().entry_type().is_symlink() {
+                if let Some(target) = entry.link_name().map_err(io)? {
+                    let parent = Path::new(&name).parent().unwrap_or(Path::new(""));
+                    let resolved = normalize(&parent.join(target));
+                    links.insert(name, resolved);
+                }
+                continue;
+            }
             members.insert(
-                name.trim_start_matches("./").to_string(),
+                name,
                 Member {
                     offset: entry.raw_file_position(),
                     size: entry.size(),
                 },
             );
+        }
+        for (name, target) in links {
+            if let Some(m) = members.get(&target).copied() {
+                members.insert(name, m);
+            }
         }
         let read = |name: &str| -> Result<Vec<u8>, ArchiveError> {
             let m = members
@@ -106,4 +122,19 @@ impl SavedImage {
             layers,
         })
     }
+}
+
+/// `a/../b/./c` as `b/c`: where a relative symlink in the archive points.
+fn normalize(path: &Path) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                parts.pop();
+            }
+            std::path::Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    parts.join("/")
 }

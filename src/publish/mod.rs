@@ -120,7 +120,19 @@ pub struct Published {
     pub blobs_mounted: usize,
     pub blobs_present: usize,
     pub bytes_uploaded: u64,
+    /// The tag the SBOM is attached under (cosign's scheme: `sha256-<hex>.sbom`).
+    pub sbom_tag: String,
+    /// Where the SBOM was written (set by the caller that writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom_file: Option<PathBuf>,
+    /// The SBOM itself (CycloneDX 1.5 JSON).
+    #[serde(skip)]
+    pub sbom: Vec<u8>,
 }
+
+/// The media type of the SBOM layer and artifact.
+pub const CYCLONEDX_JSON: &str = "application/vnd.cyclonedx+json";
+const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
 /// One connector's publication.
 pub struct Request<'a> {
@@ -215,6 +227,14 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
             .map_err(io(format!("rewriting layer {} of {}", i + 1, req.image)))?;
         new_layers.push(layer);
     }
+    let sbom = make_sbom(
+        req.connector,
+        &saved,
+        &tag,
+        registry_name(req.registry, &repository),
+        &base_ref,
+        src.epoch,
+    )?;
     // The saved image is the largest file here; the rewritten layers are all that is needed.
     let _ = std::fs::remove_file(&saved_path);
 
@@ -264,6 +284,9 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
         blobs_mounted: 0,
         blobs_present: 0,
         bytes_uploaded: 0,
+        sbom_tag: format!("{}.sbom", assembled.digest.as_str().replace(':', "-")),
+        sbom_file: None,
+        sbom,
     };
 
     match registry.manifest_digest(&repository, &tag).await? {
@@ -289,6 +312,7 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
                 &mut published,
             )
             .await?;
+            push_sbom(registry, &repository, &assembled, &published).await?;
             // The version tag last: until here no tag points at a partial image.
             registry
                 .put_manifest(&repository, &tag, &assembled.manifest, OCI_MANIFEST)
@@ -353,6 +377,99 @@ async fn push_image(
             &assembled.manifest,
             OCI_MANIFEST,
         )
+        .await?;
+    Ok(())
+}
+
+/// `registry/repository` as an image reference, for the SBOM's purl.
+fn registry_name(registry: &Registry, repository: &str) -> String {
+    format!("{}/{repository}", registry.name())
+}
+
+/// The image's SBOM, from the saved image's layers (all of them, base first).
+fn make_sbom(
+    connector: &Connector,
+    saved: &archive::SavedImage,
+    tag: &str,
+    name: String,
+    base: &ImageRef,
+    epoch: u64,
+) -> Result<Vec<u8>, PublishError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut layers = Vec::new();
+    for m in &saved.layers {
+        let mut f = std::fs::File::open(&saved.path).map_err(io("reading the saved image"))?;
+        f.seek(SeekFrom::Start(m.offset))
+            .map_err(io("reading the saved image"))?;
+        layers.push(f.take(m.size));
+    }
+    let inventory = crate::sbom::Inventory::from_layers(layers).map_err(|e| PublishError::Io {
+        what: "reading the image's layers for its SBOM".into(),
+        source: std::io::Error::other(crate::error::error_chain(&e)),
+    })?;
+    // The lock's hashes, as the install step's pinned requirements carry them.
+    let hashes = crate::python::install::dependency_install(
+        &connector.dir,
+        &crate::python::install::Installer::Pip,
+        "/scratch",
+    )
+    .ok()
+    .and_then(|i| {
+        i.scratch_files
+            .into_iter()
+            .find(|f| f.name == "requirements.txt")
+            .map(|f| crate::sbom::hashes_from_requirements(&f.contents))
+    })
+    .unwrap_or_default();
+    let image = ImageRef::parse(&name).map_err(|e| PublishError::Io {
+        what: format!("the image name {name}"),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let subject = crate::sbom::Subject {
+        name: connector.name.clone(),
+        version: tag.to_string(),
+        image,
+        base_image: base.clone(),
+        timestamp: epoch as i64,
+    };
+    Ok(crate::sbom::to_bytes(&crate::sbom::cyclonedx(
+        &subject, &inventory, &hashes,
+    )))
+}
+
+/// The SBOM as an OCI artifact tagged `sha256-<digest>.sbom` (cosign's attachment scheme,
+/// which every registry serves), with a `subject` for registries with the referrers API.
+async fn push_sbom(
+    registry: &Registry,
+    repository: &str,
+    assembled: &Assembled,
+    published: &Published,
+) -> Result<(), PublishError> {
+    let sbom_digest = crate::registry::sha256_digest(&published.sbom);
+    let empty = b"{}";
+    let empty_digest = crate::registry::sha256_digest(empty);
+    registry
+        .upload_blob(repository, &empty_digest, BlobSource::Bytes(empty), None)
+        .await?;
+    registry
+        .upload_blob(
+            repository,
+            &sbom_digest,
+            BlobSource::Bytes(&published.sbom),
+            None,
+        )
+        .await?;
+    let manifest = image::canonical(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": CYCLONEDX_JSON,
+        "config": {"mediaType": OCI_EMPTY, "digest": empty_digest.as_str(), "size": empty.len()},
+        "layers": [{"mediaType": CYCLONEDX_JSON, "digest": sbom_digest.as_str(), "size": published.sbom.len()}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": assembled.digest.as_str(), "size": assembled.manifest.len()},
+        "annotations": {"org.opencontainers.image.created": image::rfc3339(published.epoch)},
+    }));
+    registry
+        .put_manifest(repository, &published.sbom_tag, &manifest, OCI_MANIFEST)
         .await?;
     Ok(())
 }
