@@ -81,7 +81,6 @@ pub async fn run(ctx: &Context, mut args: PublishArgs) -> Outcome {
                 pre_release: args.pre_release,
                 latest: args.latest,
                 work_dir: &scratch,
-                known_unreproducible: Vec::new(),
             })
             .await;
             let _ = std::fs::remove_dir_all(&scratch);

@@ -148,8 +148,6 @@ pub struct Request<'a> {
     pub latest: bool,
     /// A scratch folder for the saved image and the rewritten layers.
     pub work_dir: &'a Path,
-    /// Why a rebuild may differ, found while building (e.g. a hook that ran `apt-get update`).
-    pub known_unreproducible: Vec<String>,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PublishError {
@@ -254,7 +252,7 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
 
     let registry = req.registry;
     let name = format!("{}/{repository}", registry.name());
-    let mut reproducibility = req.known_unreproducible.clone();
+    let mut reproducibility = source::reproducibility_risks(&req.connector.dir);
     if src.epoch_source == "none" {
         reproducibility.push(
             "no SOURCE_DATE_EPOCH and the connector folder is not in git: file times are fixed to 1970-01-01"
