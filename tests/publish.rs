@@ -6,14 +6,13 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
 const EPOCH: &str = "1700000000";
-const VALIDATOR: &str = "/var/lib/connector-build/sbom-validator/bin/python";
 
 fn nonce() -> String {
     let t = std::time::SystemTime::now()
@@ -182,7 +181,7 @@ fn publish_pushes_once_then_skips_and_refuses_another_image_under_the_version() 
         sha256(&sbom),
         sbom_manifest["layers"][0]["digest"].as_str().unwrap()
     );
-    validate_sbom(&sbom_file);
+    validate_sbom(&sbom);
 
     // The run report and the buildx-shaped metadata file carry the pushed image.
     let report = read_report(&reports);
@@ -255,30 +254,6 @@ fn publish_pushes_once_then_skips_and_refuses_another_image_under_the_version() 
     assert_eq!(
         sha256(&raw_manifest(&format!("{name}:0.1.0")).unwrap()),
         digest
-    );
-}
-
-fn validate_sbom(file: &Path) {
-    assert!(
-        Path::new(VALIDATOR).exists(),
-        "no SBOM validator at {VALIDATOR}: run `bash scripts/setup.sh`"
-    );
-    let script = "import sys\n\
-        from cyclonedx.schema import SchemaVersion\n\
-        from cyclonedx.validation.json import JsonStrictValidator\n\
-        v = JsonStrictValidator(SchemaVersion.from_version('1.5'))\n\
-        err = v.validate_str(open(sys.argv[1]).read())\n\
-        print(err or 'valid')\n\
-        sys.exit(1 if err else 0)\n";
-    let out = Command::new(VALIDATOR)
-        .args(["-c", script, file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the SBOM does not validate: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
     );
 }
 
