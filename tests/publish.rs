@@ -561,3 +561,69 @@ fn two_engines_from_empty_caches_publish_the_same_digest() {
     );
     assert_eq!(first["published"]["digest"], second["published"]["digest"]);
 }
+
+/// In a git repository: the times come from the connector folder's last commit, the commit and
+/// the origin remote are annotated, and `--pre-release` publishes `<version>-dev.<commit>`.
+#[test]
+fn a_pre_release_from_git_is_tagged_with_the_commit_and_dated_by_it() {
+    let (ws, _dir, repository) = fixture("source-fixture-uv");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(ws.path())
+            .args(args)
+            .env("GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z")
+            .env("GIT_AUTHOR_DATE", "2024-01-02T03:04:05Z")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://example.invalid/connectors.git",
+    ]);
+    git(&["add", "."]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "c",
+    ]);
+    let commit = git(&["rev-parse", "HEAD"]);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .arg("--connectors-dir")
+        .arg(ws.path())
+        .args(["publish", "source-fixture-uv", "--pre-release", "--json"])
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p = published(&out)["published"].clone();
+    let tag = format!("0.1.0-dev.{}", &commit[..10]);
+    assert_eq!(p["tag"], tag.as_str(), "{p:#}");
+    assert_eq!(p["epoch_source"], "git commit time");
+    assert_eq!(p["reproducible"], true, "{p:#}");
+    let raw = raw_manifest(&format!("127.0.0.1:5000/{repository}:{tag}")).unwrap();
+    let ann = serde_json::from_slice::<serde_json::Value>(&raw).unwrap()["annotations"].clone();
+    assert_eq!(ann["org.opencontainers.image.revision"], commit.as_str());
+    assert_eq!(
+        ann["org.opencontainers.image.source"],
+        "https://example.invalid/connectors.git"
+    );
+    assert_eq!(
+        ann["org.opencontainers.image.created"],
+        "2024-01-02T03:04:05Z"
+    );
+    assert!(
+        !tags("127.0.0.1:5000", &repository).contains(&"0.1.0".to_string()),
+        "a pre-release does not take the version tag"
+    );
+}
