@@ -388,7 +388,7 @@ fn a_registry_stopped_mid_push_leaves_no_tag_and_a_rerun_completes() {
     let reader = std::thread::spawn(move || {
         let mut all = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("pushing blob") {
+            if line.contains("pushed blob") {
                 let _ = tx.send(());
             }
             all.push_str(&line);
@@ -566,7 +566,7 @@ fn two_engines_from_empty_caches_publish_the_same_digest() {
 /// the origin remote are annotated, and `--pre-release` publishes `<version>-dev.<commit>`.
 #[test]
 fn a_pre_release_from_git_is_tagged_with_the_commit_and_dated_by_it() {
-    let (ws, _dir, repository) = fixture("source-fixture-uv");
+    let (ws, dir, repository) = fixture("source-fixture-uv");
     let git = |args: &[&str]| {
         let out = Command::new("git")
             .arg("-C")
@@ -601,7 +601,10 @@ fn a_pre_release_from_git_is_tagged_with_the_commit_and_dated_by_it() {
     let out = Command::new(env!("CARGO_BIN_EXE_connector-build"))
         .arg("--connectors-dir")
         .arg(ws.path())
-        .args(["publish", "source-fixture-uv", "--pre-release", "--json"])
+        // By path: the folder is found as given.
+        .arg("publish")
+        .arg(&dir)
+        .args(["--pre-release", "--json"])
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .unwrap();

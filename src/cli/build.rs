@@ -16,17 +16,16 @@ use super::exit::{fail, shutdown_signal, usage, Exit, Outcome, Signal};
 
 pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
     match execute(ctx, &args).await? {
-        Some((report, _)) => finish(ctx, &args, report, "built"),
+        Some((report, _, _)) => finish(ctx, &args, report, "built"),
         None => Ok(()),
     }
 }
 
-/// Builds the selection; the report and the engines that took part. `None` when nothing
-/// is selected.
-pub(super) async fn execute(
-    ctx: &Context,
-    args: &BuildArgs,
-) -> Result<Option<(RunReport, Vec<Engine>)>, Exit> {
+/// What [`execute`] ran: the report, the engines that took part, the selected folders.
+pub(super) type Executed = (RunReport, Vec<Engine>, Vec<PathBuf>);
+
+/// Builds the selection. `None` when nothing is selected.
+pub(super) async fn execute(ctx: &Context, args: &BuildArgs) -> Result<Option<Executed>, Exit> {
     let selection = ctx.selected(&args.selection)?.ok_or_else(|| {
         usage("nothing to build: name connectors (`build source-foo`, --name), or select them with --language, --support-level, --modified or --metadata-query")
     })?;
@@ -88,7 +87,8 @@ pub(super) async fn execute(
     )
     .await;
     drop(reporter);
-    Ok(Some((report, engines)))
+    let dirs = selection.connectors.iter().map(|c| c.dir.clone()).collect();
+    Ok(Some((report, engines, dirs)))
 }
 
 /// Prints the results, writes the report and CI outputs, and gives the exit status.

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use connector_build::error::error_chain;
+use connector_build::model::connector::folder_name;
 use connector_build::model::Connector;
 use connector_build::progress::Reporter;
 use connector_build::publish::{self, Request};
@@ -31,7 +32,7 @@ pub async fn run(ctx: &Context, mut args: PublishArgs) -> Outcome {
             Exit::Failed
         });
     }
-    let Some((mut report, engines)) = build::execute(ctx, &args.build).await? else {
+    let Some((mut report, engines, dirs)) = build::execute(ctx, &args.build).await? else {
         return Ok(());
     };
     // The report folder now: the SBOMs go there, beside report.json.
@@ -58,11 +59,17 @@ pub async fn run(ctx: &Context, mut args: PublishArgs) -> Outcome {
             continue;
         };
         let outcome = async {
-            let dir = ctx
-                .locator
-                .locate(&name)
-                .map_err(|e| (connector_build::fault::FaultClass::Input, error_chain(&e)))?;
-            let connector = Connector::load(&dir)
+            // The report names connectors by folder name, as the selection's folders are.
+            let dir = dirs
+                .iter()
+                .find(|d| folder_name(d) == name)
+                .ok_or_else(|| {
+                    (
+                        connector_build::fault::FaultClass::Input,
+                        format!("{name}: its folder is not in the selection"),
+                    )
+                })?;
+            let connector = Connector::load(dir)
                 .map_err(|e| (connector_build::fault::FaultClass::Input, error_chain(&e)))?;
             let scratch = work.path().join(&name);
             std::fs::create_dir_all(&scratch).map_err(|e| {

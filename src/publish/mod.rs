@@ -75,7 +75,7 @@ pub enum PublishError {
 impl PublishError {
     pub fn class(&self) -> FaultClass {
         match self {
-            PublishError::Registry(e) if e.retryable() => FaultClass::Infrastructure,
+            PublishError::Registry(e) => e.class(),
             PublishError::Engine(e) => e.class(),
             PublishError::Io { .. } => FaultClass::Infrastructure,
             PublishError::Archive(_) | PublishError::Image(_) => FaultClass::Build,
