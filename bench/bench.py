@@ -24,6 +24,14 @@ first. Cases, min/median/max of --runs runs:
                `connector-build publish` (reproducible image, SBOM, version tag last) against
                `docker build` (cache hit) + `docker push` of the BuildKit images
 
+And connector-build's registry cache (`--cache-registry`, issue 16), on the private engine
+with its local cache emptied before every run and a registry cache warmed by an earlier build:
+
+  registry no change   nothing changed: a pull and a tag, no container (no step runs)
+  registry code edit   one source file changed: the install layer comes from the registry
+
+(`--registry-cache-only` runs just these.)
+
 Also connector-build's peak memory planning a synthetic repository of 300 connectors.
 Prints a table and writes JSON (--json). Run: python3 bench/bench.py [--connectors 5]
 """
@@ -258,6 +266,58 @@ def move_pin(roots, base_ref, name, version):
     relayout(roots, base_ref, name)
 
 
+def cb_registry_build(roots, name, cache):
+    """One build with the registry cache: (seconds, containers started, steps that ran)."""
+    cmd = [str(BIN), "build", "--json", "--installer", "uv", "--cache-registry", cache,
+           "--tag", f"bench-cb/{name}:dev", "--progress", "plain", str(roots["cb"] / name)]
+    start = time.monotonic()
+    proc = run(cmd)
+    elapsed = time.monotonic() - start
+    if "registry cache" in proc.stderr:
+        raise SystemExit(f"bench: the registry cache was not used:\n{proc.stderr[-2000:]}")
+    result = json.loads(proc.stdout)["connectors"][0]
+    ran = [s["name"] for s in result["steps"] if not s["cached"]]
+    return elapsed, result["containers_started"], ran
+
+
+def registry_cache_cases(roots, first, runs, results):
+    """The registry cache's cases: each run starts from an empty local cache."""
+    cache = f"127.0.0.1:5000/connector-build-bench-cache/r{int(time.time())}"
+    empty_caches("cb")
+    cb_registry_build(roots, first, cache)  # warms the registry cache
+    rows = {"registry no change": ([], [], []), "registry code edit": ([], [], [])}
+    for i in range(runs):
+        for label in rows:
+            empty_caches("cb")
+            if label == "registry code edit":
+                touch_code(roots, first, 1000 + i)
+            t, containers, ran = cb_registry_build(roots, first, cache)
+            rows[label][0].append(t)
+            rows[label][1].append(containers)
+            rows[label][2].append(ran)
+    for label, (times, containers, ran) in rows.items():
+        results[label] = {"cb": {"total_s": stats(times), "runs_s": [round(x, 3) for x in times]},
+                          "containers_started": containers, "steps_run": ran}
+        log(f"{label}: {stats(times)['median']:.2f}s, containers {containers}, steps run {ran[-1]}")
+    return cache
+
+
+def print_registry_table(results):
+    print(f"\n{'case':<19} {'connector-build':>24} {'containers':>11}  steps that ran (last run)")
+    for label in ("registry no change", "registry code edit"):
+        r = results.get(label)
+        if not r:
+            continue
+        s = r["cb"]["total_s"]
+        cell = f"{s['median']:.2f}s ({s['min']:.2f}-{s['max']:.2f})"
+        print(f"{label:<19} {cell:>24} {max(r['containers_started']):>11}  {', '.join(r['steps_run'][-1]) or 'none'}")
+    no_change, edit = results.get("registry no change"), results.get("registry code edit")
+    if no_change and edit:
+        print("target: no change runs no step: " + ("yes" if all(not r for r in no_change["steps_run"]) else "NO")
+              + "; code edit installs nothing: "
+              + ("yes" if all("install dependencies" not in r for r in edit["steps_run"]) else "NO"))
+
+
 def peak_memory(work, base_ref, count=300):
     repo = work / "synthetic"
     template = ROOT / "connectors-fixtures" / "source-fixture-requirements"
@@ -278,7 +338,9 @@ def peak_memory(work, base_ref, count=300):
     return plan_kb, list_kb
 
 
-BENCH_ENGINE = {"CB_ENGINE_NAME": "cb-bench-docker", "CB_ENGINE_BRIDGE": "cb-bench-br", "CB_ENGINE_NET": "172.31.253"}
+# BENCH_CB_ENGINE_NAME (and _BRIDGE, _NET) override these, so two benchmarks can run at once.
+BENCH_ENGINE = {k: os.environ.get(f"BENCH_{k}", v) for k, v in
+                {"CB_ENGINE_NAME": "cb-bench-docker", "CB_ENGINE_BRIDGE": "cb-bench-br", "CB_ENGINE_NET": "172.31.253"}.items()}
 
 
 def registry_start(folder):
@@ -348,6 +410,7 @@ def main():
     ap.add_argument("--shared-engine", action="store_true",
                     help="use DOCKER_HOST's engine instead of a private one (its caches get emptied)")
     ap.add_argument("--bin", help="connector-build program to measure (default: a release build made here)")
+    ap.add_argument("--registry-cache-only", action="store_true", help="run only the registry cache cases")
     args = ap.parse_args()
     count = max(1, min(args.connectors, len(CONNECTORS)))
     global BIN
@@ -387,6 +450,13 @@ def measure(args, count, base_ref):
     roots, names = lay_out(work, base_ref, count)
     first = names[0]
     results = {}
+    if args.registry_cache_only:
+        log(f"registry cache, {first}")
+        registry_cache_cases(roots, first, args.runs, results)
+        shutil.rmtree(work, ignore_errors=True)
+        print_registry_table(results)
+        Path(args.json).write_text(json.dumps({"cases": results, "connectors": [first], "runs": args.runs}, indent=2) + "\n")
+        return
 
     def case(label, runs, prepare=None, cold=False, which=None):
         """`runs` rounds; each tool once per round, in rotating order."""
@@ -432,6 +502,9 @@ def measure(args, count, base_ref):
     log(f"bulk cold, {count} connectors, two builds at a time")
     case("bulk cold", args.runs, cold=True, which=names)
 
+    log(f"registry cache, {first}")
+    registry_cache_cases(roots, first, args.runs, results)
+
     log(f"publish, {count} connectors, to an empty registry")
     published = publish_case(args.runs, roots, names, work)
     log(f"publish: {published}")
@@ -440,7 +513,8 @@ def measure(args, count, base_ref):
     plan_kb, list_kb = peak_memory(work, base_ref)
     shutil.rmtree(work, ignore_errors=True)
 
-    print_table(results)
+    print_table({k: v for k, v in results.items() if k in TARGETS})
+    print_registry_table(results)
     cbp, push = published["connector-build publish"], published["docker build + push"]
     print(f"\npublish {count} connectors to an empty registry: connector-build {cbp['median']:.2f}s "
           f"({cbp['min']:.2f}-{cbp['max']:.2f}), docker build + push {push['median']:.2f}s "

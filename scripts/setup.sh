@@ -79,11 +79,11 @@ install_packages() {
     # `command -v docker` proves nothing; check the Debian packages instead.
     # stunnel4 and openssl: the TLS engine endpoint of tests/endpoints.rs.
     # openjdk-17-jdk-headless: javac and jar, which make the Java fixture's distribution.
+    # python3-venv: the SBOM validator's virtual environment.
     # skopeo: reads what `publish` pushed, independently; apache2-utils: `htpasswd -B` for
     # the password-protected registry of tests/publish.rs.
-    # python3-venv: the SBOM validator's virtual environment.
     local packages=(docker.io docker-registry debootstrap curl iptables tini stunnel4 openssl
-        openjdk-17-jdk-headless skopeo apache2-utils python3-venv)
+        openjdk-17-jdk-headless python3-venv skopeo apache2-utils)
     for p in "${packages[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done

@@ -7,6 +7,7 @@
 //! # engines = ["unix:///var/run/docker.sock", "ssh://builder@10.0.0.5"]
 //! ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
 //! registry = "127.0.0.1:5000"        # where base images are published and read from
+//! cache_registry = "ghcr.io/acme/connector-build-cache"   # cache shared through a registry
 //! state_dir = "/var/lib/connector-build"   # this machine's built roots and published images
 //! base_images = "base-images"         # base image declarations; default: the built-in ones
 //! insecure_registries = ["10.0.0.0/8", "registry.lan:5000"]   # plain HTTP, as in dockerd
@@ -35,6 +36,8 @@ pub struct Config {
     pub mirrors: BTreeMap<String, String>,
     /// Registry base images are published to and read from.
     pub registry: Option<String>,
+    /// Repository of the cache shared through a registry (`--cache-registry`).
+    pub cache_registry: Option<String>,
     /// Registries reached over plain HTTP besides loopback ones (`host[:port]` or a CIDR),
     /// as the engine's `insecure-registries`.
     #[serde(default)]

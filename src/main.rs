@@ -70,5 +70,6 @@ async fn run(cli: Cli) -> Outcome {
         Command::BumpVersion(args) => cli::bump::run(&ctx, args),
         Command::AnalyzeDockerfiles(args) => cli::analyze::run(&ctx, args).await,
         Command::Report(command) => cli::report::run(&ctx, command),
+        Command::Cache(command) => cli::cache::run(&ctx, command).await,
     }
 }

@@ -66,6 +66,7 @@ pub async fn prepare(
         network: builder.network,
         tools: builder.tools,
         reporter: &Silent,
+        remote: builder.remote,
     };
     let (connector, plan) = plan_one(locator, name_or_path, options, hooks, Some(&quiet)).await?;
     builder.reporter.report(Event::Started {

@@ -459,6 +459,31 @@ fn sharded_builds_merge_into_one_report_and_balance_the_next_run() {
     assert_ne!(balanced[0], balanced[1]);
 }
 
+/// `value` is in no layer of `image` (`docker save`), not in its config or history, not in
+/// the run's output and not in the report in `report_dir`.
+fn assert_nowhere(value: &str, image: &str, out: &Output, report_dir: &Path) {
+    let saved = Command::new("docker")
+        .args(["save", image])
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    assert!(
+        memchr::memmem::find(&saved.stdout, value.as_bytes()).is_none(),
+        "the secret is in a layer"
+    );
+    let config = docker_ok(&["image", "inspect", image]);
+    let history = docker_ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]);
+    assert!(!config.contains(value) && !history.contains(value));
+    assert!(
+        !text(&out.stdout).contains(value) && !text(&out.stderr).contains(value),
+        "printed"
+    );
+    for file in ["report.json", "report.md", "report.html"] {
+        let body = std::fs::read_to_string(report_dir.join(file)).unwrap();
+        assert!(!body.contains(value), "{file}");
+    }
+}
+
 #[test]
 fn a_secret_reaches_the_hook_commands_and_nothing_keeps_it() {
     let ws = Workspace::new();
@@ -511,7 +536,7 @@ fn a_secret_reaches_the_hook_commands_and_nothing_keeps_it() {
         )
     };
     let out = build(&secret_file, "first");
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 
     // The hook's command read it...
@@ -550,30 +575,7 @@ fn a_secret_reaches_the_hook_commands_and_nothing_keeps_it() {
         "ls -A /run/secrets 2>/dev/null; true",
     ]);
     assert_eq!(listing.trim(), "", "files left in /run/secrets");
-    let saved = Command::new("docker")
-        .args(["save", &image])
-        .output()
-        .unwrap();
-    assert!(saved.status.success());
-    let found = |hay: &[u8]| memchr::memmem::find(hay, value.as_bytes()).is_some();
-    assert!(!found(&saved.stdout), "the secret is in a layer");
-    let config = docker_ok(&["image", "inspect", &image]);
-    let history = docker_ok(&[
-        "history",
-        "--no-trunc",
-        "--format",
-        "{{.CreatedBy}}",
-        &image,
-    ]);
-    assert!(!config.contains(&value) && !history.contains(&value));
-    assert!(
-        !stdout.contains(&value) && !stderr.contains(&value),
-        "printed"
-    );
-    for file in ["report.json", "report.md", "report.html"] {
-        let body = std::fs::read_to_string(reports.join("first").join(file)).unwrap();
-        assert!(!body.contains(&value), "{file}");
-    }
+    assert_nowhere(&value, &image, &out, &reports.join("first"));
     assert!(!std::fs::read_to_string(&metadata).unwrap().contains(&value));
 
     // A changed secret changes no key: the same plan, and a build all from cache.
@@ -611,4 +613,108 @@ fn a_secret_reaches_the_hook_commands_and_nothing_keeps_it() {
         &[],
     );
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+}
+
+#[test]
+fn a_hook_secret_reaches_its_commands_and_nothing_keeps_it() {
+    let ws = Workspace::new();
+    let dir = ws.add_renamed("source-fixture-requirements", "source-ci-hook-secret");
+    // The run's own marker gives the commands keys of their own (a secret is in no key).
+    std::fs::write(
+        dir.join("build_customization.py"),
+        format!(
+            r#"import os
+from dagger import Container, dag
+
+async def post_connector_install(c: Container) -> Container:
+    token = dag.set_secret("token", os.environ["CB_TEST_HOOK_SECRET"])
+    with_secret = c.with_mounted_secret("/opt/cb-secret/netrc", token).with_secret_variable("TOKEN", token)
+    # The file and the variable hold the value; output shows it scrubbed. (`plan` has no
+    # engine to answer with.)
+    seen = "" if os.environ.get("CB_TEST_PLAN") else await with_secret.with_exec(
+        ["sh", "-c", "test \"$(cat /opt/cb-secret/netrc)\" = \"$TOKEN\" && echo \"token=$TOKEN\""]
+    ).stdout()
+    return (
+        with_secret.with_user("root")
+        .with_exec(["sh", "-c", "sha256sum /opt/cb-secret/netrc | cut -c1-64 > /opt/token.sha256 # {}"])
+        .with_label("io.cb.seen", seen.strip())
+    )
+"#,
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let value = format!("cb-hook-secret-{}-5e2b9c", std::process::id());
+    let tag = format!("ci-hook-secret-{}", std::process::id());
+    let image = format!("airbyte/source-ci-hook-secret:{tag}");
+    let _cleanup = TestTag(image.clone());
+    let reports = ws.path().join("reports");
+    let build = |secret: &str, report: &str| {
+        run_in(
+            ws.path(),
+            &[
+                "-v",
+                "build",
+                "source-ci-hook-secret",
+                "--json",
+                "--tag",
+                &tag,
+                "--report-dir",
+                reports.join(report).to_str().unwrap(),
+            ],
+            &[("CB_TEST_HOOK_SECRET", secret)],
+        )
+    };
+    let out = build(&value, "first");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    // The commands got it (file and variable)...
+    let digest = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        &image,
+        "/opt/token.sha256",
+    ]);
+    let expected = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(value.as_bytes()))
+    };
+    assert_eq!(digest.trim(), expected);
+    let config = docker_ok(&["image", "inspect", &image]);
+    assert!(config.contains("\"io.cb.seen\": \"token=***\""), "{config}");
+    // ...and its file, its folder and its value are gone from the image.
+    let listing = docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        &image,
+        "-c",
+        "ls -A /opt",
+    ]);
+    assert!(listing.lines().any(|l| l == "token.sha256"), "{listing}");
+    assert!(!listing.lines().any(|l| l == "cb-secret"), "{listing}");
+    assert_nowhere(&value, &image, &out, &reports.join("first"));
+
+    // Not in the plan or a key: a changed value plans the same and builds from cache.
+    let plan = |secret: &str| {
+        let out = run_in(
+            ws.path(),
+            &["plan", "source-ci-hook-secret", "--tag", &tag],
+            &[("CB_TEST_HOOK_SECRET", secret), ("CB_TEST_PLAN", "1")],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let planned = plan(&value);
+    assert!(!planned.contains(&value));
+    assert!(planned.contains("/opt/cb-secret/netrc"), "{planned}");
+    assert_eq!(planned, plan("another-value"));
+    let again = build("another-value", "second");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let report = read_report(&reports.join("second"));
+    assert_eq!(report["connectors"][0]["containers_started"], 0, "{report}");
 }

@@ -70,6 +70,42 @@ class CacheVolume:
         return f"CacheVolume({self._key!r})"
 
 
+class Secret:
+    """A secret from `dag.set_secret`: its plaintext reaches the commands it is given to
+    (`with_mounted_secret`, `with_secret_variable`) and nothing else: not a layer, the image
+    config, a cache key, a log or a report."""
+
+    __slots__ = ("_name", "_plaintext")
+
+    def __init__(self, name: str, plaintext: str):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_plaintext", plaintext)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Secret is immutable")
+
+    def __repr__(self) -> str:
+        return f"Secret({self._name!r})"
+
+    async def name(self) -> str:
+        return self._name
+
+    async def plaintext(self) -> str:
+        return self._plaintext
+
+    async def id(self) -> str:
+        return self._name
+
+    async def sync(self) -> "Secret":
+        return self
+
+
+def _secret(method: str, secret: Any) -> "Secret":
+    if not isinstance(secret, Secret):
+        raise TypeError(f"{method} expects a Secret (from dag.set_secret(...)), got {type(secret).__name__}")
+    return secret
+
+
 class _Awaitable:
     """Lets `await x` work on values that are already known."""
 
@@ -171,6 +207,7 @@ def _enum_value(v: Any) -> Any:
 _SUPPORTED = [
     "with_exec", "with_env_variable", "without_env_variable", "with_new_file", "with_file",
     "with_directory", "with_workdir", "with_user", "with_label", "with_entrypoint",
+    "with_mounted_secret", "with_secret_variable",
     "without_entrypoint", "with_default_args", "with_mounted_cache", "with_exposed_port",
     "from_", "file", "directory",
     "stdout", "stderr", "exit_code", "sync", "env_variable", "env_variables", "user", "workdir",
@@ -304,6 +341,16 @@ class Container(_Awaitable):
             raise TypeError(f"with_mounted_cache expects dag.cache_volume(...), got {type(cache).__name__}")
         return self._with({"op": "cache", "path": str(path), "volume": cache._key})
 
+    def with_mounted_secret(self, path: str, source: Secret, owner: Optional[str] = None, mode: Optional[int] = None, expand: Optional[bool] = None) -> "Container":
+        secret = _secret("with_mounted_secret", source)
+        if owner is not None or (mode is not None and mode != 0o400):
+            raise NotImplementedError("with_mounted_secret: owner and mode are not supported by connector-build (the file is the command user's, mode 0400)")
+        return self._with({"op": "secret_file", "path": str(path), "secret": secret._name, "plaintext": secret._plaintext})
+
+    def with_secret_variable(self, name: str, secret: Secret) -> "Container":
+        s = _secret("with_secret_variable", secret)
+        return self._with({"op": "secret_env", "name": str(name), "secret": s._name, "plaintext": s._plaintext})
+
     def with_exposed_port(self, port: int, protocol: Optional[NetworkProtocol] = None, description: Optional[str] = None, experimental_skip_healthcheck: Optional[bool] = None) -> "Container":
         proto = _enum_value(protocol) if protocol is not None else "TCP"
         return self._with({"op": "expose", "port": int(port), "protocol": str(proto).lower()})
@@ -386,8 +433,12 @@ class Client:
     def directory(self) -> Directory:
         return Directory({"inline": True})
 
-    def set_secret(self, name: str, plaintext: str):
-        raise NotImplementedError("secrets are not supported in build customizations by connector-build")
+    def set_secret(self, name: str, plaintext: str) -> Secret:
+        if not isinstance(name, str) or not name:
+            raise TypeError("set_secret expects a name")
+        if not isinstance(plaintext, str):
+            raise TypeError(f"set_secret expects the plaintext as a str, got {type(plaintext).__name__}")
+        return Secret(name, plaintext)
 
 
 dag = Client()

@@ -182,6 +182,7 @@ impl BaseImages<'_> {
             network: self.network,
             tools: &tools,
             reporter: self.reporter,
+            remote: None,
         };
         let outcome = builder.build(&plan).await;
         self.reporter.report(Event::Finished {

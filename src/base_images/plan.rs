@@ -57,6 +57,7 @@ fn run(args: Vec<String>, network: Option<&str>, build_env: Vec<(String, String)
         expect: Default::default(),
         shell: None,
         tools: vec![],
+        secrets: vec![],
     }
 }
 
@@ -201,6 +202,7 @@ fn declarative_steps(
             expect: Default::default(),
             shell: None,
             tools,
+            secrets: vec![],
         }),
     );
     push(

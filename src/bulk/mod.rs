@@ -41,6 +41,8 @@ pub struct BulkRequest<'a> {
     pub fail_fast: bool,
     /// Notices from selection, carried into the report.
     pub warnings: Vec<String>,
+    /// The registry cache (`--cache-registry`).
+    pub cache: Option<crate::execute::remote::RemoteCache>,
 }
 
 /// What the workers share.
@@ -341,6 +343,7 @@ impl Run<'_> {
             network: self.network,
             tools: self.tools,
             reporter: &recorder,
+            remote: self.request.cache.as_ref(),
         };
         let started = std::time::Instant::now();
         let result = async {

@@ -104,6 +104,37 @@ pub enum Command {
     /// Run reports: join the reports of a run split with --shard.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// The engine's build cache (`connector-build-cache:<key>` entries).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Subcommand)]
+pub enum CacheCommand {
+    /// Remove cache entries from each engine: those older than --older-than, beyond the
+    /// --keep-last builds per connector, the oldest past --max-size. Entries an image tagged
+    /// outside the cache uses (e.g. a connector's `:dev`) are always kept.
+    Prune {
+        /// Remove entries made longer ago than this (e.g. 36h, 7d, 2weeks).
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+        /// Keep the N newest builds of each connector (and the entries they were built on);
+        /// alone, remove every other entry.
+        #[arg(long, value_name = "N")]
+        keep_last: Option<usize>,
+        /// Then remove the oldest entries until what the entries add is at most SIZE
+        /// (e.g. 500MB, 20GiB).
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// List what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Prune this registry cache repository too (its manifests are deleted; the registry
+        /// must allow deletes), by the same rules; images tagged in the engines protect its
+        /// entries as they protect the engines' own.
+        #[arg(long, value_name = "REPO")]
+        cache_registry: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,12 +258,34 @@ pub enum SupportLevel {
     Archived,
 }
 
+/// The cache shared through a registry.
+#[derive(Args)]
+pub struct CacheArgs {
+    /// Repository of a cache shared through a registry (e.g. ghcr.io/acme/build-cache):
+    /// entries missing from the engine are pulled from REPO:<key>, completed ones pushed.
+    /// Default: `cache_registry` in connector-build.toml.
+    #[arg(long, value_name = "REPO")]
+    pub cache_registry: Option<String>,
+    /// `read` pulls entries and pushes none (pull requests from forks); `readwrite` (the
+    /// default) also pushes what this run completes.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub cache_mode: Option<CacheModeArg>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheModeArg {
+    Read,
+    Readwrite,
+}
+
 #[derive(Args)]
 pub struct BuildArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub plan: PlanArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// How many connectors to build at once on each engine. Default: the number of cores.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -280,6 +333,7 @@ pub fn parse_mirror(s: &str) -> Result<(String, String), String> {
 const SUBCOMMANDS: &[&str] = &[
     "build",
     "publish",
+    "cache",
     "list",
     "plan",
     "upgrade-base-image",

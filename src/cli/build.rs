@@ -59,6 +59,7 @@ pub(super) async fn execute(ctx: &Context, args: &BuildArgs) -> Result<Option<Ex
         concurrency,
         fail_fast: args.fail_fast,
         warnings: selection.warnings.clone(),
+        cache: ctx.remote_cache(&args.cache)?,
     };
     // The first signal stops the builds; a second one cuts the container removal short.
     // Either way the report is written.

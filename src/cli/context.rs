@@ -13,6 +13,7 @@ use connector_build::config::Config;
 use connector_build::engine::Engine;
 use connector_build::error::error_chain;
 use connector_build::execute::network::NetworkSettings;
+use connector_build::execute::remote::{CacheMode, RemoteCache};
 use connector_build::execute::secrets::{self, SecretError};
 use connector_build::execute::tools::{self, Tools};
 use connector_build::hooks::customize::HookOptions;
@@ -23,7 +24,9 @@ use connector_build::progress::{Reporter, Silent};
 use connector_build::report::RunReport;
 use connector_build::select::{self, Modified, Query, Selection, SelectionResult};
 
-use super::args::{Global, InstallerArg, PlanArgs, ProgressArg, SelectionArgs};
+use super::args::{
+    CacheArgs, CacheModeArg, Global, InstallerArg, PlanArgs, ProgressArg, SelectionArgs,
+};
 use super::exit::{fail, fail_as, failed, usage, Exit};
 use super::progress::{Bars, Grouped, Lines, Style};
 
@@ -247,6 +250,29 @@ impl Context {
             network,
             tools,
         })
+    }
+}
+
+impl Context {
+    /// The registry cache from `--cache-registry` or `cache_registry` in the config file.
+    pub fn remote_cache(&self, args: &CacheArgs) -> Result<Option<RemoteCache>, Exit> {
+        let Some(repo) = args
+            .cache_registry
+            .as_deref()
+            .or(self.config.cache_registry.as_deref())
+        else {
+            if args.cache_mode.is_some() {
+                return Err(usage("--cache-mode needs a cache registry (--cache-registry REPO, or cache_registry in connector-build.toml)"));
+            }
+            return Ok(None);
+        };
+        let mode = match args.cache_mode {
+            Some(CacheModeArg::Read) => CacheMode::Read,
+            Some(CacheModeArg::Readwrite) | None => CacheMode::ReadWrite,
+        };
+        RemoteCache::new(repo, mode)
+            .map(Some)
+            .map_err(|e| usage(error_chain(&e)))
     }
 }
 

@@ -54,6 +54,7 @@ impl EngineParts {
             network: &self.network,
             tools: &self.tools,
             reporter: &Silent,
+            remote: None,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod args;
 pub mod base_images;
 pub mod build;
 pub mod bump;
+pub mod cache;
 pub mod changes;
 pub mod context;
 pub mod exit;

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod endpoint;
+pub mod image_archive;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,6 +89,13 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Credentials(#[from] auth::AuthError),
+    #[error("the Docker engine at {host} could not {action}")]
+    Archive {
+        host: String,
+        action: String,
+        #[source]
+        source: image_archive::ImageArchiveError,
+    },
 }
 
 /// Written into a program volume after the program: the volume is complete.
@@ -129,6 +137,8 @@ pub struct ImageInfo {
     pub labels: HashMap<String, String>,
     pub exposed_ports: Vec<String>,
     pub layers: Vec<String>,
+    /// When the image was made (RFC 3339, as the engine says it).
+    pub created: Option<String>,
 }
 
 impl From<ImageInspect> for ImageInfo {
@@ -146,6 +156,7 @@ impl From<ImageInspect> for ImageInfo {
             labels: config.labels.unwrap_or_default(),
             exposed_ports: config.exposed_ports.unwrap_or_default(),
             layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
+            created: i.created,
         }
     }
 }
@@ -636,6 +647,26 @@ impl Engine {
         }
     }
 
+    /// Removes the name `reference` (`repo:tag` or `repo@digest`) without force: the image
+    /// stays while other names or child images hold it.
+    pub async fn untag(&self, reference: &str) -> Result<(), EngineError> {
+        match self
+            .docker
+            .remove_image(
+                reference,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(classify(&self.host, &format!("untag {reference}"), e)),
+        }
+    }
+
     /// `docker build` of a tar context; returns the image id. Used only for the deprecated
     /// Dockerfile path, so the engine's own builder and cache apply.
     pub async fn build_dockerfile(
@@ -1000,6 +1031,101 @@ impl Engine {
             .await?
             .ok_or_else(|| fail("the engine does not have the image after importing it".into()))?;
         Ok(info.id)
+    }
+
+    /// `docker save` of `image`, unpacked under `parent` (layer tars as files, each checked
+    /// against its diff id as it streams in).
+    pub async fn save_image(
+        &self,
+        image: &str,
+        parent: &std::path::Path,
+    ) -> Result<image_archive::SavedImage, EngineError> {
+        let action = format!("save image {image}");
+        let docker = self.docker.clone();
+        let stream = docker
+            .export_image(image)
+            .map(|chunk| chunk.map_err(std::io::Error::other));
+        let reader =
+            tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)));
+        let parent = parent.to_path_buf();
+        let read = tokio::task::spawn_blocking(move || {
+            image_archive::read_save(std::io::BufReader::new(reader), &parent)
+        });
+        let archive = self
+            .watched(&action, async {
+                read.await
+                    .map_err(|e| image_archive::ImageArchiveError::Io(std::io::Error::other(e)))
+                    .and_then(|r| r)
+                    .map_err(|source| EngineError::Archive {
+                        host: self.host.clone(),
+                        action: action.clone(),
+                        source,
+                    })
+            })
+            .await?;
+        let mut archive = archive;
+        archive.images.pop().ok_or_else(|| EngineError::Archive {
+            host: self.host.clone(),
+            action,
+            source: image_archive::ImageArchiveError::Missing("image".into()),
+        })
+    }
+
+    /// `docker load` of one image made of `config` and `layers` (only those the engine lacks
+    /// need a tar), tagged `repo_tags`; returns its id (the config's digest).
+    pub async fn load_image(
+        &self,
+        config: Vec<u8>,
+        repo_tags: Vec<String>,
+        layers: Vec<image_archive::LoadLayer>,
+    ) -> Result<String, EngineError> {
+        let action = "load an image".to_string();
+        let id = format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&config))
+        );
+        let (writer, reader) = tokio::io::duplex(1 << 20);
+        let bridge = tokio_util::io::SyncIoBridge::new(writer);
+        let write = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, bridge);
+            image_archive::write_load(&mut out, &config, &repo_tags, &layers)?;
+            let bridge = out.into_inner().map_err(|e| e.into_error())?;
+            let mut bridge = bridge;
+            bridge.shutdown()?;
+            Ok::<_, image_archive::ImageArchiveError>(())
+        });
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(reader));
+        let options = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let stream = self.docker.import_image(options, body, None);
+        let host = self.host.clone();
+        let fail = |message: String| EngineError::Refused {
+            host: host.clone(),
+            action: action.clone(),
+            status: 500,
+            message,
+        };
+        let loaded = self
+            .follow(
+                stream,
+                &action,
+                |i| (i.error_detail.and_then(|d| d.message), None),
+                fail,
+                |_| {},
+            )
+            .await;
+        let written = write
+            .await
+            .map_err(|e| image_archive::ImageArchiveError::Io(std::io::Error::other(e)))
+            .and_then(|r| r);
+        loaded?;
+        written.map_err(|source| EngineError::Archive {
+            host: self.host.clone(),
+            action: action.clone(),
+            source,
+        })?;
+        Ok(id)
     }
 
     pub fn docker(&self) -> &Docker {

@@ -11,6 +11,8 @@ pub mod archive;
 pub mod lock;
 pub mod network;
 pub mod outputs;
+pub mod prune;
+pub mod remote;
 pub mod secrets;
 pub mod tools;
 
@@ -216,6 +218,8 @@ pub struct Builder<'a> {
     pub network: &'a NetworkSettings,
     pub tools: &'a Tools,
     pub reporter: &'a dyn Reporter,
+    /// The registry cache, when `--cache-registry` gave one.
+    pub remote: Option<&'a remote::RemoteCache>,
 }
 
 struct Progress<'a> {
@@ -268,8 +272,16 @@ impl Builder<'_> {
         // connector of this run with the same key) finishes first; its result is then reused.
         let _lock = lock::acquire(self.engine.host(), &keys.image.0).await;
 
-        // The no-op path: one query, one tag, no container.
-        if let Some(done) = self.engine.inspect_image(&cache_ref(&keys.image)).await? {
+        // The no-op path: one query, one tag, no container; on an engine without the entry,
+        // a pull from the registry cache and a tag.
+        let done = match self.engine.inspect_image(&cache_ref(&keys.image)).await? {
+            Some(done) => Some(done),
+            None => match keys.steps.last() {
+                Some(last) => self.fetch_remote(plan, &keys.image, last).await,
+                None => None,
+            },
+        };
+        if let Some(done) = done {
             tracing::debug!(connector = %plan.connector, key = %keys.image, "finished image in cache");
             for name in progress_steps(plan) {
                 let t = progress.start(&name);
@@ -311,11 +323,18 @@ impl Builder<'_> {
             }
             progress.finish("smoke test", t, false);
         }
-        if let Some(entry) = unverified {
-            self.engine.tag(&image.id, &entry).await?;
+        if let Some(entry) = &unverified {
+            self.engine.tag(&image.id, entry).await?;
         }
         self.engine.tag(&image.id, &cache_ref(&keys.image)).await?;
         self.engine.tag(&image.id, &plan.output_tag).await?;
+        // Pushed only now, verified, as the engine's entries are tagged only now.
+        if unverified.is_some() {
+            if let Some(last) = keys.steps.last() {
+                self.store_remote(plan, &image.id, last).await;
+            }
+        }
+        self.store_remote(plan, &image.id, &keys.image).await;
         Ok(BuildOutcome {
             connector: plan.connector.clone(),
             tag: plan.output_tag.clone(),
@@ -413,6 +432,22 @@ impl Builder<'_> {
                 break;
             }
         }
+        // Layers after the engine's last entry: the latest one the registry cache has.
+        if self.remote.is_some() {
+            for (i, layer) in layers[..searchable]
+                .iter()
+                .enumerate()
+                .skip(first_missing)
+                .rev()
+            {
+                let key = &keys.steps[layer.last];
+                if let Some(hit) = self.fetch_remote(plan, key, key).await {
+                    image = hit;
+                    first_missing = i + 1;
+                    break;
+                }
+            }
+        }
         for layer in &layers[..first_missing] {
             let name = layer.name();
             let t = progress.start(&name);
@@ -424,13 +459,15 @@ impl Builder<'_> {
             let name = layer.name();
             let t = progress.start(&name);
             tracing::debug!(connector = %plan.connector, layer = %name, key = %keys.steps[layer.last], "building layer");
-            let (id, output) = self.build_layer(plan, &image, layer).await?;
+            let key = &keys.steps[layer.last];
+            let (id, output) = self.build_layer(plan, &image, layer, key).await?;
             containers_started += usize::from(output.is_some());
-            let entry = cache_ref(&keys.steps[layer.last]);
+            let entry = cache_ref(key);
             if i + 1 == layers.len() && defer_last_entry {
                 unverified = Some(entry);
             } else {
                 self.engine.tag(&id, &entry).await?;
+                self.store_remote(plan, &id, key).await;
             }
             image = self
                 .engine
@@ -451,6 +488,35 @@ impl Builder<'_> {
             containers_started,
             unverified,
         })
+    }
+
+    /// The registry cache's entry for `key`, pulled and tagged as the engine's entry.
+    async fn fetch_remote(
+        &self,
+        plan: &BuildPlan,
+        key: &CacheKey,
+        label_key: &CacheKey,
+    ) -> Option<ImageInfo> {
+        let remote = self.remote?;
+        remote
+            .fetch(
+                self.engine,
+                self.reporter,
+                &plan.connector,
+                key,
+                label_key,
+                &cache_ref(key),
+            )
+            .await
+    }
+
+    /// Pushes a completed entry to the registry cache (readwrite mode).
+    async fn store_remote(&self, plan: &BuildPlan, image: &str, key: &CacheKey) {
+        if let Some(remote) = self.remote {
+            remote
+                .store(self.engine, self.reporter, &plan.connector, image, key)
+                .await;
+        }
     }
 
     /// The base image by digest: used as is when the engine has it (offline builds work),
@@ -551,6 +617,7 @@ impl Builder<'_> {
         plan: &BuildPlan,
         parent: &ImageInfo,
         layer: &Layer<'_>,
+        key: &CacheKey,
     ) -> Result<(String, Option<RunOutput>), BuildError> {
         let mut config = config_of(parent);
         let mut files = TarBuilder::new();
@@ -581,6 +648,14 @@ impl Builder<'_> {
             }
         }
         let files = files.finish()?;
+        // What a registry cache checks a pulled entry against, and what `cache prune` groups
+        // entries by; each layer's replace the inherited ones.
+        config
+            .labels
+            .insert(remote::KEY_LABEL.into(), key.0.clone());
+        config
+            .labels
+            .insert(remote::CONNECTOR_LABEL.into(), plan.connector.clone());
 
         let mut spec = ContainerSpec {
             image: parent.id.clone(),
@@ -595,17 +670,21 @@ impl Builder<'_> {
         let mut unchecked_tools = Vec::new();
         let scratch = match run {
             Some((step, r)) => {
-                if gets_secrets(step, r) && !self.network.secrets().is_empty() {
+                let with_cli_secrets = gets_secrets(step, r) && !self.network.secrets().is_empty();
+                if with_cli_secrets || !r.secrets.is_empty() {
                     spec.volumes
                         .push((String::new(), secrets::SECRETS_DIR.to_string()));
-                    secrets = Some(self.secrets_archive()?);
+                    secrets = Some(self.secrets_archive(with_cli_secrets, &r.secrets)?);
                 }
                 // The command replaces the image's entrypoint for this step only (prefixing
                 // it when asked to use it); the commit below restores the configured one.
                 spec.entrypoint = Some(vec![]);
                 spec.cmd = Some(wrap_command(
                     r,
-                    r.argv(config.entrypoint.as_deref().unwrap_or_default()),
+                    secrets::wrap(
+                        &r.secrets,
+                        r.argv(config.entrypoint.as_deref().unwrap_or_default()),
+                    ),
                 ));
                 if needs_scratch(r) {
                     spec.volumes.push((String::new(), SCRATCH_DIR.to_string()));
@@ -743,13 +822,38 @@ impl Builder<'_> {
         Ok(Some(tar.finish()?))
     }
 
-    /// The secrets as files named by their ids, readable by root only (BuildKit's default).
-    fn secrets_archive(&self) -> Result<Vec<u8>, BuildError> {
+    /// The `--secret`s (with `cli`) as files named by their ids, readable by root only
+    /// (BuildKit's default), and a build customization's, which the command's wrapper copies
+    /// to their paths as the command's user.
+    fn secrets_archive(
+        &self,
+        cli: bool,
+        hook: &[crate::plan::SecretUse],
+    ) -> Result<Vec<u8>, BuildError> {
         let mut tar = TarBuilder::new();
-        for secret in self.network.secrets() {
-            tar.add_bytes(&secret.id, secret.value(), 0o400)?;
+        if cli {
+            for secret in self.network.secrets() {
+                tar.add_bytes(&secret.id, secret.value(), 0o400)?;
+            }
+        }
+        for (i, s) in hook.iter().enumerate() {
+            let name = format!("{}/{i}", secrets::HOOK_SECRETS);
+            tar.add_bytes(&name, s.value.expose().as_bytes(), 0o444)?;
         }
         Ok(tar.finish()?)
+    }
+
+    /// The secret values a command's output must not show.
+    fn secret_values<'r>(&'r self, step: &Step, run: &'r Run) -> Vec<&'r [u8]> {
+        let mut values: Vec<&[u8]> = run
+            .secrets
+            .iter()
+            .map(|s| s.value.expose().as_bytes())
+            .collect();
+        if gets_secrets(step, run) {
+            values.extend(self.network.secrets().iter().map(|s| s.value()));
+        }
+        values
     }
 
     /// `volumes`: the scratch archive (when the step has one) and the secrets archive, each
@@ -776,7 +880,12 @@ impl Builder<'_> {
         }
         let mut output = None;
         if let Some((step, r)) = run {
-            let out = self.engine.run(container).await?;
+            let mut out = self.engine.run(container).await?;
+            let hidden = self.secret_values(step, r);
+            if !hidden.is_empty() {
+                out.stdout = secrets::scrub(&out.stdout, &hidden);
+                out.stderr = secrets::scrub(&out.stderr, &hidden);
+            }
             tracing::debug!(container, exit_code = out.exit_code, step = %step.name, "command finished");
             if !r.expect.accepts(out.exit_code) {
                 let mut combined = out.stdout.clone();
@@ -934,6 +1043,7 @@ mod tests {
                 expect: Default::default(),
                 shell: None,
                 tools: vec![],
+                secrets: vec![],
             }),
         }
     }
@@ -980,6 +1090,7 @@ mod tests {
             expect: Default::default(),
             shell: None,
             tools: vec![],
+            secrets: vec![],
         };
         let cmd = wrap_command(&r, r.argv(&[]));
         assert_eq!(cmd[..2], ["/bin/sh", "-c"]);

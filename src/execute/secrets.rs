@@ -121,9 +121,102 @@ pub fn parse_all(
     Ok(secrets)
 }
 
+/// Where a build customization's secrets (`dag.set_secret`) are in the secrets volume.
+pub const HOOK_SECRETS: &str = ".hook";
+
+/// A secret of a build customization, in the secrets volume.
+pub fn hook_secret_file(index: usize) -> String {
+    format!("{SECRETS_DIR}/{HOOK_SECRETS}/{index}")
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `argv` run inside a `sh -c` script that gives the command its build customization's
+/// secrets (files at their paths, variables in its process) and removes the files, and the
+/// folders made for them, before the step's container is committed: a secret's file is in
+/// the container only while the command runs, so never in the layer. A file already at the
+/// path is refused rather than hidden (it would come back as a copy in the layer).
+pub fn wrap(uses: &[crate::plan::SecretUse], argv: Vec<String>) -> Vec<String> {
+    use crate::plan::SecretTarget;
+    if uses.is_empty() {
+        return argv;
+    }
+    let mut before = String::new();
+    let mut after = String::new();
+    for (i, u) in uses.iter().enumerate() {
+        let src = quote(&hook_secret_file(i));
+        match &u.target {
+            SecretTarget::File(path) => {
+                let p = quote(path);
+                before.push_str(&format!(
+                    "if [ -e {p} ] || [ -L {p} ]; then echo \"with_mounted_secret: {path} already exists in the container; mount the secret at a new path\" >&2; exit 125; fi; \
+                     top{i}=; d=$(dirname {p}); while [ ! -d \"$d\" ]; do top{i}=$d; d=$(dirname \"$d\"); done; \
+                     mkdir -p \"$(dirname {p})\" && cp {src} {p} && chmod 0400 {p} || exit 125; "
+                ));
+                after.push_str(&format!(
+                    "rm -f {p}; if [ -n \"$top{i}\" ]; then d=$(dirname {p}); while rmdir \"$d\" 2>/dev/null && [ \"$d\" != \"$top{i}\" ]; do d=$(dirname \"$d\"); done; fi; "
+                ));
+            }
+            SecretTarget::Env(name) => {
+                // Exactly the value, trailing newlines included.
+                before.push_str(&format!(
+                    "{name}=$(cat {src}; printf x) || exit 125; {name}=${{{name}%x}}; export {name}; "
+                ));
+            }
+        }
+    }
+    let script = format!("{before}\"$@\"; rc=$?; {after}exit $rc");
+    let mut cmd = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        script,
+        "sh".to_string(),
+    ];
+    cmd.extend(argv);
+    cmd
+}
+
+/// `text` with every secret value replaced by `***`, as Dagger shows secrets in output.
+pub fn scrub(text: &str, values: &[&[u8]]) -> String {
+    let mut out = text.to_string();
+    for v in values {
+        let v = String::from_utf8_lossy(v);
+        // The trimmed form first, so lines keep their ends.
+        for form in [v.trim(), v.as_ref()] {
+            if !form.is_empty() {
+                out = out.replace(form, "***");
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hook_secrets_are_scripted_and_scrubbed() {
+        use crate::plan::{SecretTarget, SecretUse};
+        let uses: Vec<SecretUse> = serde_json::from_value(serde_json::json!([
+            {"secret": "netrc", "target": {"file": "/root/.netrc"}},
+            {"secret": "token", "target": {"env": "TOKEN"}},
+        ]))
+        .unwrap();
+        assert_eq!(uses[1].target, SecretTarget::Env("TOKEN".into()));
+        let cmd = wrap(&uses, vec!["pip".into(), "install".into()]);
+        assert_eq!(cmd[..2], ["/bin/sh", "-c"]);
+        assert!(cmd[2].contains("cp '/run/secrets/.hook/0' '/root/.netrc'"));
+        assert!(cmd[2].contains("TOKEN=$(cat '/run/secrets/.hook/1'"));
+        assert!(cmd[2].contains("rm -f '/root/.netrc'"));
+        assert_eq!(cmd[4..], ["pip", "install"]);
+        assert_eq!(
+            scrub("login u password s3cr3t\n", &[b"s3cr3t\n"]),
+            "login u password ***\n"
+        );
+    }
 
     #[test]
     fn file_and_environment_sources() {

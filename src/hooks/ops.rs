@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use crate::plan::canonical::sha256_hex;
 use crate::plan::{
-    Action, CacheMount, ConfigOp, Expect, FileEntry, FileSource, Owner, Run, ShellWrap, Step,
+    Action, CacheMount, ConfigOp, Expect, FileEntry, FileSource, Owner, Run, SecretTarget,
+    SecretUse, SecretValue, ShellWrap, Step,
 };
 
 /// One recorded `Container` call, as the shim (hooks/dagger/__init__.py) writes it.
@@ -74,6 +75,19 @@ pub enum Op {
         port: u16,
         protocol: String,
     },
+    /// `with_mounted_secret(path, secret)`: the plaintext travels with the operation and
+    /// leaves it for the command's `SecretUse`, which never serializes it.
+    SecretFile {
+        path: String,
+        secret: String,
+        plaintext: SecretValue,
+    },
+    /// `with_secret_variable(name, secret)`.
+    SecretEnv {
+        name: String,
+        secret: String,
+        plaintext: SecretValue,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +111,7 @@ pub fn to_steps(hook: &str, ops: &[Op], workdir: &str) -> Result<Vec<Step>, OpEr
     let mut steps = Vec::with_capacity(ops.len());
     let mut workdir = workdir.to_string();
     let mut caches: Vec<CacheMount> = Vec::new();
+    let mut secrets: Vec<SecretUse> = Vec::new();
     let step = |label: String, action: Action| Step {
         name: format!("{hook}: {label}"),
         action,
@@ -145,6 +160,7 @@ pub fn to_steps(hook: &str, ops: &[Op], workdir: &str) -> Result<Vec<Step>, OpEr
                         expect,
                         shell,
                         tools: vec![],
+                        secrets: secrets.clone(),
                     }),
                 ));
             }
@@ -274,6 +290,39 @@ pub fn to_steps(hook: &str, ops: &[Op], workdir: &str) -> Result<Vec<Step>, OpEr
                 caches.push(CacheMount {
                     target,
                     volume: cache_volume_name(volume),
+                });
+            }
+            // Like Dagger, a secret applies to every later command of the container.
+            Op::SecretFile {
+                path,
+                secret,
+                plaintext,
+            } => {
+                let target = SecretTarget::File(absolute(&workdir, path));
+                secrets.retain(|s| s.target != target);
+                secrets.push(SecretUse {
+                    secret: secret.clone(),
+                    target,
+                    value: plaintext.clone(),
+                });
+            }
+            Op::SecretEnv {
+                name,
+                secret,
+                plaintext,
+            } => {
+                if name.is_empty() || name.contains('=') || name.contains('\0') {
+                    return Err(OpError::Invalid {
+                        call: format!("with_secret_variable({name:?})"),
+                        reason: "not an environment variable name".into(),
+                    });
+                }
+                let target = SecretTarget::Env(name.clone());
+                secrets.retain(|s| s.target != target);
+                secrets.push(SecretUse {
+                    secret: secret.clone(),
+                    target,
+                    value: plaintext.clone(),
                 });
             }
             Op::Expose { port, protocol } => steps.push(step(

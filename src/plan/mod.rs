@@ -222,6 +222,47 @@ pub struct Run {
     /// Host programs made available read-only for this command only (e.g. uv).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolMount>,
+    /// Secrets a build customization gave this command (`with_mounted_secret`,
+    /// `with_secret_variable`); their values are never serialized, so never in a key or
+    /// a printed plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretUse>,
+}
+
+/// A secret of a build customization (`dag.set_secret`) given to one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretUse {
+    /// The name the hook gave it.
+    pub secret: String,
+    pub target: SecretTarget,
+    #[serde(skip)]
+    pub value: SecretValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretTarget {
+    /// A file at this absolute path, for the command's duration.
+    File(String),
+    /// An environment variable of the command's process.
+    Env(String),
+}
+
+/// A secret's plaintext: never printed (`Debug` redacts it) nor serialized.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// A program from the host, mounted into a command's container.

@@ -404,6 +404,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
                 expect: Expect::Success,
                 shell: None,
                 tools,
+                secrets: vec![],
             }),
         ),
         step(

@@ -109,6 +109,7 @@ mod tests {
                 expect: Default::default(),
                 shell: None,
                 tools: vec![],
+                secrets: vec![],
             }),
         };
         let plan = BuildPlan {
