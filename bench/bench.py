@@ -20,6 +20,9 @@ first. Cases, min/median/max of --runs runs:
   code edit    one source file changed
   no change    nothing changed
   bulk cold    all N connectors, caches emptied, every tool two builds at a time
+  publish      all N connectors (builds warm) to an empty registry of the run's own:
+               `connector-build publish` (reproducible image, SBOM, version tag last) against
+               `docker build` (cache hit) + `docker push` of the BuildKit images
 
 connector-build only (no Dockerfile does these):
   fleet rebuild  all N connectors after a patch release of the python base (a derived base,
@@ -79,7 +82,7 @@ TARGETS = {
     "bulk cold": ("ratio", 0.8),
 }
 ALL_CASES = ["cold", "dep change", "code edit", "no change", "bulk cold", "fleet rebuild", "manifest fleet",
-             "registry cache"]
+             "registry cache", "publish"]
 
 
 def log(msg):
@@ -348,6 +351,59 @@ BENCH_ENGINE = {k: os.environ.get(f"BENCH_{k}", v) for k, v in
                 {"CB_ENGINE_NAME": "cb-bench-docker", "CB_ENGINE_BRIDGE": "cb-bench-br", "CB_ENGINE_NET": "172.31.253"}.items()}
 
 
+def registry_start(folder):
+    """A `docker-registry` of the bench's own on a free port, empty: (process, address)."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "config.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                      f"    rootdirectory: {folder / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise SystemExit("bench: the registry did not start")
+            time.sleep(0.05)
+    return proc, f"127.0.0.1:{port}"
+
+
+def publish_case(runs, roots, names, work):
+    """Seconds to publish `names` to an empty registry: connector-build vs build + push."""
+    times = {"cb": [], "buildkit": []}
+    for i in range(runs):
+        for tool in (["cb", "buildkit"] if i % 2 == 0 else ["buildkit", "cb"]):
+            proc, address = registry_start(work / f"registry-{tool}-{i}")
+            try:
+                start = time.monotonic()
+                if tool == "cb":
+                    run([str(BIN), "publish", "--json", "--installer", "uv", "--registry", address]
+                        + [str(roots["cb"] / n) for n in names],
+                        env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"})
+                else:
+                    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+                    for n in names:
+                        image = f"{address}/bench/{n}:{(roots['buildkit'] / n / 'version').read_text()}"
+                        run([BUILDKIT_DOCKER, "build", "-q", "-t", image, str(roots["buildkit"] / n)], env=env)
+                        run(["docker", "push", "-q", image])
+                        run(["docker", "image", "rm", image], check=False)
+                times[tool].append(time.monotonic() - start)
+            finally:
+                proc.kill()
+                proc.wait()
+                shutil.rmtree(work / f"registry-{tool}-{i}", ignore_errors=True)
+    return {"connector-build publish": stats(times["cb"]), "docker build + push": stats(times["buildkit"]),
+            "connectors": len(names)}
+
+
 def own_engine(action):
     """Starts or stops the benchmark's private engine (scripts/second-engine.sh)."""
     env = {**os.environ, **BENCH_ENGINE}
@@ -456,6 +512,11 @@ def measure(args, count, base_ref):
     if "registry cache" in wanted:
         log(f"registry cache, {first}")
         registry_cache_cases(roots, first, args.runs, registry)
+    published = None
+    if "publish" in wanted:
+        log(f"publish, {count} connectors, to an empty registry")
+        published = publish_case(args.runs, roots, names, work)
+        log(f"publish: {published}")
 
     log("peak memory, 300 connectors")
     plan_kb, list_kb = peak_memory(work, base_ref)
@@ -464,6 +525,12 @@ def measure(args, count, base_ref):
     print_table(results)
     print_extra(extra)
     print_registry_table(registry)
+    if published:
+        cbp, push = published["connector-build publish"], published["docker build + push"]
+        print(f"\npublish {count} connectors to an empty registry: connector-build {cbp['median']:.2f}s "
+              f"({cbp['min']:.2f}-{cbp['max']:.2f}), docker build + push {push['median']:.2f}s "
+              f"({push['min']:.2f}-{push['max']:.2f}), {cbp['median'] / push['median']:.2f}x")
+        results["publish"] = published
     results.update(extra)
     results.update(registry)
     finish(args, results, plan_kb, list_kb, same_spec, names)
@@ -488,7 +555,7 @@ def finish(args, results, plan_kb, list_kb, same_spec, names):
     cpus, mem_kb = os.cpu_count(), int(open("/proc/meminfo").read().split()[1])
     machine = f"{cpus} cores, {mem_kb / 1024 / 1024:.0f} GiB, engine {engine}"
     print(f"connectors: {', '.join(names)}; runs per case: {args.runs}; installer: uv; {machine}")
-    Path(args.json).write_text(json.dumps({"cases": results, "memory": mem, "spec_identical": same_spec,
+    Path(args.json).write_text(json.dumps({"cases": results, "publish": published, "memory": mem, "spec_identical": same_spec,
                                            "connectors": names, "runs": args.runs, "machine": machine}, indent=2) + "\n")
     log(f"results written to {args.json}")
 

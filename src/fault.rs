@@ -130,6 +130,18 @@ impl EngineError {
     }
 }
 
+impl crate::registry::RegistryError {
+    /// A registry that does not answer, times out or fails (5xx) is infrastructure; a
+    /// request it refuses (credentials, a bad manifest) is input.
+    pub fn class(&self) -> FaultClass {
+        if self.retryable() {
+            FaultClass::Infrastructure
+        } else {
+            FaultClass::Input
+        }
+    }
+}
+
 impl BuildError {
     pub fn class(&self) -> FaultClass {
         match self {

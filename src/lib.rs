@@ -44,6 +44,7 @@ pub mod model;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod python;
 pub mod registry;
 pub mod report;

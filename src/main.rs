@@ -52,6 +52,7 @@ async fn run(cli: Cli) -> Outcome {
     let ctx = Context::resolve(&cli.global)?;
     match cli.command {
         Command::Build(args) => cli::build::run(&ctx, args).await,
+        Command::Publish(args) => cli::publish::run(&ctx, args).await,
         Command::List {
             selection,
             json,

@@ -18,6 +18,18 @@ pub fn render(report: &RunReport) -> Value {
         if c.status != Status::Built {
             continue;
         }
+        // A published image has a manifest: its digest and its address in the registry.
+        if let Some(p) = &c.published {
+            targets.insert(
+                c.connector.clone(),
+                json!({
+                    "containerimage.config.digest": p.config_digest,
+                    "containerimage.digest": p.digest,
+                    "image.name": format!("{}:{}", p.name, p.tag),
+                }),
+            );
+            continue;
+        }
         let (Some(id), Some(tag)) = (&c.image_id, &c.tag) else {
             continue;
         };

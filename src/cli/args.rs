@@ -54,6 +54,9 @@ pub enum ProgressArg {
 pub enum Command {
     /// Build connector images and tag them `<dockerRepository>:dev`.
     Build(BuildArgs),
+    /// Build connector images and push them to a registry as
+    /// `<registry>/<dockerRepository>:<dockerImageTag>`; a version is never overwritten.
+    Publish(PublishArgs),
     /// List connectors (all, or the selected ones) as a table or JSON.
     List {
         #[command(flatten)]
@@ -302,6 +305,22 @@ pub struct BuildArgs {
     pub metadata_file: Option<PathBuf>,
 }
 
+#[derive(Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Registry to push to (`host[:port]`). Default: `registry` in connector-build.toml,
+    /// else 127.0.0.1:5000.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub registry: Option<String>,
+    /// Publish `<version>-dev.<short git commit>` instead of the version.
+    #[arg(long)]
+    pub pre_release: bool,
+    /// Also move the `latest` tag to the published image.
+    #[arg(long)]
+    pub latest: bool,
+}
+
 pub fn parse_mirror(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((a, b)) if !a.is_empty() && !b.is_empty() => Ok((a.to_string(), b.to_string())),
@@ -313,6 +332,7 @@ pub fn parse_mirror(s: &str) -> Result<(String, String), String> {
 
 const SUBCOMMANDS: &[&str] = &[
     "build",
+    "publish",
     "cache",
     "list",
     "plan",

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use connector_build::bulk::{self, BulkRequest};
 use connector_build::clock;
+use connector_build::engine::Engine;
 use connector_build::progress::Reporter;
+use connector_build::publish::PublishOutcome;
 use connector_build::report::{self, duration, short_id, RunReport, Status};
 
 use super::args::BuildArgs;
@@ -13,12 +15,23 @@ use super::context::Context;
 use super::exit::{fail, shutdown_signal, usage, Exit, Outcome, Signal};
 
 pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
+    match execute(ctx, &args).await? {
+        Some((report, _, _)) => finish(ctx, &args, report, "built"),
+        None => Ok(()),
+    }
+}
+
+/// What [`execute`] ran: the report, the engines that took part, the selected folders.
+pub(super) type Executed = (RunReport, Vec<Engine>, Vec<PathBuf>);
+
+/// Builds the selection. `None` when nothing is selected.
+pub(super) async fn execute(ctx: &Context, args: &BuildArgs) -> Result<Option<Executed>, Exit> {
     let selection = ctx.selected(&args.selection)?.ok_or_else(|| {
         usage("nothing to build: name connectors (`build source-foo`, --name), or select them with --language, --support-level, --modified or --metadata-query")
     })?;
     if selection.connectors.is_empty() {
         eprintln!("no connector matches the selection; nothing to build");
-        return Ok(());
+        return Ok(None);
     }
     if let Some(dir) = &args.report_dir {
         report::prepare_dir(dir).map_err(|e| fail(&e))?;
@@ -75,11 +88,17 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
     )
     .await;
     drop(reporter);
+    let dirs = selection.connectors.iter().map(|c| c.dir.clone()).collect();
+    Ok(Some((report, engines, dirs)))
+}
 
+/// Prints the results, writes the report and CI outputs, and gives the exit status.
+/// `done` names what happened to a connector that succeeded (`built`, `published`).
+pub(super) fn finish(ctx: &Context, args: &BuildArgs, report: RunReport, done: &str) -> Outcome {
     if args.json {
         println!("{}", report.results_json());
     }
-    print_summary(ctx, &report);
+    print_summary(ctx, &report, done);
     let dir = args
         .report_dir
         .clone()
@@ -127,7 +146,7 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
 
 /// `<root>/.connector-build/reports/<UTC timestamp>/`, made unique if a run in the same
 /// second already wrote there.
-fn default_report_dir(ctx: &Context, started: f64) -> PathBuf {
+pub(super) fn default_report_dir(ctx: &Context, started: f64) -> PathBuf {
     let base = ctx
         .config
         .root
@@ -143,7 +162,7 @@ fn default_report_dir(ctx: &Context, started: f64) -> PathBuf {
     dir
 }
 
-fn print_summary(ctx: &Context, report: &RunReport) {
+fn print_summary(ctx: &Context, report: &RunReport, done: &str) {
     let style = ctx.style();
     let several_engines = report.engines.len() > 1;
     for c in &report.connectors {
@@ -166,11 +185,17 @@ fn print_summary(ctx: &Context, report: &RunReport) {
                 } else {
                     format!(" (from cache: {})", cached.join(", "))
                 };
+                let (image, done) = match &c.published {
+                    Some(p) if p.outcome == PublishOutcome::AlreadyPublished => {
+                        (p.image.clone(), "already published")
+                    }
+                    Some(p) => (p.image.clone(), done),
+                    None => (c.tag.clone().unwrap_or_default(), done),
+                };
                 eprintln!(
-                    "{} {} -> {}  {}  {:.1} MB  {:.1}s{note}{on}",
-                    style.ok("built"),
+                    "{} {} -> {image}  {}  {:.1} MB  {:.1}s{note}{on}",
+                    style.ok(done),
                     c.connector,
-                    c.tag.as_deref().unwrap_or_default(),
                     short_id(c.image_id.as_deref().unwrap_or_default()),
                     c.size.unwrap_or_default() as f64 / 1e6,
                     c.seconds,

@@ -14,6 +14,7 @@ pub mod list;
 pub mod migrate;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod report;
 pub mod stdout;
 pub mod upgrade;

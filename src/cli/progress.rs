@@ -208,14 +208,20 @@ impl Reporter for Bars {
                     self.style.warn("warning:")
                 ));
             }
+            // The connector's build bar is finished by then: a line per blob once it is in.
             Event::Transfer {
                 connector,
                 item,
                 done,
                 total,
-            } => self
-                .bar(&connector, 0)
-                .set_message(transfer_message(&item, done, total)),
+            } => {
+                if done == total {
+                    let _ = self.multi.println(format!(
+                        "{connector}: {}",
+                        transfer_message(&item, done, total)
+                    ));
+                }
+            }
             Event::Finished { connector, ok } => {
                 let bar = self.bars.lock().ok().and_then(|mut b| b.remove(&connector));
                 if let Some(bar) = bar {
@@ -375,8 +381,12 @@ impl Reporter for Grouped {
     }
 }
 
-/// `pushing blob sha256:ab12…  12.0/48.5 MiB`.
+/// `pushed blob sha256:ab12…  48.5 MiB`, or `pushing … 12.0/48.5 MiB` while under way.
 fn transfer_message(item: &str, done: u64, total: u64) -> String {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    format!("pushing {item}  {:.1}/{:.1} MiB", mib(done), mib(total))
+    if done >= total {
+        format!("pushed {item}  {:.1} MiB", mib(total))
+    } else {
+        format!("pushing {item}  {:.1}/{:.1} MiB", mib(done), mib(total))
+    }
 }

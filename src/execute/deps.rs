@@ -463,7 +463,13 @@ impl Builder<'_> {
                 );
             } else {
                 match self
-                    .rebase(old, base, layer, (&plan.connector, &keys.steps[layer.last]), python.as_deref())
+                    .rebase(
+                        old,
+                        base,
+                        layer,
+                        (&plan.connector, &keys.steps[layer.last]),
+                        python.as_deref(),
+                    )
                     .await?
                 {
                     Ok(id) => {
@@ -494,7 +500,14 @@ impl Builder<'_> {
             {
                 Some(prev) if prev.layers.starts_with(&parent.layers) => {
                     match self
-                        .delta(plan, (parent, &prev), layer, &keys.steps[layer.last], dep, previous)
+                        .delta(
+                            plan,
+                            (parent, &prev),
+                            layer,
+                            &keys.steps[layer.last],
+                            dep,
+                            previous,
+                        )
                         .await?
                     {
                         Ok((id, output, removed, (resolved, replaced))) => {
@@ -635,7 +648,9 @@ impl Builder<'_> {
                     steps: &steps,
                     last: layer.last,
                 };
-                let (_, output) = self.build_or_run_layer(plan, parent, &dry, key, false).await?;
+                let (_, output) = self
+                    .build_or_run_layer(plan, parent, &dry, key, false)
+                    .await?;
                 let Some((pins, replaced)) = output.and_then(|o| uv_changes(&o.stderr)) else {
                     return Ok(Err("uv's resolution could not be read".into()));
                 };
@@ -896,6 +911,7 @@ mod tests {
             expect: Default::default(),
             shell: None,
             tools: vec![],
+            secrets: vec![],
         };
         let layer = DependencyLayer {
             run: &run,

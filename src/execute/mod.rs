@@ -646,7 +646,8 @@ impl Builder<'_> {
         layer: &Layer<'_>,
         key: &CacheKey,
     ) -> Result<(String, Option<RunOutput>), BuildError> {
-        self.build_or_run_layer(plan, parent, layer, key, true).await
+        self.build_or_run_layer(plan, parent, layer, key, true)
+            .await
     }
 
     /// `build_layer`, or with `commit` false only its command run (for what it prints): the

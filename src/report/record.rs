@@ -104,6 +104,9 @@ pub struct ConnectorReport {
     pub error_output: Vec<String>,
     /// Earlier attempts on engines that stopped answering.
     pub lost_attempts: Vec<LostAttempt>,
+    /// What `publish` pushed (or found already published).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<crate::publish::Published>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +160,7 @@ impl ConnectorReport {
             location: None,
             error_output: Vec::new(),
             lost_attempts: Vec::new(),
+            published: None,
         }
     }
 
@@ -186,6 +190,7 @@ impl ConnectorReport {
             location: None,
             error_output,
             lost_attempts: Vec::new(),
+            published: None,
         }
     }
 
@@ -308,6 +313,29 @@ impl RunReport {
 
     pub fn seconds(&self) -> f64 {
         (self.finished_at - self.started_at).max(0.0)
+    }
+
+    /// A built connector whose publication failed: it counts as failed, for `class`.
+    pub fn fail_built(&mut self, index: usize, class: FaultClass, error: String) {
+        let Some(c) = self.connectors.get_mut(index) else {
+            return;
+        };
+        if c.status != Status::Built {
+            return;
+        }
+        c.status = Status::Failed;
+        c.failure_class = Some(class);
+        c.error = Some(error);
+        self.totals.built -= 1;
+        self.totals.failed += 1;
+        if let Some(e) = self
+            .engines
+            .iter_mut()
+            .find(|e| Some(&e.host) == c.engine.as_ref())
+        {
+            e.built -= 1;
+            e.failed += 1;
+        }
     }
 
     pub fn ok(&self) -> bool {
@@ -442,6 +470,7 @@ pub(crate) mod tests {
             location: None,
             error_output: vec![],
             lost_attempts: vec![],
+            published: None,
         };
         let mut retried = built("source-retried", &e1, 30.0, false);
         retried.lost_attempts.push(LostAttempt {

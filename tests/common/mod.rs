@@ -482,3 +482,40 @@ pub fn step<'a>(result: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
         .find(|s| s["name"] == name)
         .unwrap_or_else(|| panic!("no step {name} in {result}"))
 }
+
+/// The SBOM validator's Python (cyclonedx-python-lib), installed by `scripts/setup.sh`.
+pub const SBOM_VALIDATOR: &str = "/var/lib/connector-build/sbom-validator/bin/python";
+
+/// Validates a CycloneDX 1.5 JSON SBOM with cyclonedx-python-lib's strict JSON schema
+/// validator; panics with its findings, or when the validator is not installed.
+pub fn validate_sbom(bom: &[u8]) {
+    assert!(
+        Path::new(SBOM_VALIDATOR).exists(),
+        "no SBOM validator at {SBOM_VALIDATOR}: run `bash scripts/setup.sh` (the README test command does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bom.json");
+    std::fs::write(&file, bom).unwrap();
+    let script = "import sys\n\
+        from cyclonedx.schema import SchemaVersion\n\
+        from cyclonedx.validation.json import JsonStrictValidator\n\
+        v = JsonStrictValidator(SchemaVersion.from_version(sys.argv[2]))\n\
+        err = v.validate_str(open(sys.argv[1]).read())\n\
+        print(err or 'valid')\n\
+        sys.exit(1 if err else 0)\n";
+    let out = Command::new(SBOM_VALIDATOR)
+        .args([
+            "-c",
+            script,
+            file.to_str().unwrap(),
+            connector_build::sbom::SPEC_VERSION,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the SBOM does not validate: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

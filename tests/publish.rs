@@ -1,0 +1,632 @@
+//! `connector-build publish` on the real engine and real registries (the set-up's, and
+//! `docker-registry` instances of the tests' own for faults and passwords). What was pushed is
+//! read with clients no one here wrote: `skopeo`, `docker pull`, the registry's HTTP API and
+//! cyclonedx-python-lib's validator.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const EPOCH: &str = "1700000000";
+
+fn nonce() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}{}", std::process::id(), t % 1_000_000)
+}
+
+/// A copy of `fixture` in its own workspace whose `dockerRepository` is unique to this run.
+fn fixture(fixture: &str) -> (Workspace, PathBuf, String) {
+    let ws = Workspace::new();
+    let dir = ws.add_fixture(fixture);
+    let repository = format!("cb-tests/publish-{}", nonce());
+    let meta = dir.join("metadata.yaml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let text = text.replace(&format!("airbyte/{fixture}"), &repository);
+    std::fs::write(&meta, text).unwrap();
+    (ws, dir, repository)
+}
+
+fn publish(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .arg("--connectors-dir")
+        .arg(ws.path())
+        .arg("publish")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run connector-build")
+}
+
+fn skopeo(args: &[&str]) -> Output {
+    Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo (installed by scripts/setup.sh)")
+}
+
+fn raw_manifest(reference: &str) -> Option<Vec<u8>> {
+    let out = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    out.status.success().then_some(out.stdout)
+}
+
+fn tags(registry: &str, repository: &str) -> Vec<String> {
+    let out = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{registry}/{repository}"),
+    ]);
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut t: Vec<String> = v["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    t.sort();
+    t
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+fn published(out: &Output) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "no JSON on stdout: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    });
+    v["connectors"][0].clone()
+}
+
+#[test]
+fn publish_pushes_once_then_skips_and_refuses_another_image_under_the_version() {
+    let (ws, dir, repository) = fixture("source-fixture-uv");
+    let reports = ws.path().join("reports");
+    let metadata = ws.path().join("metadata.json");
+    let out = publish(
+        &ws,
+        &[
+            "source-fixture-uv",
+            "--registry",
+            "127.0.0.1:5000",
+            "--latest",
+            "--json",
+            "--report-dir",
+            reports.to_str().unwrap(),
+            "--metadata-file",
+            metadata.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let c = published(&out);
+    assert_eq!(c["status"], "built", "{c:#}");
+    let p = &c["published"];
+    let digest = p["digest"].as_str().unwrap().to_string();
+    let name = format!("127.0.0.1:5000/{repository}");
+    assert_eq!(p["image"], format!("{name}:0.1.0@{digest}"));
+    assert_eq!(p["outcome"], "pushed");
+    assert_eq!(p["reproducible"], true, "{p:#}");
+
+    // The manifest as skopeo reads it: its digest, OCI type, annotations; the tags.
+    let raw = raw_manifest(&format!("{name}:0.1.0")).expect("the version tag");
+    assert_eq!(sha256(&raw), digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let ann = &manifest["annotations"];
+    let base = base_ref();
+    let (base_name, base_digest) = base.split_once('@').unwrap();
+    assert_eq!(ann["org.opencontainers.image.base.name"], base_name);
+    assert_eq!(ann["org.opencontainers.image.base.digest"], base_digest);
+    assert_eq!(ann["org.opencontainers.image.version"], "0.1.0");
+    assert_eq!(
+        ann["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    let sbom_tag = format!("{}.sbom", digest.replace(':', "-"));
+    assert_eq!(
+        tags("127.0.0.1:5000", &repository),
+        vec!["0.1.0".to_string(), "latest".into(), sbom_tag.clone()]
+    );
+    let config = skopeo(&[
+        "inspect",
+        "--config",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{name}@{digest}"),
+    ]);
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(
+        config["config"]["Labels"]["org.opencontainers.image.base.digest"],
+        base_digest
+    );
+
+    // The SBOM: attached under cosign's tag, the file in the report folder, and valid.
+    let sbom_manifest: serde_json::Value =
+        serde_json::from_slice(&raw_manifest(&format!("{name}:{sbom_tag}")).unwrap()).unwrap();
+    assert_eq!(
+        sbom_manifest["layers"][0]["mediaType"],
+        "application/vnd.cyclonedx+json"
+    );
+    assert_eq!(sbom_manifest["subject"]["digest"], digest.as_str());
+    let sbom_file = reports.join("sbom/source-fixture-uv.cdx.json");
+    let sbom = std::fs::read(&sbom_file).unwrap();
+    assert_eq!(
+        sha256(&sbom),
+        sbom_manifest["layers"][0]["digest"].as_str().unwrap()
+    );
+    validate_sbom(&sbom);
+
+    // The run report and the buildx-shaped metadata file carry the pushed image.
+    let report = read_report(&reports);
+    assert_eq!(
+        report_entry(&report, "source-fixture-uv")["published"]["digest"],
+        digest.as_str()
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    assert_eq!(
+        meta["source-fixture-uv"]["containerimage.digest"],
+        digest.as_str()
+    );
+    assert_eq!(
+        meta["source-fixture-uv"]["image.name"],
+        format!("{name}:0.1.0")
+    );
+
+    // The engine pulls it by digest, and it answers `spec`.
+    let pinned = format!("{name}@{digest}");
+    docker_ok(&["pull", "-q", &pinned]);
+    let spec = run_spec(&pinned);
+    assert_eq!(spec["type"], "SPEC");
+    let _ = docker(&["image", "rm", &pinned]);
+
+    // Again: nothing to do.
+    let again = publish(&ws, &["source-fixture-uv"], &[]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("already published"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(text(&again.stdout).trim(), format!("{name}:0.1.0@{digest}"));
+
+    // Another image under the same version: refused, nothing pushed, the tag unmoved.
+    let main = dir.join("main.py");
+    let code = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{code}\n# changed without a version bump\n")).unwrap();
+    let before = tags("127.0.0.1:5000", &repository);
+    let refused = publish(
+        &ws,
+        &[
+            "source-fixture-uv",
+            "--json",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    let c = published(&refused);
+    let error = c["error"].as_str().unwrap();
+    assert!(
+        error.contains("already published with another image")
+            && error.contains("connector-build bump-version"),
+        "{error}"
+    );
+    assert_eq!(c["failure_class"], "input");
+    let other = error
+        .split("this build is ")
+        .nth(1)
+        .and_then(|s| s.get(..71))
+        .unwrap();
+    assert!(
+        raw_manifest(&format!("{name}@{other}")).is_none(),
+        "{other} was pushed"
+    );
+    assert_eq!(tags("127.0.0.1:5000", &repository), before);
+    assert_eq!(
+        sha256(&raw_manifest(&format!("{name}:0.1.0")).unwrap()),
+        digest
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `docker-registry` of the test's own on a free port, with its own storage; optionally
+/// with htpasswd users. Killed when dropped.
+struct Registry {
+    address: String,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Registry {
+    fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let auth = match htpasswd {
+            Some((user, password)) => {
+                let file = dir.path().join("htpasswd");
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .expect("htpasswd (apache2-utils, installed by scripts/setup.sh)");
+                assert!(out.status.success());
+                std::fs::write(&file, &out.stdout).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    file.display()
+                )
+            }
+            None => String::new(),
+        };
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut r = Registry {
+            address: format!("127.0.0.1:{port}"),
+            config,
+            _dir: dir,
+            child: None,
+        };
+        r.resume();
+        r
+    }
+
+    /// (Re)starts the process on the same storage and waits until it answers.
+    fn resume(&mut self) {
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&self.address).is_err() {
+            assert!(Instant::now() < deadline, "the registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn a_registry_that_is_down_at_the_start_is_an_infrastructure_fault() {
+    let (ws, _dir, _repository) = fixture("source-fixture-uv");
+    let address = format!("127.0.0.1:{}", free_port());
+    let out = publish(&ws, &["source-fixture-uv", "--registry", &address], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains(&format!("registry {address} does not answer")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("building"),
+        "it built before finding the registry down: {stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_registry_stopped_mid_push_leaves_no_tag_and_a_rerun_completes() {
+    let (ws, _dir, repository) = fixture("source-fixture-uv");
+    let mut registry = Registry::start(None);
+    // The base layers (over 100 MB) are copied into this registry: time to stop it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .arg("--connectors-dir")
+        .arg(ws.path())
+        .args([
+            "-v",
+            "publish",
+            "source-fixture-uv",
+            "--registry",
+            &registry.address,
+        ])
+        .env("NO_COLOR", "1")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("pushed blob") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // The first blob is in: stop the registry under the push.
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("no blob was pushed within 2 minutes");
+    registry.kill();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("publish did not stop after its registry went away");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains(&registry.address), "{stderr}");
+
+    registry.resume();
+    assert!(
+        tags(&registry.address, &repository).is_empty(),
+        "a tag points at a partial image"
+    );
+    let out = publish(
+        &ws,
+        &["source-fixture-uv", "--registry", &registry.address],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let address = text(&out.stdout).trim().to_string();
+    let digest = address.split('@').nth(1).unwrap();
+    let raw = raw_manifest(&format!("{}/{repository}:0.1.0", registry.address)).unwrap();
+    assert_eq!(sha256(&raw), digest);
+}
+
+#[test]
+fn a_password_registry_takes_the_docker_config_credentials_and_never_shows_the_password() {
+    let (ws, _dir, repository) = fixture("source-fixture-uv");
+    let password = format!("pw-{}-secret", nonce());
+    let registry = Registry::start(Some(("robot", &password)));
+    let config_dir = tempfile::tempdir().unwrap();
+    let login = |pw: &str| {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("robot:{pw}"));
+        std::fs::write(
+            config_dir.path().join("config.json"),
+            format!(
+                r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+                registry.address
+            ),
+        )
+        .unwrap();
+    };
+    let docker_config = config_dir.path().to_str().unwrap().to_string();
+
+    // A wrong password: a clear error, no build, and the password nowhere.
+    let wrong = format!("wrong-{password}");
+    login(&wrong);
+    let reports = ws.path().join("reports");
+    let out = publish(
+        &ws,
+        &[
+            "source-fixture-uv",
+            "--registry",
+            &registry.address,
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        &[("DOCKER_CONFIG", &docker_config)],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("refused the credentials of user `robot`")
+            && stderr.contains("docker login"),
+        "{stderr}"
+    );
+    for shown in [text(&out.stdout), stderr] {
+        assert!(
+            !shown.contains(&password),
+            "the password was shown: {shown}"
+        );
+    }
+
+    // The right one: published, and read back with the same credentials.
+    login(&password);
+    let out = publish(
+        &ws,
+        &[
+            "source-fixture-uv",
+            "--registry",
+            &registry.address,
+            "--json",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        &[("DOCKER_CONFIG", &docker_config)],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let digest = published(&out)["published"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &format!("robot:{password}"),
+        &format!("docker://{}/{repository}:0.1.0", registry.address),
+    ]);
+    assert!(raw.status.success(), "{}", text(&raw.stderr));
+    assert_eq!(sha256(&raw.stdout), digest);
+    assert!(!text(&out.stdout).contains(&password) && !text(&out.stderr).contains(&password));
+    for entry in walkdir::WalkDir::new(&reports) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let body = std::fs::read(entry.path()).unwrap();
+            assert!(
+                !text(&body).contains(&password),
+                "{} holds the password",
+                entry.path().display()
+            );
+        }
+    }
+}
+
+/// The same connector at the same commit, built from empty caches on two engines, gives the
+/// same image digest: the second publish finds its image already published.
+#[test]
+fn two_engines_from_empty_caches_publish_the_same_digest() {
+    let (ws, dir, repository) = fixture("source-fixture-requirements");
+    // A nonce in the dependency file: neither engine has this install in its cache.
+    let requirements = dir.join("requirements.txt");
+    let text_before = std::fs::read_to_string(&requirements).unwrap();
+    std::fs::write(&requirements, format!("{text_before}# {repository}\n")).unwrap();
+    let engine = ExtraEngine::start("cb-pub-docker", "cb-pub-br", "172.31.246");
+
+    let first = publish(&ws, &["source-fixture-requirements", "--json"], &[]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let first = published(&first);
+    let install = step(&first, "install dependencies");
+    assert_eq!(install["cached"], false, "{first:#}");
+
+    let second = Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .args(["--engine", &engine.host, "--connectors-dir"])
+        .arg(ws.path())
+        .args(["publish", "source-fixture-requirements", "--json"])
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .output()
+        .unwrap();
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let second = published(&second);
+    assert_eq!(step(&second, "install dependencies")["cached"], false);
+    assert_ne!(
+        first["image_id"], second["image_id"],
+        "the engines' own images differ"
+    );
+    assert_eq!(
+        second["published"]["outcome"], "already_published",
+        "{second:#}"
+    );
+    assert_eq!(first["published"]["digest"], second["published"]["digest"]);
+}
+
+/// In a git repository: the times come from the connector folder's last commit, the commit and
+/// the origin remote are annotated, and `--pre-release` publishes `<version>-dev.<commit>`.
+#[test]
+fn a_pre_release_from_git_is_tagged_with_the_commit_and_dated_by_it() {
+    let (ws, dir, repository) = fixture("source-fixture-uv");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(ws.path())
+            .args(args)
+            .env("GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z")
+            .env("GIT_AUTHOR_DATE", "2024-01-02T03:04:05Z")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://example.invalid/connectors.git",
+    ]);
+    git(&["add", "."]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "c",
+    ]);
+    let commit = git(&["rev-parse", "HEAD"]);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .arg("--connectors-dir")
+        .arg(ws.path())
+        // By path: the folder is found as given.
+        .arg("publish")
+        .arg(&dir)
+        .args(["--pre-release", "--json"])
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p = published(&out)["published"].clone();
+    let tag = format!("0.1.0-dev.{}", &commit[..10]);
+    assert_eq!(p["tag"], tag.as_str(), "{p:#}");
+    assert_eq!(p["epoch_source"], "git commit time");
+    assert_eq!(p["reproducible"], true, "{p:#}");
+    let raw = raw_manifest(&format!("127.0.0.1:5000/{repository}:{tag}")).unwrap();
+    let ann = serde_json::from_slice::<serde_json::Value>(&raw).unwrap()["annotations"].clone();
+    assert_eq!(ann["org.opencontainers.image.revision"], commit.as_str());
+    assert_eq!(
+        ann["org.opencontainers.image.source"],
+        "https://example.invalid/connectors.git"
+    );
+    assert_eq!(
+        ann["org.opencontainers.image.created"],
+        "2024-01-02T03:04:05Z"
+    );
+    assert!(
+        !tags("127.0.0.1:5000", &repository).contains(&"0.1.0".to_string()),
+        "a pre-release does not take the version tag"
+    );
+}
