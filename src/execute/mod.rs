@@ -1062,6 +1062,17 @@ fn commit_config(config: &ImageConfig) -> ContainerConfig {
     }
 }
 
+/// What a registry cache checks a pulled entry against, and what `cache prune` groups entries
+/// by; each layer's labels replace the inherited ones.
+fn label_entry(config: &mut ImageConfig, connector: &str, key: &CacheKey) {
+    config
+        .labels
+        .insert(remote::KEY_LABEL.into(), key.0.clone());
+    config
+        .labels
+        .insert(remote::CONNECTOR_LABEL.into(), connector.to_string());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1178,15 +1189,4 @@ mod tests {
     fn output_tail_skips_blank_lines() {
         assert_eq!(last_lines("a\n\nb\nc\n", 2), ["b", "c"]);
     }
-}
-
-/// What a registry cache checks a pulled entry against, and what `cache prune` groups entries
-/// by; each layer's labels replace the inherited ones.
-fn label_entry(config: &mut ImageConfig, connector: &str, key: &CacheKey) {
-    config
-        .labels
-        .insert(remote::KEY_LABEL.into(), key.0.clone());
-    config
-        .labels
-        .insert(remote::CONNECTOR_LABEL.into(), connector.to_string());
 }
