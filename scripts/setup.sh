@@ -2,8 +2,9 @@
 # Fresh-machine set-up for connector-build (Debian 12, run as root).
 #
 #   1. installs docker.io, docker-registry, debootstrap, curl, iptables, tini, stunnel4,
-#      openssl, openjdk-17-jdk-headless (only what is missing)
-#   2. starts dockerd if no engine answers
+#      openssl, openjdk-17-jdk-headless, qemu-user-static (only what is missing)
+#   2. starts dockerd if no engine answers; registers QEMU for linux/arm64 in binfmt_misc
+#      (mounting it if needed) with the F flag, so arm64 containers run on this machine
 #   3. starts a local registry on 127.0.0.1:5000 (config: scripts/registry.yml)
 #   4. builds connector-build, and with it:
 #      - the root image (base-images/roots.toml): Debian bookworm + Python 3.11 from
@@ -19,6 +20,10 @@
 #        Airbyte CDK, installed with uv, on the python base image); address in
 #        /var/lib/connector-build/declarative-base-image.ref
 #   5. moves the fixtures in connectors-fixtures/ onto the latest base image of their kind
+#   6. linux/arm64 (the debian-python root from Debian's arm64 packages, the python base
+#      image on it, `<version>-linux-arm64`): in the background, off the critical path (it
+#      takes minutes under emulation); log $CACHE_DIR/setup-arm64.log, done when
+#      $STATE_DIR/arm64-base-image.ref exists. SETUP_ARM64=wait waits for it, =no skips it.
 #
 # Idempotent; a second run takes seconds. All logging goes to stderr, stdout
 # carries only the final reference (the python base image). Safe with CI=true and no stdin.
@@ -59,11 +64,18 @@ elapsed() { echo "$((SECONDS - T0))s"; }
 
 mkdir -p "$STATE_DIR" "$CACHE_DIR" "$REGISTRY_DATA"
 
-# One setup at a time (two CI steps or a developer + CI on the same machine).
+# One setup at a time (two CI steps or a developer + CI on the same machine). The detached
+# arm64 part (`setup.sh --arm64`, started by a set-up) has its own lock instead.
+ARM64_ONLY=0
+[ "${1:-}" = --arm64 ] && ARM64_ONLY=1
+if [ "$ARM64_ONLY" = 1 ]; then
+    :
+else
 exec 9>"$STATE_DIR/setup.lock"
 if ! flock -n 9; then
     log "another setup.sh is running; waiting for its lock (max 30 min)"
     flock -w 1800 9 || die "timed out waiting for $STATE_DIR/setup.lock"
+fi
 fi
 
 # ------------------------------------------------------- 1. host packages --
@@ -77,8 +89,9 @@ install_packages() {
     # `command -v docker` proves nothing; check the Debian packages instead.
     # stunnel4 and openssl: the TLS engine endpoint of tests/endpoints.rs.
     # openjdk-17-jdk-headless: javac and jar, which make the Java fixture's distribution.
+    # qemu-user-static: linux/arm64 containers and the arm64 root's second stage.
     local packages=(docker.io docker-registry debootstrap curl iptables tini stunnel4 openssl
-        openjdk-17-jdk-headless)
+        openjdk-17-jdk-headless qemu-user-static)
     for p in "${packages[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done
@@ -148,6 +161,30 @@ ensure_dockerd() {
     log "last lines of $DOCKERD_LOG:"
     tail -n 20 "$DOCKERD_LOG" >&2 || true
     die "docker engine did not answer within ${WAIT_DOCKERD_S}s; see $DOCKERD_LOG"
+}
+
+# ------------------------------------------------------------- 2b. QEMU --
+# qemu-aarch64 in binfmt_misc with Debian's flags (OPF): F makes the kernel open the
+# emulator at registration, so it works inside containers and chroots that lack it.
+BINFMT=/proc/sys/fs/binfmt_misc
+ensure_binfmt() {
+    local conf=/usr/lib/binfmt.d/qemu-aarch64.conf entry="$BINFMT/qemu-aarch64"
+    [ -r "$conf" ] || die "qemu-user-static did not install $conf"
+    if [ ! -e "$BINFMT/register" ]; then
+        log "mounting binfmt_misc on $BINFMT"
+        mount -t binfmt_misc binfmt_misc "$BINFMT" || die "cannot mount binfmt_misc on $BINFMT"
+    fi
+    if [ -e "$entry" ] && ! grep -q '^flags: .*F' "$entry"; then
+        log "qemu-aarch64 is registered without the F flag; re-registering"
+        echo -1 >"$entry"
+    fi
+    if [ ! -e "$entry" ]; then
+        grep -v '^#' "$conf" | head -n 1 >"$BINFMT/register" || die "cannot register qemu-aarch64 in binfmt_misc"
+        log "registered qemu-aarch64 in binfmt_misc ($(sed -n 's/^flags: //p' "$entry"))"
+    fi
+    [ "$(cat "$BINFMT/status")" = enabled ] || echo 1 >"$BINFMT/status"
+    grep -q '^enabled' "$entry" || echo 1 >"$entry"
+    log "qemu-aarch64: $(head -n 1 "$entry"), flags $(sed -n 's/^flags: //p' "$entry")"
 }
 
 # ------------------------------------------------------------ 3. registry --
@@ -307,9 +344,46 @@ ensure_uv() {
     "$UV_DIR/uv" --version >&2 || die "the installed uv does not run"
 }
 
+# The linux/arm64 root and python base image, checked under emulation and published as
+# `<version>-linux-arm64`; address in $STATE_DIR/arm64-base-image.ref. Run detached by main
+# (its own lock, so two set-ups never build it twice at once).
+ARM64_REF_FILE="$STATE_DIR/arm64-base-image.ref"
+ARM64_LOG="$CACHE_DIR/setup-arm64.log"
+build_arm64() {
+    exec 8>"$STATE_DIR/setup-arm64.lock"
+    flock -w 3600 8 || die "timed out waiting for $STATE_DIR/setup-arm64.lock"
+    local t0=$SECONDS ref
+    log "arm64: root image"
+    tool base-images --platform linux/arm64 root build debian-python --registry "$REGISTRY_ADDR" 8>&- >/dev/null ||
+        die "arm64: connector-build base-images root build failed"
+    log "arm64: python base image"
+    tool base-images --platform linux/arm64 build python 8>&- >/dev/null || die "arm64: building the python base image failed"
+    tool base-images --platform linux/arm64 check python 8>&- >&2 || die "arm64: the python base image failed its checks"
+    ref="$(tool base-images --platform linux/arm64 publish python --with-older --registry "$REGISTRY_ADDR" 8>&- | tail -n 1)" ||
+        die "arm64: publishing the python base image failed"
+    [ -n "$ref" ] || die "arm64: publish printed no reference"
+    write_ref "$ARM64_REF_FILE" "$ref"
+    log "arm64: python base image $ref in $((SECONDS - t0))s"
+}
+
+ensure_arm64() {
+    case "${SETUP_ARM64:-background}" in
+        no) log "arm64: skipped (SETUP_ARM64=no)"; return ;;
+        wait) build_arm64 9>&- 2>&1 | tee -a "$ARM64_LOG" >&2; return "${PIPESTATUS[0]}" ;;
+    esac
+    log "arm64: root and base image build in the background (log: $ARM64_LOG; done when $ARM64_REF_FILE exists)"
+    setsid nohup bash "$SCRIPT_DIR/setup.sh" --arm64 </dev/null >>"$ARM64_LOG" 2>&1 9>&- &
+}
+
+if [ "$ARM64_ONLY" = 1 ]; then
+    build_arm64
+    exit 0
+fi
+
 # ===================================================================== main ==
 install_packages
 ensure_dockerd
+ensure_binfmt
 ensure_registry
 build_tool
 ensure_root_image
@@ -320,5 +394,6 @@ ensure_family source-declarative-manifest "$DECLARATIVE_REF_FILE"
 tool base-images docs --from-registry --registry "$REGISTRY_ADDR" \
     --out "$STATE_DIR/base-images/docs" >&2 || die "writing the machine's base image docs failed"
 upgrade_fixtures
+ensure_arm64
 log "done in $(elapsed)"
 printf '%s\n' "$BASE_IMAGE_REF"

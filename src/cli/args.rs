@@ -230,6 +230,11 @@ pub struct BuildArgs {
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub plan: PlanArgs,
+    /// Platforms to build, comma-separated (linux/amd64,linux/arm64). Default: the engine's.
+    /// The engine's platform is tagged as usual (`:dev`), another with `-linux-<arch>`
+    /// (`:dev-linux-arm64`); its commands and `spec` run under QEMU.
+    #[arg(long, value_name = "PLATFORMS", value_parser = parse_platforms)]
+    pub platform: Option<Vec<connector_build::platform::Platform>>,
     /// How many connectors to build at once on each engine. Default: the number of cores.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -307,6 +312,12 @@ pub fn with_default_subcommand(mut args: Vec<String>) -> Vec<String> {
     args
 }
 
+fn parse_platforms(
+    text: &str,
+) -> Result<Vec<connector_build::platform::Platform>, connector_build::platform::UnknownPlatform> {
+    connector_build::platform::Platform::parse_list(text)
+}
+
 #[derive(Args)]
 pub struct BaseImagesArgs {
     /// A folder of declarations (roots.toml and one <family>.toml per family) instead of the
@@ -317,6 +328,15 @@ pub struct BaseImagesArgs {
     /// `registry` in connector-build.toml, else 127.0.0.1:5000.
     #[arg(long, global = true, value_name = "REGISTRY")]
     pub registry: Option<String>,
+    /// The platform to build, check, publish or list (linux/amd64 or linux/arm64; another
+    /// than the engine's runs under QEMU). linux/arm64 images are tagged `<version>-linux-arm64`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PLATFORM",
+        default_value = "linux/amd64"
+    )]
+    pub platform: connector_build::platform::Platform,
     #[command(subcommand)]
     pub command: BaseImagesCommand,
 }

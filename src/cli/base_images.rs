@@ -69,6 +69,7 @@ pub async fn run(ctx: &Context, args: BaseImagesArgs) -> Outcome {
         state: &state,
         registry: &registry,
         mirrors: &mirrors,
+        platform: args.platform,
     };
     let work = command(&images, args.command, dir.as_deref());
     tokio::select! {
@@ -287,6 +288,7 @@ async fn command(
                 reporter: images.reporter,
                 state: images.state,
                 registry: images.registry,
+                platform: images.platform,
             };
             for name in names {
                 let Some(root) = declarations.root(&name) else {

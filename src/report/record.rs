@@ -101,6 +101,23 @@ pub struct ConnectorReport {
     pub error_output: Vec<String>,
     /// Earlier attempts on engines that stopped answering.
     pub lost_attempts: Vec<LostAttempt>,
+    /// With `--platform`: the image built for each platform other than the engine's (the
+    /// fields above are the engine's platform's, or the first one's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformImage>,
+}
+
+/// One platform's image of a connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformImage {
+    pub platform: String,
+    pub tag: String,
+    pub image_id: String,
+    pub cache_key: String,
+    pub containers_started: usize,
+    pub seconds: f64,
+    /// Whether the image's commands ran under emulation (the platform is not the engine's).
+    pub emulated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +170,7 @@ impl ConnectorReport {
             location: None,
             error_output: Vec::new(),
             lost_attempts: Vec::new(),
+            platforms: Vec::new(),
         }
     }
 
@@ -181,6 +199,7 @@ impl ConnectorReport {
             location: None,
             error_output,
             lost_attempts: Vec::new(),
+            platforms: Vec::new(),
         }
     }
 
@@ -436,6 +455,7 @@ pub(crate) mod tests {
             location: None,
             error_output: vec![],
             lost_attempts: vec![],
+            platforms: Vec::new(),
         };
         let mut retried = built("source-retried", &e1, 30.0, false);
         retried.lost_attempts.push(LostAttempt {

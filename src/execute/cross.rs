@@ -1,0 +1,313 @@
+//! Installing a foreign platform's Python dependencies without emulation.
+//!
+//! For an image whose platform is not the engine's, the uv install step runs natively in a
+//! container of the base image's engine-platform counterpart, with uv told the target
+//! (`--python-platform <arch>-manylinux_2_<glibc>`, `--python-version`, wheels only). What
+//! that container changed (`docker diff`) is copied into a container of the target parent
+//! and committed there: the target's dependency layer, with no target code run. The bytecode
+//! is the same (same Python version), and wheels carry no host code.
+//!
+//! Used only when that is equivalent to running the step on the target: the step is the
+//! plan's first layer (so both parents are the base image), the two base images report the
+//! same Python and install paths, nothing is deleted, and every distribution has a wheel for
+//! the target. Otherwise the step runs under emulation and the outcome says why (naming the
+//! packages that must be built, when that is the reason).
+
+use serde::Serialize;
+
+use crate::engine::{ContainerSpec, Engine, EngineError, ImageInfo};
+use crate::plan::{Base, BuildPlan, Run};
+use crate::platform::Platform;
+
+/// How one install step of a foreign-platform build ran.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CrossStep {
+    pub step: String,
+    /// Installed on the engine's own architecture (no emulation).
+    pub native: bool,
+    /// Why it ran under emulation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The distributions with no wheel for the target, which forced emulation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+}
+
+impl CrossStep {
+    pub fn emulated(step: &str, reason: impl Into<String>, packages: Vec<String>) -> Self {
+        CrossStep {
+            step: step.into(),
+            native: false,
+            reason: Some(reason.into()),
+            packages,
+        }
+    }
+}
+
+/// What a base image reports about its Python, probed by [`PROBE`].
+pub const PROBE: &str = "import platform, sys, sysconfig; print(sys.version.split()[0]); print(platform.libc_ver()[1]); print(sysconfig.get_path('purelib')); print(sysconfig.get_path('scripts'))";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonProbe {
+    pub version: String,
+    pub glibc: (u32, u32),
+    pub paths: String,
+}
+
+impl PythonProbe {
+    pub fn parse(out: &str) -> Option<PythonProbe> {
+        let mut lines = out.lines().map(str::trim);
+        let version = lines.next()?.to_string();
+        let mut glibc = lines.next()?.split('.');
+        let glibc = (glibc.next()?.parse().ok()?, glibc.next()?.parse().ok()?);
+        let paths = lines.collect::<Vec<_>>().join("\n");
+        Some(PythonProbe {
+            version,
+            glibc,
+            paths,
+        })
+    }
+
+    /// `3.11` of `3.11.2`.
+    pub fn minor(&self) -> String {
+        self.version
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// Whether `run` is a uv install (`<dir>/uv pip install ...`), the only step installed
+/// natively.
+pub fn is_uv_install(run: &Run) -> bool {
+    matches!(run.args.as_slice(), [uv, pip, install, ..]
+        if uv.ends_with("/uv") && pip == "pip" && install == "install")
+}
+
+/// The uv command for the target: after `pip install`, the target platform, Python version
+/// and wheels only.
+pub fn native_args(args: &[String], target: Platform, probe: &PythonProbe) -> Vec<String> {
+    let mut out = args[..3].to_vec();
+    out.extend([
+        "--python-platform".to_string(),
+        target.uv_python_platform(probe.glibc),
+        "--python-version".to_string(),
+        probe.minor(),
+        "--only-binary".to_string(),
+        ":all:".to_string(),
+    ]);
+    out.extend(args[3..].iter().cloned());
+    out
+}
+
+/// The distributions uv names as having no usable wheel (its resolver's wording:
+/// "<name>==<version> has no usable wheels", "<name> ... building from source is disabled").
+pub fn packages_without_wheels(output: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in output.lines() {
+        let line = line.trim_start_matches(|c: char| !c.is_alphanumeric());
+        let named = [
+            "has no usable wheels",
+            "has no wheels",
+            "building from source is disabled",
+        ]
+        .iter()
+        .any(|p| line.contains(p));
+        if !named {
+            continue;
+        }
+        // The name is the word before `==` (or the first word): `because foo==1.0 has...`.
+        let word = line
+            .split_whitespace()
+            .find(|w| w.contains("=="))
+            .or_else(|| {
+                line.split_whitespace()
+                    .find(|w| !["because", "and", "all", "versions", "of"].contains(w))
+            })
+            .unwrap_or_default();
+        let name = word
+            .split("==")
+            .next()
+            .unwrap_or_default()
+            .trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != '_' && c != '.')
+            .to_string();
+        if !name.is_empty() && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The paths to copy from a container's changes: whole added subtrees, changed files;
+/// never a mount (its content is a volume's) nor what holds one (its other entries are
+/// listed themselves). `Err(path)` when something was deleted, which a copy cannot express.
+pub fn graft_paths(changes: &[(String, u8)], mounts: &[String]) -> Result<Vec<String>, String> {
+    if let Some((p, _)) = changes.iter().find(|(_, k)| *k == 2) {
+        return Err(p.clone());
+    }
+    let under = |p: &str, dir: &str| p == dir || p.starts_with(&format!("{dir}/"));
+    let mut sorted: Vec<&(String, u8)> = changes.iter().collect();
+    sorted.sort();
+    let mut out: Vec<String> = Vec::new();
+    for (path, kind) in sorted {
+        if out.last().is_some_and(|last| under(path, last)) {
+            continue;
+        }
+        if mounts.iter().any(|m| under(path, m)) {
+            continue;
+        }
+        let holds_mount = mounts.iter().any(|m| under(m, path));
+        let has_child = changes
+            .iter()
+            .any(|(q, _)| q.starts_with(&format!("{path}/")));
+        if holds_mount || (*kind == 0 && has_child) {
+            continue;
+        }
+        out.push(path.clone());
+    }
+    Ok(out)
+}
+
+/// The engine-platform image of the plan's base: the same reference pulled for `own` (a
+/// multi-platform base), or, for a `<tag>-linux-<arch>` base, the image the registry has
+/// under `<tag>` (how base images are published until they are indexes).
+pub async fn native_base(
+    engine: &Engine,
+    plan: &BuildPlan,
+    own: Platform,
+) -> Result<Option<ImageInfo>, EngineError> {
+    let Base::Image {
+        reference, pull, ..
+    } = &plan.base
+    else {
+        return Ok(None);
+    };
+    let mine = |i: Option<ImageInfo>| i.filter(|i| i.platform() == Some(own));
+    if let Some(target) = plan.platform {
+        let named = reference.split('@').next().unwrap_or(reference);
+        if let Some(sibling) = named.strip_suffix(&format!("-{}", target.tag_suffix())) {
+            let Some(digest) = engine.registry_digest(sibling).await? else {
+                return Ok(None);
+            };
+            let repo = crate::engine::split_tag(sibling).0;
+            let pinned = format!("{repo}@{digest}");
+            if let Some(i) = mine(engine.inspect_image(&pinned).await?) {
+                return Ok(Some(i));
+            }
+            engine.pull_for(&pinned, Some(own), |_| {}).await?;
+            return Ok(mine(engine.inspect_image(&pinned).await?));
+        }
+    }
+    if engine.pull_for(pull, Some(own), |_| {}).await.is_err() {
+        return Ok(None);
+    }
+    Ok(mine(engine.inspect_image(pull).await?))
+}
+
+/// Runs [`PROBE`] in `image` (for `platform`), without network.
+pub async fn probe(
+    engine: &Engine,
+    image: &str,
+    platform: Platform,
+) -> Result<Option<PythonProbe>, EngineError> {
+    let spec = ContainerSpec {
+        image: image.to_string(),
+        entrypoint: Some(vec![]),
+        cmd: Some(vec!["python3".into(), "-c".into(), PROBE.into()]),
+        network_disabled: true,
+        platform: Some(platform),
+        ..Default::default()
+    };
+    let container = engine.create_container(&spec).await?;
+    let out = engine.run(&container).await;
+    engine.discard_container(&container).await?;
+    let out = out?;
+    Ok((out.exit_code == 0)
+        .then(|| PythonProbe::parse(&out.stdout))
+        .flatten())
+}
+
+/// Copies `paths` of `from` into `to`, each into its parent folder.
+pub async fn copy_paths(
+    engine: &Engine,
+    from: &str,
+    to: &str,
+    paths: &[String],
+) -> Result<(), EngineError> {
+    for path in paths {
+        let parent = match path.rsplit_once('/') {
+            Some(("", _)) | None => "/",
+            Some((dir, _)) => dir,
+        };
+        if let Some(tar) = engine.download(from, path).await? {
+            engine.upload_to(to, parent, tar).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(p: &str, k: u8) -> (String, u8) {
+        (p.into(), k)
+    }
+
+    #[test]
+    fn graft_takes_added_subtrees_and_skips_mounts() {
+        let changes = vec![
+            c("/usr", 0),
+            c("/usr/local", 0),
+            c("/usr/local/bin", 0),
+            c("/usr/local/bin/tool", 1),
+            c("/usr/local/lib/python3.11/dist-packages/six.py", 1),
+            c("/usr/local/lib/python3.11/dist-packages/dateutil", 1),
+            c("/usr/local/lib/python3.11/dist-packages/dateutil/x.py", 1),
+            c("/run/connector-build", 1),
+            c("/var/cache/connector-build", 1),
+            c("/var/cache/connector-build/uv", 1),
+            c("/airbyte", 1),
+            c("/airbyte/integration_code", 1),
+            c("/airbyte/integration_code/uv.lock", 1),
+        ];
+        let mounts = vec![
+            "/run/connector-build".to_string(),
+            "/var/cache/connector-build/uv".to_string(),
+        ];
+        assert_eq!(
+            graft_paths(&changes, &mounts).unwrap(),
+            vec![
+                "/airbyte",
+                "/usr/local/bin/tool",
+                "/usr/local/lib/python3.11/dist-packages/dateutil",
+                "/usr/local/lib/python3.11/dist-packages/six.py",
+            ]
+        );
+        let deleted = vec![c("/etc/x", 2)];
+        assert_eq!(graft_paths(&deleted, &[]), Err("/etc/x".to_string()));
+    }
+
+    #[test]
+    fn uv_args_for_the_target() {
+        let args: Vec<String> = ["/opt/uv/uv", "pip", "install", "--system", "-r", "r.txt"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let probe = PythonProbe::parse(
+            "3.11.2\n2.36\n/usr/local/lib/python3.11/dist-packages\n/usr/local/bin\n",
+        )
+        .unwrap();
+        assert_eq!(
+            native_args(&args, Platform::LinuxArm64, &probe).join(" "),
+            "/opt/uv/uv pip install --python-platform aarch64-manylinux_2_36 --python-version 3.11 --only-binary :all: --system -r r.txt"
+        );
+    }
+
+    #[test]
+    fn packages_uv_could_not_find_wheels_for() {
+        let out = "  × No solution found when resolving dependencies:\n  ╰─▶ Because pendulum==2.1.2 has no usable wheels and building from source is disabled, we can conclude that pendulum==2.1.2 cannot be used.\n";
+        assert_eq!(packages_without_wheels(out), vec!["pendulum"]);
+    }
+}
