@@ -125,6 +125,8 @@ impl EngineError {
             EngineError::Refused { .. }
             | EngineError::DockerfileBuild { .. }
             | EngineError::Import { .. } => FaultClass::Build,
+            // A save or load stream cut off or unreadable: the engine's side, worth a retry.
+            EngineError::Archive { .. } => FaultClass::Infrastructure,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod endpoint;
+pub mod image_archive;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,6 +93,13 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Credentials(#[from] auth::AuthError),
+    #[error("the Docker engine at {host} could not {action}")]
+    Archive {
+        host: String,
+        action: String,
+        #[source]
+        source: image_archive::ImageArchiveError,
+    },
 }
 
 /// Written into a program volume after the program: the volume is complete.
@@ -1074,6 +1082,101 @@ impl Engine {
         let os = v.os.unwrap_or_default();
         let arch = v.arch.unwrap_or_default();
         Platform::from_os_arch(&os, &arch).ok_or(EngineError::UnsupportedPlatform { os, arch })
+    }
+
+    /// `docker save` of `image`, unpacked under `parent` (layer tars as files, each checked
+    /// against its diff id as it streams in).
+    pub async fn save_image(
+        &self,
+        image: &str,
+        parent: &std::path::Path,
+    ) -> Result<image_archive::SavedImage, EngineError> {
+        let action = format!("save image {image}");
+        let docker = self.docker.clone();
+        let stream = docker
+            .export_image(image)
+            .map(|chunk| chunk.map_err(std::io::Error::other));
+        let reader =
+            tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)));
+        let parent = parent.to_path_buf();
+        let read = tokio::task::spawn_blocking(move || {
+            image_archive::read_save(std::io::BufReader::new(reader), &parent)
+        });
+        let archive = self
+            .watched(&action, async {
+                read.await
+                    .map_err(|e| image_archive::ImageArchiveError::Io(std::io::Error::other(e)))
+                    .and_then(|r| r)
+                    .map_err(|source| EngineError::Archive {
+                        host: self.host.clone(),
+                        action: action.clone(),
+                        source,
+                    })
+            })
+            .await?;
+        let mut archive = archive;
+        archive.images.pop().ok_or_else(|| EngineError::Archive {
+            host: self.host.clone(),
+            action,
+            source: image_archive::ImageArchiveError::Missing("image".into()),
+        })
+    }
+
+    /// `docker load` of one image made of `config` and `layers` (only those the engine lacks
+    /// need a tar), tagged `repo_tags`; returns its id (the config's digest).
+    pub async fn load_image(
+        &self,
+        config: Vec<u8>,
+        repo_tags: Vec<String>,
+        layers: Vec<image_archive::LoadLayer>,
+    ) -> Result<String, EngineError> {
+        let action = "load an image".to_string();
+        let id = format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&config))
+        );
+        let (writer, reader) = tokio::io::duplex(1 << 20);
+        let bridge = tokio_util::io::SyncIoBridge::new(writer);
+        let write = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, bridge);
+            image_archive::write_load(&mut out, &config, &repo_tags, &layers)?;
+            let bridge = out.into_inner().map_err(|e| e.into_error())?;
+            let mut bridge = bridge;
+            bridge.shutdown()?;
+            Ok::<_, image_archive::ImageArchiveError>(())
+        });
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(reader));
+        let options = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let stream = self.docker.import_image(options, body, None);
+        let host = self.host.clone();
+        let fail = |message: String| EngineError::Refused {
+            host: host.clone(),
+            action: action.clone(),
+            status: 500,
+            message,
+        };
+        let loaded = self
+            .follow(
+                stream,
+                &action,
+                |i| (i.error_detail.and_then(|d| d.message), None),
+                fail,
+                |_| {},
+            )
+            .await;
+        let written = write
+            .await
+            .map_err(|e| image_archive::ImageArchiveError::Io(std::io::Error::other(e)))
+            .and_then(|r| r);
+        loaded?;
+        written.map_err(|source| EngineError::Archive {
+            host: self.host.clone(),
+            action: action.clone(),
+            source,
+        })?;
+        Ok(id)
     }
 
     pub fn docker(&self) -> &Docker {
