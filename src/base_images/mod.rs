@@ -429,7 +429,8 @@ impl BaseImages<'_> {
         let reference = format!("{tag}@{digest}");
         self.state.record_published(PublishedRecord {
             family: family.name.clone(),
-            version: v.version.to_string(),
+            // The tag's version (`1.0.0-linux-arm64`), so platforms keep a record each.
+            version: root::for_platform(&v.version.to_string(), self.platform),
             registry: self.registry.to_string(),
             repository: family.repository.clone(),
             digest: digest.to_string(),

@@ -284,9 +284,25 @@ impl RootBuild<'_> {
                 recipe.variant,
                 recipe.include.join(",")
             );
-            self.engine
-                .import(&tarball, &tagged, &changes, &message, Some(self.platform))
-                .await?;
+            if self.platform == self.engine.platform().await? {
+                self.engine
+                    .import(&tarball, &tagged, &changes, &message, None)
+                    .await?;
+            } else {
+                // `docker import` records the engine's architecture whatever it is told
+                // (Docker 20.10), so another platform's root is loaded with its own config.
+                let config = foreign_config(&tarball, self.platform, &key, &message)?;
+                self.engine
+                    .load_image(
+                        config.config,
+                        vec![tagged.clone()],
+                        vec![crate::engine::image_archive::LoadLayer {
+                            diff_id: config.diff_id,
+                            tar: Some(tarball.clone()),
+                        }],
+                    )
+                    .await?;
+            }
         }
         self.step(&label, "root filesystem", t, cached, ());
 
@@ -319,8 +335,8 @@ impl RootBuild<'_> {
         self.record(root, &tagged, &digest, &key, &pinned).await
     }
 
-    /// The recipe key an image carries; with `pull`, fetched from its registry when the
-    /// engine does not have it.
+    /// The recipe key an image of this platform carries; with `pull`, fetched from its
+    /// registry when the engine does not have it.
     async fn image_key(&self, reference: &str, pull: bool) -> Result<Option<String>, RootError> {
         let mut info = self.engine.inspect_image(reference).await?;
         if info.is_none() && pull {
@@ -329,7 +345,10 @@ impl RootBuild<'_> {
                 .await?;
             info = self.engine.inspect_image(reference).await?;
         }
-        Ok(info.and_then(|i| i.labels.get(KEY_LABEL).cloned()))
+        // An image of another platform is not this recipe's, whatever its label says.
+        Ok(info
+            .filter(|i| i.platform() == Some(self.platform))
+            .and_then(|i| i.labels.get(KEY_LABEL).cloned()))
     }
 
     async fn record(
@@ -509,6 +528,49 @@ impl RootBuild<'_> {
         }
         Ok(tarball)
     }
+}
+
+struct ForeignConfig {
+    config: Vec<u8>,
+    diff_id: String,
+}
+
+/// The image config of a one-layer root image for `platform`: what `docker import` with the
+/// changes above would write, with the platform's architecture.
+fn foreign_config(
+    tarball: &Path,
+    platform: Platform,
+    key: &str,
+    message: &str,
+) -> Result<ForeignConfig, RootError> {
+    let io = |source| RootError::Io {
+        path: tarball.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(tarball).map_err(io)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(io)?;
+    let diff_id = format!("sha256:{}", hex::encode(hasher.finalize()));
+    let created = crate::clock::rfc3339(crate::clock::unix_now());
+    let config = serde_json::json!({
+        "architecture": platform.arch(),
+        "os": "linux",
+        "created": created,
+        "config": {
+            "Env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "LANG=C.UTF-8"
+            ],
+            "Cmd": ["python3"],
+            "Labels": { KEY_LABEL: key }
+        },
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+        "history": [{ "created": created, "comment": message, "created_by": "connector-build root image" }]
+    });
+    Ok(ForeignConfig {
+        config: serde_json::to_vec(&config).expect("a JSON value serializes"),
+        diff_id,
+    })
 }
 
 /// Effective uid 0, read from /proc so no unsafe call is needed.

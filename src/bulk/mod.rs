@@ -276,11 +276,15 @@ async fn next_signal<S: futures_util::Stream<Item = String>>(
 /// platform's gets `-linux-<arch>` (airbyte-ci's `dev-linux-arm64`). Each carries its platform,
 /// so its keys are its own and its containers are created for it (under QEMU when foreign).
 pub fn platform_plans(plan: &BuildPlan, own: Platform, platforms: &[Platform]) -> Vec<BuildPlan> {
-    let mut wanted: Vec<Platform> = if platforms.is_empty() {
-        vec![own]
-    } else {
-        platforms.to_vec()
-    };
+    let mut wanted: Vec<Platform> = Vec::new();
+    for p in platforms {
+        if !wanted.contains(p) {
+            wanted.push(*p);
+        }
+    }
+    if wanted.is_empty() {
+        wanted.push(own);
+    }
     wanted.sort_by_key(|p| *p != own);
     wanted
         .into_iter()
@@ -384,7 +388,15 @@ impl Run<'_> {
             let own = engine.platform().await.map_err(BuildError::from)?;
             let mut first = None;
             let mut others = Vec::new();
-            for p in platform_plans(&plan, own, &self.request.platforms) {
+            for mut p in platform_plans(&plan, own, &self.request.platforms) {
+                if let Some(target) = p.platform {
+                    let found = crate::execute::cross::platform_base(engine, &p.base, target)
+                        .await
+                        .map_err(BuildError::from)?;
+                    if let Some(base) = found {
+                        p.base = base;
+                    }
+                }
                 if p.connector != plan.connector {
                     recorder.report(Event::Started {
                         connector: p.connector.clone(),
@@ -396,18 +408,20 @@ impl Run<'_> {
                 self.release(engine_index, i);
                 let built = built?;
                 let emulated = p.platform != Some(own);
-                match first {
-                    None => first = Some(built),
-                    Some(_) => others.push(PlatformImage {
+                // Every platform but the engine's is listed, also when it is the only one.
+                if emulated {
+                    others.push(PlatformImage {
                         platform: p.platform.map(|x| x.to_string()).unwrap_or_default(),
-                        tag: built.tag,
-                        image_id: built.image_id,
-                        cache_key: built.cache_key,
+                        tag: built.tag.clone(),
+                        image_id: built.image_id.clone(),
+                        cache_key: built.cache_key.clone(),
                         containers_started: built.containers_started,
                         seconds: built.seconds,
                         emulated,
-                    }),
+                        cross: built.cross.clone(),
+                    });
                 }
+                first.get_or_insert(built);
             }
             Ok::<_, ConnectorError>((first, others))
         }

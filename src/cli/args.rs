@@ -233,8 +233,8 @@ pub struct BuildArgs {
     /// Platforms to build, comma-separated (linux/amd64,linux/arm64). Default: the engine's.
     /// The engine's platform is tagged as usual (`:dev`), another with `-linux-<arch>`
     /// (`:dev-linux-arm64`); its commands and `spec` run under QEMU.
-    #[arg(long, value_name = "PLATFORMS", value_parser = parse_platforms)]
-    pub platform: Option<Vec<connector_build::platform::Platform>>,
+    #[arg(long, value_name = "PLATFORMS", value_delimiter = ',')]
+    pub platform: Vec<connector_build::platform::Platform>,
     /// How many connectors to build at once on each engine. Default: the number of cores.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -310,12 +310,6 @@ pub fn with_default_subcommand(mut args: Vec<String>) -> Vec<String> {
         break;
     }
     args
-}
-
-fn parse_platforms(
-    text: &str,
-) -> Result<Vec<connector_build::platform::Platform>, connector_build::platform::UnknownPlatform> {
-    connector_build::platform::Platform::parse_list(text)
 }
 
 #[derive(Args)]

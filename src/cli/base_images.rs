@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use connector_build::base_images::docs::{self, PublishedState};
-use connector_build::base_images::root::RootBuild;
+use connector_build::base_images::root::{self, RootBuild};
 use connector_build::base_images::state::State;
 use connector_build::base_images::{BaseImages, DEFAULT_REGISTRY};
 use connector_build::config::Config;
@@ -307,7 +307,10 @@ async fn command(
                     Ok(reference) => {
                         eprintln!(
                             "root {name}: {reference} (recorded in {})",
-                            images.state.root_path(&name).display()
+                            images
+                                .state
+                                .root_path(&root::for_platform(&name, images.platform))
+                                .display()
                         );
                         println!("{reference}");
                     }

@@ -46,7 +46,7 @@ pub async fn run(ctx: &Context, args: BuildArgs) -> Outcome {
         concurrency,
         fail_fast: args.fail_fast,
         warnings: selection.warnings.clone(),
-        platforms: args.platform.clone().unwrap_or_default(),
+        platforms: args.platform.clone(),
     };
     // The first signal stops the builds; a second one cuts the container removal short.
     // Either way the report is written.

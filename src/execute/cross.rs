@@ -13,23 +13,23 @@
 //! the target. Otherwise the step runs under emulation and the outcome says why (naming the
 //! packages that must be built, when that is the reason).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{ContainerSpec, Engine, EngineError, ImageInfo};
-use crate::plan::{Base, BuildPlan, Run};
+use crate::plan::{Base, BuildPlan, CacheKey, Run};
 use crate::platform::Platform;
 
 /// How one install step of a foreign-platform build ran.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CrossStep {
     pub step: String,
     /// Installed on the engine's own architecture (no emulation).
     pub native: bool,
     /// Why it ran under emulation.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The distributions with no wheel for the target, which forced emulation.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<String>,
 }
 
@@ -42,6 +42,28 @@ impl CrossStep {
             packages,
         }
     }
+}
+
+/// How a layer's install step ran, remembered by its key (as `outputs` remembers command
+/// outputs, and for the same reason: not a label every later image inherits), so a build
+/// from cache reports it too.
+pub fn remember(key: &CacheKey, step: &CrossStep) {
+    let Some(dir) = notes_dir() else { return };
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    if let Ok(text) = serde_json::to_vec(step) {
+        let _ = crate::edit::write_atomic(&dir.join(format!("{key}.json")), &text);
+    }
+}
+
+pub fn recall(key: &CacheKey) -> Option<CrossStep> {
+    let text = std::fs::read_to_string(notes_dir()?.join(format!("{key}.json"))).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn notes_dir() -> Option<std::path::PathBuf> {
+    Some(super::user_cache_dir()?.join("cross"))
 }
 
 /// What a base image reports about its Python, probed by [`PROBE`].
@@ -101,39 +123,27 @@ pub fn native_args(args: &[String], target: Platform, probe: &PythonProbe) -> Ve
     out
 }
 
-/// The distributions uv names as having no usable wheel (its resolver's wording:
-/// "<name>==<version> has no usable wheels", "<name> ... building from source is disabled").
+/// The distributions uv names as having no usable wheel: `foo==1.0 has no usable wheels`
+/// in its resolver's explanation, and `` Wheels are required for `foo` `` in its hint.
 pub fn packages_without_wheels(output: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for line in output.lines() {
-        let line = line.trim_start_matches(|c: char| !c.is_alphanumeric());
-        let named = [
-            "has no usable wheels",
-            "has no wheels",
-            "building from source is disabled",
-        ]
-        .iter()
-        .any(|p| line.contains(p));
-        if !named {
-            continue;
+    let mut add = |name: &str| {
+        let name = name.trim_matches(|c: char| !c.is_alphanumeric());
+        if !name.is_empty() && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
         }
-        // The name is the word before `==` (or the first word): `because foo==1.0 has...`.
-        let word = line
-            .split_whitespace()
-            .find(|w| w.contains("=="))
-            .or_else(|| {
-                line.split_whitespace()
-                    .find(|w| !["because", "and", "all", "versions", "of"].contains(w))
-            })
-            .unwrap_or_default();
-        let name = word
-            .split("==")
-            .next()
-            .unwrap_or_default()
-            .trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != '_' && c != '.')
-            .to_string();
-        if !name.is_empty() && !out.contains(&name) {
-            out.push(name);
+    };
+    for line in output.lines() {
+        if let Some(rest) = line.split("Wheels are required for `").nth(1) {
+            if let Some(name) = rest.split('`').next() {
+                add(name);
+            }
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            if w.contains("==") && words[i + 1..].starts_with(&["has", "no"]) {
+                add(w.split("==").next().unwrap_or_default());
+            }
         }
     }
     out
@@ -203,6 +213,47 @@ pub async fn native_base(
         return Ok(None);
     }
     Ok(mine(engine.inspect_image(pull).await?))
+}
+
+/// The base a `platform` plan builds on when the plan's base is one platform's image:
+/// the registry's `<tag>-linux-<arch>` beside it (how base images are published for a
+/// platform other than linux/amd64), pinned to the digest the registry has now. `None` when
+/// there is no such tag (the base is then used as it is: a multi-platform index, or an image
+/// for that platform).
+pub async fn platform_base(
+    engine: &Engine,
+    base: &Base,
+    platform: Platform,
+) -> Result<Option<Base>, EngineError> {
+    let Base::Image {
+        reference, pull, ..
+    } = base
+    else {
+        return Ok(None);
+    };
+    if platform == Platform::LinuxAmd64 {
+        return Ok(None);
+    }
+    let named = reference.split('@').next().unwrap_or(reference);
+    let (name, tag) = crate::engine::split_tag(named);
+    if tag.ends_with(&platform.tag_suffix()) {
+        return Ok(None);
+    }
+    let suffixed = format!("{tag}-{}", platform.tag_suffix());
+    // Through the mirror when the plan pulls from one.
+    let pull_name = pull.split('@').next().unwrap_or(pull);
+    let pull_name = crate::engine::split_tag(pull_name).0;
+    let Some(digest) = engine
+        .registry_digest(&format!("{pull_name}:{suffixed}"))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Base::Image {
+        reference: format!("{name}:{suffixed}@{digest}"),
+        pull: format!("{pull_name}@{digest}"),
+        digest: Some(digest),
+    }))
 }
 
 /// Runs [`PROBE`] in `image` (for `platform`), without network.
@@ -307,7 +358,9 @@ mod tests {
 
     #[test]
     fn packages_uv_could_not_find_wheels_for() {
-        let out = "  × No solution found when resolving dependencies:\n  ╰─▶ Because pendulum==2.1.2 has no usable wheels and building from source is disabled, we can conclude that pendulum==2.1.2 cannot be used.\n";
-        assert_eq!(packages_without_wheels(out), vec!["pendulum"]);
+        let out = "error: No solution found when resolving dependencies\n  cause: Because docopt==0.6.2 has no usable wheels and you require docopt==0.6.2, we can conclude that your requirements are unsatisfiable.\n\nhint: Wheels are required for `docopt` because building from source is disabled for all packages (i.e., with `--no-build`)\n";
+        assert_eq!(packages_without_wheels(out), vec!["docopt"]);
+        let two = "Because pendulum==2.1.2 has no usable wheels and a==1 has no wheels with a matching platform tag";
+        assert_eq!(packages_without_wheels(two), vec!["pendulum", "a"]);
     }
 }

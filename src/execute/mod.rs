@@ -307,7 +307,14 @@ impl Builder<'_> {
                 steps: progress.steps,
                 containers_started: 0,
                 seconds: duration_ms(started.elapsed()),
-                cross: vec![],
+                cross: if plan.platform.is_some() {
+                    layers(&plan.steps)
+                        .iter()
+                        .filter_map(|l| cross::recall(&keys.steps[l.last]))
+                        .collect()
+                } else {
+                    vec![]
+                },
             });
         }
 
@@ -437,19 +444,25 @@ impl Builder<'_> {
                 break;
             }
         }
+        let mut crossed = Vec::new();
         for layer in &layers[..first_missing] {
             let name = layer.name();
             let t = progress.start(&name);
             progress.finish(&name, t, true);
+            if plan.platform.is_some() {
+                crossed.extend(cross::recall(&keys.steps[layer.last]));
+            }
         }
         let mut unverified = None;
         let mut last_output = None;
-        let mut crossed = Vec::new();
         for (i, layer) in layers.iter().enumerate().skip(first_missing) {
             let name = layer.name();
             let t = progress.start(&name);
             tracing::debug!(connector = %plan.connector, layer = %name, key = %keys.steps[layer.last], "building layer");
             let (id, output, note) = self.build_layer(plan, &image, layer, i == 0).await?;
+            if let Some(n) = &note {
+                cross::remember(&keys.steps[layer.last], n);
+            }
             crossed.extend(note);
             containers_started += usize::from(output.is_some());
             let entry = cache_ref(&keys.steps[layer.last]);

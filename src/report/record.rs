@@ -118,6 +118,9 @@ pub struct PlatformImage {
     pub seconds: f64,
     /// Whether the image's commands ran under emulation (the platform is not the engine's).
     pub emulated: bool,
+    /// How its install steps ran: natively (uv for the target) or emulated, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross: Vec<crate::execute::cross::CrossStep>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
