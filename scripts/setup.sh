@@ -298,11 +298,11 @@ ensure_base_image() {
 
 # The other families, as the python one: build (the declarative one on the published python
 # image, with uv), check, publish; the address goes to a file the tests read.
-ensure_family() {  # family, ref file
+ensure_family() {  # family, ref file, [base-images options, e.g. --platform linux/arm64]
     local ref
-    tool base-images build "$1" --registry "$REGISTRY_ADDR" >/dev/null || die "building the $1 base image failed"
-    tool base-images check "$1" >&2 || die "the $1 base image failed its checks (report above)"
-    ref="$(tool base-images publish "$1" --with-older --registry "$REGISTRY_ADDR" | tail -n 1)" ||
+    tool base-images build "$1" --registry "$REGISTRY_ADDR" "${@:3}" >/dev/null || die "building the $1 base image failed"
+    tool base-images check "$1" "${@:3}" >&2 || die "the $1 base image failed its checks (report above)"
+    ref="$(tool base-images publish "$1" --with-older --registry "$REGISTRY_ADDR" "${@:3}" | tail -n 1)" ||
         die "publishing the $1 base image failed"
     [ -n "$ref" ] || die "connector-build base-images publish $1 printed no reference"
     write_ref "$2" "$ref"
@@ -352,18 +352,13 @@ ARM64_LOG="$CACHE_DIR/setup-arm64.log"
 build_arm64() {
     exec 8>"$STATE_DIR/setup-arm64.lock"
     flock -w 3600 8 || die "timed out waiting for $STATE_DIR/setup-arm64.lock"
-    local t0=$SECONDS ref
+    local t0=$SECONDS
     log "arm64: root image"
     tool base-images --platform linux/arm64 root build debian-python --registry "$REGISTRY_ADDR" 8>&- >/dev/null ||
         die "arm64: connector-build base-images root build failed"
     log "arm64: python base image"
-    tool base-images --platform linux/arm64 build python 8>&- >/dev/null || die "arm64: building the python base image failed"
-    tool base-images --platform linux/arm64 check python 8>&- >&2 || die "arm64: the python base image failed its checks"
-    ref="$(tool base-images --platform linux/arm64 publish python --with-older --registry "$REGISTRY_ADDR" 8>&- | tail -n 1)" ||
-        die "arm64: publishing the python base image failed"
-    [ -n "$ref" ] || die "arm64: publish printed no reference"
-    write_ref "$ARM64_REF_FILE" "$ref"
-    log "arm64: python base image $ref in $((SECONDS - t0))s"
+    ensure_family python "$ARM64_REF_FILE" --platform linux/arm64 8>&-
+    log "arm64: done in $((SECONDS - t0))s"
 }
 
 ensure_arm64() {

@@ -16,24 +16,6 @@ fn arm64_ready() {
     published_ref(ARM64_REF_FILE);
 }
 
-/// `docker run --platform linux/arm64 ... spec`: the first SPEC message.
-fn run_spec_arm64(reference: &str) -> serde_json::Value {
-    let out = docker_ok(&[
-        "run",
-        "--rm",
-        "--platform",
-        "linux/arm64",
-        "--network",
-        "none",
-        reference,
-        "spec",
-    ]);
-    out.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["type"] == "SPEC")
-        .unwrap_or_else(|| panic!("no SPEC message from {reference}: {out}"))
-}
-
 fn architecture(reference: &str) -> String {
     docker_ok(&[
         "image",
@@ -76,15 +58,18 @@ fn a_wheel_only_connector_builds_for_both_platforms_without_emulated_install() {
     let ws = Workspace::new();
     let dir = ws.add_fixture("source-fixture-uv");
     let tag = Arm64Tag::new("platforms-uv");
-    let (results, out) = build_json(&[
-        dir.to_str().unwrap(),
-        "--tag",
-        &tag.0 .0,
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "--installer",
-        "uv",
-    ]);
+    let both = || {
+        build_json(&[
+            dir.to_str().unwrap(),
+            "--tag",
+            &tag.0 .0,
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--installer",
+            "uv",
+        ])
+    };
+    let (results, out) = both();
     let r = built(&results, &out);
     assert_eq!(r["tag"], tag.0 .0, "{r}");
     let arm = &r["platforms"][0];
@@ -99,9 +84,11 @@ fn a_wheel_only_connector_builds_for_both_platforms_without_emulated_install() {
 
     assert_eq!(architecture(&tag.0 .0), "linux/amd64");
     assert_eq!(architecture(&tag.arm64()), "linux/arm64");
-    assert_eq!(run_spec_arm64(&tag.arm64()), run_spec(&tag.0 .0));
-    // The arm64 wheels' modules import under emulation (dateutil is pure, but its presence
-    // and the bytecode next to it show the copied layer is whole).
+    assert_eq!(
+        run_spec_for("linux/arm64", &tag.arm64()),
+        run_spec(&tag.0 .0)
+    );
+    // The copied layer is whole: the modules import under emulation, with their bytecode.
     let listing = docker_ok(&[
         "run",
         "--rm",
@@ -113,20 +100,12 @@ fn a_wheel_only_connector_builds_for_both_platforms_without_emulated_install() {
         "python",
         &tag.arm64(),
         "-c",
-        "import dateutil, six, platform; print(platform.machine(), dateutil.__version__)",
+        "import dateutil, six, os, platform, importlib.util as u; print(platform.machine(), dateutil.__version__, os.path.exists(u.cache_from_source(six.__file__)))",
     ]);
-    assert!(listing.starts_with("aarch64 2.9.0"), "{listing}");
+    assert_eq!(listing.trim(), "aarch64 2.9.0.post0 True");
 
     // Nothing changed: both platforms from cache.
-    let (again, out) = build_json(&[
-        dir.to_str().unwrap(),
-        "--tag",
-        &tag.0 .0,
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "--installer",
-        "uv",
-    ]);
+    let (again, out) = both();
     let r2 = built(&again, &out);
     assert_eq!(r2["containers_started"], 0, "{r2}");
     assert_eq!(r2["platforms"][0]["containers_started"], 0, "{r2}");
@@ -158,7 +137,7 @@ fn an_sdist_only_dependency_installs_under_emulation_and_is_named() {
     assert_eq!(cross["packages"], serde_json::json!(["docopt"]), "{r}");
     assert_eq!(architecture(&tag.arm64()), "linux/arm64");
     assert_eq!(
-        run_spec_arm64(&tag.arm64())["type"],
+        run_spec_for("linux/arm64", &tag.arm64())["type"],
         "SPEC",
         "{}",
         text(&out.stderr)

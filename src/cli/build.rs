@@ -175,6 +175,19 @@ fn print_summary(ctx: &Context, report: &RunReport) {
                     c.size.unwrap_or_default() as f64 / 1e6,
                     c.seconds,
                 );
+                for p in &c.platforms {
+                    let mut line = format!(
+                        "  {} -> {}  {}  {:.1}s",
+                        p.platform,
+                        p.tag,
+                        short_id(&p.image_id),
+                        p.seconds
+                    );
+                    for step in &p.cross {
+                        line.push_str(&format!("; {}", step.describe()));
+                    }
+                    eprintln!("{line}");
+                }
             }
             Status::Failed => {
                 let error = c.error.as_deref().unwrap_or_default();

@@ -4,13 +4,14 @@
 //! container of the base image's engine-platform counterpart, with uv told the target
 //! (`--python-platform <arch>-manylinux_2_<glibc>`, `--python-version`, wheels only). What
 //! that container changed (`docker diff`) is copied into a container of the target parent
-//! and committed there: the target's dependency layer, with no target code run. The bytecode
-//! is the same (same Python version), and wheels carry no host code.
+//! and committed there: the target's dependency layer. The bytecode is the same (same Python
+//! version), and wheels carry no host code. What the install deleted (a distribution of the
+//! base image it replaced) is removed with one `rm` on the target, the only target program
+//! run, as the archive API cannot delete.
 //!
 //! Used only when that is equivalent to running the step on the target: the step is the
 //! plan's first layer (so both parents are the base image), the two base images report the
-//! same Python and install paths, nothing is deleted, and every distribution has a wheel for
-//! the target. Otherwise the step runs under emulation and the outcome says why (naming the
+//! same Python and install paths, and every distribution has a wheel for the target. Otherwise the step runs under emulation and the outcome says why (naming the
 //! packages that must be built, when that is the reason).
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,19 @@ pub struct CrossStep {
 }
 
 impl CrossStep {
+    /// `install dependencies: natively for the platform`, or `...: under emulation (why:
+    /// packages)`.
+    pub fn describe(&self) -> String {
+        if self.native {
+            return format!("{}: installed natively for the platform", self.step);
+        }
+        let mut why = self.reason.clone().unwrap_or_default();
+        if !self.packages.is_empty() {
+            why.push_str(&format!(": {}", self.packages.join(", ")));
+        }
+        format!("{}: under emulation ({why})", self.step)
+    }
+
     pub fn emulated(step: &str, reason: impl Into<String>, packages: Vec<String>) -> Self {
         CrossStep {
             step: step.into(),
@@ -100,6 +114,14 @@ impl PythonProbe {
     }
 }
 
+/// `CONNECTOR_BUILD_EMULATE_INSTALL=1`: every foreign install runs under emulation (to
+/// measure what the native install saves; the result is the same image).
+pub fn emulation_forced() -> bool {
+    std::env::var_os(EMULATE_ENV).is_some_and(|v| v == "1")
+}
+
+pub const EMULATE_ENV: &str = "CONNECTOR_BUILD_EMULATE_INSTALL";
+
 /// Whether `run` is a uv install (`<dir>/uv pip install ...`), the only step installed
 /// natively.
 pub fn is_uv_install(run: &Run) -> bool {
@@ -149,15 +171,24 @@ pub fn packages_without_wheels(output: &str) -> Vec<String> {
     out
 }
 
-/// The paths to copy from a container's changes: whole added subtrees, changed files;
-/// never a mount (its content is a volume's) nor what holds one (its other entries are
-/// listed themselves). `Err(path)` when something was deleted, which a copy cannot express.
-pub fn graft_paths(changes: &[(String, u8)], mounts: &[String]) -> Result<Vec<String>, String> {
-    if let Some((p, _)) = changes.iter().find(|(_, k)| *k == 2) {
-        return Err(p.clone());
-    }
+/// What to carry over from a container's changes: the paths to copy (whole added subtrees,
+/// changed files; never a mount, whose content is a volume's, nor what holds one, whose
+/// other entries are listed themselves) and the paths it deleted (an install replacing a
+/// distribution the base image has), which a copy cannot express.
+#[derive(Debug, PartialEq, Eq)]
+pub struct GraftPaths {
+    pub copy: Vec<String>,
+    pub delete: Vec<String>,
+}
+
+pub fn graft_paths(changes: &[(String, u8)], mounts: &[String]) -> GraftPaths {
+    let delete: Vec<String> = changes
+        .iter()
+        .filter(|(_, k)| *k == 2)
+        .map(|(p, _)| p.clone())
+        .collect();
     let under = |p: &str, dir: &str| p == dir || p.starts_with(&format!("{dir}/"));
-    let mut sorted: Vec<&(String, u8)> = changes.iter().collect();
+    let mut sorted: Vec<&(String, u8)> = changes.iter().filter(|(_, k)| *k != 2).collect();
     sorted.sort();
     let mut out: Vec<String> = Vec::new();
     for (path, kind) in sorted {
@@ -176,7 +207,7 @@ pub fn graft_paths(changes: &[(String, u8)], mounts: &[String]) -> Result<Vec<St
         }
         out.push(path.clone());
     }
-    Ok(out)
+    GraftPaths { copy: out, delete }
 }
 
 /// The engine-platform image of the plan's base: the same reference pulled for `own` (a
@@ -279,23 +310,86 @@ pub async fn probe(
         .flatten())
 }
 
-/// Copies `paths` of `from` into `to`, each into its parent folder.
+/// Where the native side packs what is copied.
+const GRAFT_TAR: &str = "/tmp/connector-build-graft.tar";
+
+/// Copies `paths` of `from` (the native container) into `to`. A few paths go one archive
+/// call each; more are packed by `tar` in a container of `from`'s commit (natively, no
+/// network) and copied as one archive, since each archive call costs a round trip.
 pub async fn copy_paths(
     engine: &Engine,
     from: &str,
     to: &str,
     paths: &[String],
 ) -> Result<(), EngineError> {
-    for path in paths {
-        let parent = match path.rsplit_once('/') {
-            Some(("", _)) | None => "/",
-            Some((dir, _)) => dir,
+    if paths.len() <= 4 {
+        for path in paths {
+            let parent = match path.rsplit_once('/') {
+                Some(("", _)) | None => "/",
+                Some((dir, _)) => dir,
+            };
+            if let Some(tar) = engine.download(from, path).await? {
+                engine.upload_to(to, parent, tar).await?;
+            }
+        }
+        return Ok(());
+    }
+    let image = engine.commit(from, Default::default()).await?;
+    let mut cmd: Vec<String> = ["tar", "-cf", GRAFT_TAR, "-C", "/", "--"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    cmd.extend(paths.iter().map(|p| p.trim_start_matches('/').to_string()));
+    let spec = ContainerSpec {
+        image: image.clone(),
+        entrypoint: Some(vec![]),
+        cmd: Some(cmd),
+        network_disabled: true,
+        ..Default::default()
+    };
+    let packed = async {
+        let c = engine.create_container(&spec).await?;
+        let out = engine.run(&c).await;
+        let tar = match &out {
+            Ok(o) if o.exit_code == 0 => engine.download(&c, GRAFT_TAR).await,
+            _ => Ok(None),
         };
-        if let Some(tar) = engine.download(from, path).await? {
-            engine.upload_to(to, parent, tar).await?;
+        engine.discard_container(&c).await?;
+        let out = out?;
+        match tar? {
+            Some(t) => Ok(t),
+            None => Err(EngineError::Refused {
+                host: engine.host().into(),
+                action: "pack the installed files".into(),
+                status: 500,
+                message: format!("tar exited with {}: {}", out.exit_code, out.stderr.trim()),
+            }),
         }
     }
-    Ok(())
+    .await;
+    let _ = engine.remove_image(&image).await;
+    // The download is an archive holding the archive.
+    let outer = packed?;
+    let inner = inner_file(&outer).ok_or_else(|| EngineError::Refused {
+        host: engine.host().into(),
+        action: "read the packed installed files".into(),
+        status: 500,
+        message: "the archive holds no file".into(),
+    })?;
+    engine.upload_to(to, "/", inner).await
+}
+
+fn inner_file(outer: &[u8]) -> Option<Vec<u8>> {
+    let mut archive = tar::Archive::new(outer);
+    for entry in archive.entries().ok()?.flatten() {
+        if entry.header().entry_type().is_file() {
+            let mut entry = entry;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).ok()?;
+            return Some(bytes);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -328,7 +422,7 @@ mod tests {
             "/var/cache/connector-build/uv".to_string(),
         ];
         assert_eq!(
-            graft_paths(&changes, &mounts).unwrap(),
+            graft_paths(&changes, &mounts).copy,
             vec![
                 "/airbyte",
                 "/usr/local/bin/tool",
@@ -336,8 +430,18 @@ mod tests {
                 "/usr/local/lib/python3.11/dist-packages/six.py",
             ]
         );
-        let deleted = vec![c("/etc/x", 2)];
-        assert_eq!(graft_paths(&deleted, &[]), Err("/etc/x".to_string()));
+        let replaced = vec![
+            c("/usr/local/lib/python3.11/dist-packages", 0),
+            c("/usr/local/lib/python3.11/dist-packages/x-1.0.dist-info", 2),
+            c("/usr/local/lib/python3.11/dist-packages/x-2.0.dist-info", 1),
+        ];
+        assert_eq!(
+            graft_paths(&replaced, &[]),
+            GraftPaths {
+                copy: vec!["/usr/local/lib/python3.11/dist-packages/x-2.0.dist-info".into()],
+                delete: vec!["/usr/local/lib/python3.11/dist-packages/x-1.0.dist-info".into()],
+            }
+        );
     }
 
     #[test]

@@ -639,16 +639,7 @@ impl Builder<'_> {
         }
         let files = files.finish()?;
 
-        let mut spec = ContainerSpec {
-            image: parent.id.clone(),
-            platform: plan.platform,
-            env: env_list(&config.env),
-            workdir: config.workdir.clone(),
-            user: config.user.clone(),
-            labels: config.labels.clone().into_iter().collect(),
-            exposed_ports: config.exposed_ports.clone(),
-            ..Default::default()
-        };
+        let mut spec = container_spec(&parent.id, plan.platform, &config);
         let mut secrets = None;
         let mut unchecked_tools = Vec::new();
         let scratch = match run {
@@ -704,7 +695,13 @@ impl Builder<'_> {
         if let (Some(target), Some((step, r))) = (plan.platform, run) {
             if cross::is_uv_install(r) {
                 let own = self.engine.platform().await?;
-                if target != own {
+                if target != own && cross::emulation_forced() {
+                    note = Some(cross::CrossStep::emulated(
+                        &step.name,
+                        format!("{}=1", cross::EMULATE_ENV),
+                        vec![],
+                    ));
+                } else if target != own {
                     let native = self
                         .native_install(plan, (step, r), &spec, &config, target, own, first)
                         .await?;
@@ -932,29 +929,43 @@ impl Builder<'_> {
         config: &ImageConfig,
     ) -> Result<String, BuildError> {
         let changes = self.engine.changes(container).await?;
-        let paths =
-            cross::graft_paths(&changes, &g.mounts).map_err(|deleted| BuildError::Unsupported {
-                step: run.map(|(s, _)| s.name.clone()).unwrap_or_default(),
-                reason: format!("it deletes {deleted}, which a copied layer cannot express"),
-            })?;
-        let spec = ContainerSpec {
-            image: g.parent.clone(),
-            platform: Some(g.platform),
+        let paths = cross::graft_paths(&changes, &g.mounts);
+        let mut spec = ContainerSpec {
             entrypoint: config.entrypoint.clone(),
             cmd: config.cmd.clone(),
-            env: env_list(&config.env),
-            workdir: config.workdir.clone(),
-            user: config.user.clone(),
-            labels: config.labels.clone().into_iter().collect(),
-            exposed_ports: config.exposed_ports.clone(),
-            ..Default::default()
+            ..container_spec(&g.parent, Some(g.platform), config)
         };
+        if !paths.delete.is_empty() {
+            // What the install removed (a distribution the base has, replaced): `rm` on the
+            // target (under emulation, one short process), as the archive API cannot delete.
+            spec.entrypoint = Some(vec![]);
+            spec.cmd = Some(
+                ["rm", "-rf", "--"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(paths.delete.iter().cloned())
+                    .collect(),
+            );
+            spec.network_disabled = true;
+        }
         let target = self.engine.create_container(&spec).await?;
-        let copied = cross::copy_paths(self.engine, container, &target, &paths).await;
-        let id = match copied {
-            Ok(()) => self.engine.commit(&target, commit_config(config)).await,
-            Err(e) => Err(e),
+        let copied = async {
+            cross::copy_paths(self.engine, container, &target, &paths.copy).await?;
+            if !paths.delete.is_empty() {
+                let out = self.engine.run(&target).await?;
+                if out.exit_code != 0 {
+                    return Err(BuildError::Unsupported {
+                        step: run.map(|(s, _)| s.name.clone()).unwrap_or_default(),
+                        reason: format!(
+                            "removing what the install replaced failed: {}",
+                            out.stderr.trim()
+                        ),
+                    });
+                }
+            }
+            Ok(self.engine.commit(&target, commit_config(config)).await?)
         };
+        let id = copied.await;
         let removed = self.engine.discard_container(&target).await;
         let id = id?;
         removed?;
@@ -1160,6 +1171,20 @@ fn wrap_command(run: &Run, argv: Vec<String>) -> Vec<String> {
     ];
     cmd.extend(argv);
     cmd
+}
+
+/// A container of `image` with the layer's configuration (what its commit keeps).
+fn container_spec(image: &str, platform: Option<Platform>, config: &ImageConfig) -> ContainerSpec {
+    ContainerSpec {
+        image: image.to_string(),
+        platform,
+        env: env_list(&config.env),
+        workdir: config.workdir.clone(),
+        user: config.user.clone(),
+        labels: config.labels.clone().into_iter().collect(),
+        exposed_ports: config.exposed_ports.clone(),
+        ..Default::default()
+    }
 }
 
 fn config_of(image: &ImageInfo) -> ImageConfig {
