@@ -191,8 +191,19 @@ pub fn graft_paths(changes: &[(String, u8)], mounts: &[String]) -> GraftPaths {
     let mut sorted: Vec<&(String, u8)> = changes.iter().filter(|(_, k)| *k != 2).collect();
     sorted.sort();
     let mut out: Vec<String> = Vec::new();
+    // Not only the last one taken: `foo-1.0.dist-info` sorts between `foo` and `foo/x.py`.
+    let mut taken = std::collections::HashSet::new();
     for (path, kind) in sorted {
-        if out.last().is_some_and(|last| under(path, last)) {
+        let mut ancestor = path.as_str();
+        let mut inside = false;
+        while let Some((dir, _)) = ancestor.rsplit_once('/') {
+            if taken.contains(dir) {
+                inside = true;
+                break;
+            }
+            ancestor = dir;
+        }
+        if inside {
             continue;
         }
         if mounts.iter().any(|m| under(path, m)) {
@@ -205,6 +216,7 @@ pub fn graft_paths(changes: &[(String, u8)], mounts: &[String]) -> GraftPaths {
         if holds_mount || (*kind == 0 && has_child) {
             continue;
         }
+        taken.insert(path.as_str());
         out.push(path.clone());
     }
     GraftPaths { copy: out, delete }
@@ -409,6 +421,14 @@ mod tests {
             c("/usr/local/bin/tool", 1),
             c("/usr/local/lib/python3.11/dist-packages/six.py", 1),
             c("/usr/local/lib/python3.11/dist-packages/dateutil", 1),
+            c(
+                "/usr/local/lib/python3.11/dist-packages/dateutil-2.9.dist-info",
+                1,
+            ),
+            c(
+                "/usr/local/lib/python3.11/dist-packages/dateutil-2.9.dist-info/RECORD",
+                1,
+            ),
             c("/usr/local/lib/python3.11/dist-packages/dateutil/x.py", 1),
             c("/run/connector-build", 1),
             c("/var/cache/connector-build", 1),
@@ -427,6 +447,7 @@ mod tests {
                 "/airbyte",
                 "/usr/local/bin/tool",
                 "/usr/local/lib/python3.11/dist-packages/dateutil",
+                "/usr/local/lib/python3.11/dist-packages/dateutil-2.9.dist-info",
                 "/usr/local/lib/python3.11/dist-packages/six.py",
             ]
         );
