@@ -38,6 +38,12 @@ connector-build only (no Dockerfile does these):
 
 Also connector-build's peak memory planning a synthetic repository of 300 connectors.
 Prints a table and writes JSON (--json). Run: python3 bench/bench.py [--connectors 5]
+
+--platforms runs only the platform cases (issue 15), connector-build alone, cold, on one
+wheel-only connector: linux/amd64, linux/arm64 (dependencies installed natively for the
+target, `spec` under QEMU), and linux/arm64 with the install emulated
+(CONNECTOR_BUILD_EMULATE_INSTALL=1). Target: arm64 <= 1.5x amd64. Results go to
+bench/platforms.json. Needs the set-up's arm64 base image.
 """
 
 import argparse
@@ -422,6 +428,8 @@ def main():
     ap.add_argument("--cases", default=",".join(ALL_CASES),
                     help=f"comma-separated cases to run (default all: {', '.join(ALL_CASES)})")
     ap.add_argument("--manifest-count", type=int, default=300, help="manifest-only connectors in the manifest fleet case")
+    ap.add_argument("--platforms", action="store_true",
+                    help="only the platform cases: amd64 and arm64 cold, arm64 with emulation forced")
     args = ap.parse_args()
     count = max(1, min(args.connectors, len(CONNECTORS)))
     global BIN
@@ -432,13 +440,19 @@ def main():
         BIN = Path(args.bin).resolve()
     else:
         run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    if args.platforms:
+        # Its own private engine, so it can run beside the main benchmark.
+        BENCH_ENGINE.update(PLATFORM_ENGINE)
     if not args.shared_engine:
         # A private engine: emptying caches between cases must not touch anyone's builds,
         # and all tools still share one engine.
         os.environ["DOCKER_HOST"] = own_engine("start").splitlines()[-1]
         log(f"private engine {os.environ['DOCKER_HOST']}")
     try:
-        measure(args, count, base_ref)
+        if args.platforms:
+            measure_platforms(args, base_ref)
+        else:
+            measure(args, count, base_ref)
     finally:
         if not args.shared_engine:
             own_engine("stop")
@@ -661,6 +675,70 @@ def print_extra(extra):
     if "manifest fleet" in extra:
         m = extra["manifest fleet"]
         print(f"manifest fleet ({m['connectors']} manifest-only): cold {m['cold_s']:.2f}s, no change {m['no_change_s']:.2f}s")
+PLATFORM_ENGINE = {"CB_ENGINE_NAME": "cb-bench-arm64-docker", "CB_ENGINE_BRIDGE": "cb-bench-br64",
+                   "CB_ENGINE_NET": "172.31.249"}
+# Wheel-only on linux/aarch64 with Python 3.11 (every locked distribution has a wheel there).
+PLATFORM_CONNECTOR = ("airbyte-source-faker", "7.2.1")
+ARM64_REF_FILE = Path("/var/lib/connector-build/arm64-base-image.ref")
+
+
+def measure_platforms(args, base_ref):
+    """Cold builds of one connector for linux/amd64, linux/arm64 and linux/arm64 with the
+    install emulated, each after emptying connector-build's caches; rounds rotate the order."""
+    if not ARM64_REF_FILE.is_file():
+        raise SystemExit(f"bench: {ARM64_REF_FILE} is missing; run SETUP_ARM64=wait bash scripts/setup.sh")
+    work = Path(tempfile.mkdtemp(prefix="connector-build-bench-platforms-"))
+    # Both base images tagged, so emptying caches (`image prune`) keeps them.
+    run(["docker", "tag", base_ref, "bench-base:keep"])
+    arm64_ref = ARM64_REF_FILE.read_text().strip()
+    run(["docker", "pull", "--platform", "linux/arm64", arm64_ref])
+    run(["docker", "tag", arm64_ref, "bench-base:keep-arm64"])
+    pypi, version = PLATFORM_CONNECTOR
+    folder = Path(run(["bash", str(ROOT / "scripts/fetch-pypi-connector.sh"), pypi, version, str(work), base_ref]).stdout.strip())
+    name = folder.name
+    cases = {"amd64": ("linux/amd64", {}), "arm64": ("linux/arm64", {}),
+             "arm64 emulated": ("linux/arm64", {"CONNECTOR_BUILD_EMULATE_INSTALL": "1"})}
+    times = {c: [] for c in cases}
+    steps = {c: {} for c in cases}
+    cross = {}
+    labels = list(cases)
+    for i in range(args.runs):
+        for label in labels[i % len(labels):] + labels[:i % len(labels)]:
+            platform, env = cases[label]
+            empty_caches("cb")
+            cmd = [str(BIN), "build", "--json", "--installer", "uv", "--platform", platform,
+                   "--tag", f"bench-cb/{name}:dev", str(folder)]
+            start = time.monotonic()
+            out = run(cmd, env={**os.environ, **env}).stdout
+            times[label].append(time.monotonic() - start)
+            log(f"{label}: {times[label][-1]:.1f}s")
+            result = json.loads(out)["connectors"][0]
+            steps[label] = {s["name"]: s["seconds"] for s in result.get("steps") or []}
+            if result.get("platforms"):
+                cross[label] = result["platforms"][0].get("cross", [])
+    log("platform cases done")
+    results = {c: {"total_s": stats(times[c]), "runs_s": [round(x, 3) for x in times[c]],
+                   "steps_s": steps[c], "cross": cross.get(c, [])} for c in cases}
+    amd, arm, emu = (results[c]["total_s"]["median"] for c in cases)
+    print(f"\n{'case':<16} {'median (min-max)':>26}  vs amd64")
+    for c in cases:
+        t = results[c]["total_s"]
+        print(f"{c:<16} {t['median']:>9.2f}s ({t['min']:.2f}-{t['max']:.2f}){'':>6} {t['median'] / amd:>5.2f}x")
+    met = arm / amd <= 1.5
+    print(f"arm64 / amd64 cold: {arm / amd:.2f}x (target <= 1.5x: {'yes' if met else 'NO'}); "
+          f"emulated install: {emu / amd:.2f}x")
+    print(f"arm64 install: {cross.get('arm64')}")
+    engine = run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip()
+    cpus, mem_kb = os.cpu_count(), int(open("/proc/meminfo").read().split()[1])
+    machine = f"{cpus} cores, {mem_kb / 1024 / 1024:.0f} GiB, engine {engine}"
+    print(f"connector: {name}; runs per case: {args.runs}; {machine}")
+    out = ROOT / "bench" / "platforms.json"
+    out.write_text(json.dumps({"cases": results, "arm64_ratio": round(arm / amd, 3),
+                               "emulated_ratio": round(emu / amd, 3), "target_met": met,
+                               "connector": name,
+                               "runs": args.runs, "machine": machine}, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"results written to {out}")
 
 
 def print_table(results):

@@ -2,8 +2,10 @@
 # Fresh-machine set-up for connector-build (Debian 12, run as root).
 #
 #   1. installs docker.io, docker-registry, debootstrap, curl, iptables, tini, stunnel4,
-#      openssl, openjdk-17-jdk-headless, skopeo, apache2-utils (only what is missing)
-#   2. starts dockerd if no engine answers
+#      openssl, openjdk-17-jdk-headless, skopeo, apache2-utils, qemu-user-static (only what
+#      is missing)
+#   2. starts dockerd if no engine answers; registers QEMU for linux/arm64 in binfmt_misc
+#      (mounting it if needed) with the F flag, so arm64 containers run on this machine
 #   3. starts a local registry on 127.0.0.1:5000 (config: scripts/registry.yml)
 #   4. builds connector-build, and with it:
 #      - the root image (base-images/roots.toml): Debian bookworm + Python 3.11 from
@@ -21,6 +23,10 @@
 #   5. moves the fixtures in connectors-fixtures/ onto the latest base image of their kind
 #   6. installs the SBOM validator the tests use (cyclonedx-python-lib, hash-pinned in
 #      scripts/sbom-validator.txt) into /var/lib/connector-build/sbom-validator
+#   7. linux/arm64 (the debian-python root from Debian's arm64 packages, the python base
+#      image on it, `<version>-linux-arm64`): in the background, off the critical path (it
+#      takes minutes under emulation); log $CACHE_DIR/setup-arm64.log, done when
+#      $STATE_DIR/arm64-base-image.ref exists. SETUP_ARM64=wait waits for it, =no skips it.
 #
 # Idempotent; a second run takes seconds. All logging goes to stderr, stdout
 # carries only the final reference (the python base image). Safe with CI=true and no stdin.
@@ -61,11 +67,18 @@ elapsed() { echo "$((SECONDS - T0))s"; }
 
 mkdir -p "$STATE_DIR" "$CACHE_DIR" "$REGISTRY_DATA"
 
-# One setup at a time (two CI steps or a developer + CI on the same machine).
+# One setup at a time (two CI steps or a developer + CI on the same machine). The detached
+# arm64 part (`setup.sh --arm64`, started by a set-up) has its own lock instead.
+ARM64_ONLY=0
+[ "${1:-}" = --arm64 ] && ARM64_ONLY=1
+if [ "$ARM64_ONLY" = 1 ]; then
+    :
+else
 exec 9>"$STATE_DIR/setup.lock"
 if ! flock -n 9; then
     log "another setup.sh is running; waiting for its lock (max 30 min)"
     flock -w 1800 9 || die "timed out waiting for $STATE_DIR/setup.lock"
+fi
 fi
 
 # ------------------------------------------------------- 1. host packages --
@@ -82,8 +95,9 @@ install_packages() {
     # python3-venv: the SBOM validator's virtual environment.
     # skopeo: reads what `publish` pushed, independently; apache2-utils: `htpasswd -B` for
     # the password-protected registry of tests/publish.rs.
+    # qemu-user-static: linux/arm64 containers and the arm64 root's second stage.
     local packages=(docker.io docker-registry debootstrap curl iptables tini stunnel4 openssl
-        openjdk-17-jdk-headless python3-venv skopeo apache2-utils)
+        openjdk-17-jdk-headless python3-venv skopeo apache2-utils qemu-user-static)
     for p in "${packages[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done
@@ -153,6 +167,30 @@ ensure_dockerd() {
     log "last lines of $DOCKERD_LOG:"
     tail -n 20 "$DOCKERD_LOG" >&2 || true
     die "docker engine did not answer within ${WAIT_DOCKERD_S}s; see $DOCKERD_LOG"
+}
+
+# ------------------------------------------------------------- 2b. QEMU --
+# qemu-aarch64 in binfmt_misc with Debian's flags (OPF): F makes the kernel open the
+# emulator at registration, so it works inside containers and chroots that lack it.
+BINFMT=/proc/sys/fs/binfmt_misc
+ensure_binfmt() {
+    local conf=/usr/lib/binfmt.d/qemu-aarch64.conf entry="$BINFMT/qemu-aarch64"
+    [ -r "$conf" ] || die "qemu-user-static did not install $conf"
+    if [ ! -e "$BINFMT/register" ]; then
+        log "mounting binfmt_misc on $BINFMT"
+        mount -t binfmt_misc binfmt_misc "$BINFMT" || die "cannot mount binfmt_misc on $BINFMT"
+    fi
+    if [ -e "$entry" ] && ! grep -q '^flags: .*F' "$entry"; then
+        log "qemu-aarch64 is registered without the F flag; re-registering"
+        echo -1 >"$entry"
+    fi
+    if [ ! -e "$entry" ]; then
+        grep -v '^#' "$conf" | head -n 1 >"$BINFMT/register" || die "cannot register qemu-aarch64 in binfmt_misc"
+        log "registered qemu-aarch64 in binfmt_misc ($(sed -n 's/^flags: //p' "$entry"))"
+    fi
+    [ "$(cat "$BINFMT/status")" = enabled ] || echo 1 >"$BINFMT/status"
+    grep -q '^enabled' "$entry" || echo 1 >"$entry"
+    log "qemu-aarch64: $(head -n 1 "$entry"), flags $(sed -n 's/^flags: //p' "$entry")"
 }
 
 # ------------------------------------------------------------ 3. registry --
@@ -266,11 +304,11 @@ ensure_base_image() {
 
 # The other families, as the python one: build (the declarative one on the published python
 # image, with uv), check, publish; the address goes to a file the tests read.
-ensure_family() {  # family, ref file
+ensure_family() {  # family, ref file, [base-images options, e.g. --platform linux/arm64]
     local ref
-    tool base-images build "$1" --registry "$REGISTRY_ADDR" >/dev/null || die "building the $1 base image failed"
-    tool base-images check "$1" >&2 || die "the $1 base image failed its checks (report above)"
-    ref="$(tool base-images publish "$1" --with-older --registry "$REGISTRY_ADDR" | tail -n 1)" ||
+    tool base-images build "$1" --registry "$REGISTRY_ADDR" "${@:3}" >/dev/null || die "building the $1 base image failed"
+    tool base-images check "$1" "${@:3}" >&2 || die "the $1 base image failed its checks (report above)"
+    ref="$(tool base-images publish "$1" --with-older --registry "$REGISTRY_ADDR" "${@:3}" | tail -n 1)" ||
         die "publishing the $1 base image failed"
     [ -n "$ref" ] || die "connector-build base-images publish $1 printed no reference"
     write_ref "$2" "$ref"
@@ -330,9 +368,41 @@ ensure_sbom_validator() {
     printf '%s\n' "$want" >"$SBOM_VENV/.installed"
 }
 
+# The linux/arm64 root and python base image, checked under emulation and published as
+# `<version>-linux-arm64`; address in $STATE_DIR/arm64-base-image.ref. Run detached by main
+# (its own lock, so two set-ups never build it twice at once).
+ARM64_REF_FILE="$STATE_DIR/arm64-base-image.ref"
+ARM64_LOG="$CACHE_DIR/setup-arm64.log"
+build_arm64() {
+    exec 8>"$STATE_DIR/setup-arm64.lock"
+    flock -w 3600 8 || die "timed out waiting for $STATE_DIR/setup-arm64.lock"
+    local t0=$SECONDS
+    log "arm64: root image"
+    tool base-images --platform linux/arm64 root build debian-python --registry "$REGISTRY_ADDR" 8>&- >/dev/null ||
+        die "arm64: connector-build base-images root build failed"
+    log "arm64: python base image"
+    ensure_family python "$ARM64_REF_FILE" --platform linux/arm64 8>&-
+    log "arm64: done in $((SECONDS - t0))s"
+}
+
+ensure_arm64() {
+    case "${SETUP_ARM64:-background}" in
+        no) log "arm64: skipped (SETUP_ARM64=no)"; return ;;
+        wait) build_arm64 9>&- 2>&1 | tee -a "$ARM64_LOG" >&2; return "${PIPESTATUS[0]}" ;;
+    esac
+    log "arm64: root and base image build in the background (log: $ARM64_LOG; done when $ARM64_REF_FILE exists)"
+    setsid nohup bash "$SCRIPT_DIR/setup.sh" --arm64 </dev/null >>"$ARM64_LOG" 2>&1 9>&- &
+}
+
+if [ "$ARM64_ONLY" = 1 ]; then
+    build_arm64
+    exit 0
+fi
+
 # ===================================================================== main ==
 install_packages
 ensure_dockerd
+ensure_binfmt
 ensure_registry
 build_tool
 ensure_root_image
@@ -344,5 +414,6 @@ ensure_family source-declarative-manifest "$DECLARATIVE_REF_FILE"
 tool base-images docs --from-registry --registry "$REGISTRY_ADDR" \
     --out "$STATE_DIR/base-images/docs" >&2 || die "writing the machine's base image docs failed"
 upgrade_fixtures
+ensure_arm64
 log "done in $(elapsed)"
 printf '%s\n' "$BASE_IMAGE_REF"

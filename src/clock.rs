@@ -45,6 +45,13 @@ pub fn utc(unix: f64) -> String {
         .unwrap_or_default()
 }
 
+/// RFC 3339 (`2026-12-02T05:40:00Z`), as image configs record times.
+pub fn rfc3339(unix: f64) -> String {
+    utc_of(unix)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// `YYYY-MM-DD`, for changelog rows.
 pub fn date(unix: f64) -> String {
     utc_of(unix)

@@ -11,6 +11,7 @@
 //! state_dir = "/var/lib/connector-build"   # this machine's built roots and published images
 //! base_images = "base-images"         # base image declarations; default: the built-in ones
 //! insecure_registries = ["10.0.0.0/8", "registry.lan:5000"]   # plain HTTP, as in dockerd
+//! platforms = ["linux/amd64", "linux/arm64"]   # what `publish` builds (not `build`)
 //! [mirrors]
 //! "docker.io" = "127.0.0.1:5000"
 //! ```
@@ -46,6 +47,10 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// A folder of base image declarations instead of the built-in ones.
     pub base_images: Option<PathBuf>,
+    /// The platforms `publish` builds and pushes as one index (`build` builds the engine's
+    /// unless `--platform` says otherwise).
+    #[serde(default)]
+    pub platforms: Vec<crate::platform::Platform>,
     /// The folder the file was found in; relative paths are taken from there.
     #[serde(skip)]
     pub root: PathBuf,

@@ -119,6 +119,7 @@ impl EngineError {
             | EngineError::RegistryAuth { .. }
             | EngineError::Credentials(_)
             | EngineError::DigestMismatch { .. }
+            | EngineError::UnsupportedPlatform { .. }
             | EngineError::Pull { .. }
             | EngineError::Push { .. } => FaultClass::Input,
             EngineError::Refused { .. }
@@ -146,7 +147,9 @@ impl BuildError {
     pub fn class(&self) -> FaultClass {
         match self {
             BuildError::Engine(e) => e.class(),
-            BuildError::Archive(_) | BuildError::Unsupported { .. } => FaultClass::Input,
+            BuildError::Archive(_)
+            | BuildError::Unsupported { .. }
+            | BuildError::WrongPlatform { .. } => FaultClass::Input,
             // The build already retried a failure that may pass (see `NETWORK_ATTEMPTS`).
             BuildError::StepFailed(f)
                 if network_failure(&f.stdout) || network_failure(&f.stderr) =>

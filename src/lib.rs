@@ -23,7 +23,7 @@
 //! [`migrate`] (off Dockerfiles; version bumps), [`analyze`] (how Dockerfiles differ),
 //! [`edit`] (layout-preserving edits of users' files), [`config`] (`connector-build.toml`),
 //! and the ground floor every layer may use: [`error`] (error text with hints), [`progress`]
-//! (events for whoever draws them), [`clock`] (times as reports write them).
+//! (events for whoever draws them), [`platform`] (target platforms), [`clock`] (times as reports write them).
 //!
 //! The binary (`src/main.rs`, `src/cli/`) parses arguments, draws progress and prints.
 
@@ -43,6 +43,7 @@ pub mod migrate;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
+pub mod platform;
 pub mod progress;
 pub mod publish;
 pub mod python;

@@ -8,6 +8,10 @@
 #   SUITE VARIANT    debootstrap suite and variant (bookworm, minbase)
 #   INCLUDE          comma-separated extra packages
 #   MIRROR SECURITY_MIRROR DEBS_CACHE
+#   ARCH             Debian architecture (amd64, arm64); default: the host's. Another one is
+#                    bootstrapped with --foreign and finished under QEMU user-mode emulation
+#                    (qemu-user-static registered in binfmt_misc with the F flag, so the
+#                    chroot needs no copy of the emulator)
 #
 # The tool mounts nothing itself: this script mounts /proc in the chroot, and the tool
 # unmounts whatever is left under ROOT's parent afterwards, even when the script failed.
@@ -18,9 +22,23 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C
   "${SECURITY_MIRROR:?}" "${DEBS_CACHE:?}"
 
 mkdir -p "$DEBS_CACHE"
-echo "debootstrap $SUITE ($VARIANT, +$INCLUDE)"
-debootstrap --variant="$VARIANT" --include="$INCLUDE" --cache-dir="$DEBS_CACHE" \
-    "$SUITE" "$ROOT" "$MIRROR"
+HOST_ARCH="$(dpkg --print-architecture)"
+ARCH="${ARCH:-$HOST_ARCH}"
+echo "debootstrap $SUITE $ARCH ($VARIANT, +$INCLUDE)"
+if [ "$ARCH" = "$HOST_ARCH" ]; then
+    debootstrap --variant="$VARIANT" --include="$INCLUDE" --cache-dir="$DEBS_CACHE" \
+        "$SUITE" "$ROOT" "$MIRROR"
+else
+    # First stage unpacks on the host; the second runs the target's maintainer scripts.
+    debootstrap --arch="$ARCH" --foreign --variant="$VARIANT" --include="$INCLUDE" \
+        --cache-dir="$DEBS_CACHE" "$SUITE" "$ROOT" "$MIRROR"
+    chroot "$ROOT" /bin/true || {
+        echo "cannot run $ARCH programs: register qemu-user-static in binfmt_misc (scripts/setup.sh does)" >&2
+        exit 1
+    }
+    echo "second stage under emulation"
+    chroot "$ROOT" /debootstrap/debootstrap --second-stage
+fi
 
 # apt sources like the official debian image, then point-release and security updates
 # (python3.11 gets security fixes there).

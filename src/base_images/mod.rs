@@ -37,6 +37,7 @@ use crate::model::families::{
 };
 use crate::plan::python::InstallerChoice;
 use crate::plan::Base;
+use crate::platform::Platform;
 use crate::progress::{Event, Reporter};
 
 /// Where base images are published when neither `--registry` nor `registry` in
@@ -137,9 +138,25 @@ pub struct BaseImages<'a> {
     pub registry: &'a str,
     /// Registry -> mirror, for roots pulled from a registry.
     pub mirrors: &'a BTreeMap<String, String>,
+    /// The platform built, checked and published: linux/amd64 under the version's tags,
+    /// another under `<version>-linux-<arch>` (see [`root::for_platform`]).
+    pub platform: Platform,
 }
 
 impl BaseImages<'_> {
+    /// `repository:version` in the engine, for this platform.
+    pub fn local_tag(&self, family: &Family, v: &FamilyVersion) -> String {
+        root::for_platform(&family.local_tag(&v.version), self.platform)
+    }
+
+    /// `registry/repository:version`, for this platform.
+    pub fn registry_tag(&self, family: &Family, v: &FamilyVersion) -> String {
+        root::for_platform(
+            &family.registry_tag(self.registry, &v.version),
+            self.platform,
+        )
+    }
+
     /// Builds `v` on its root image (reusing the layer cache) and tags it
     /// `repository:version` in the engine.
     pub async fn build(
@@ -156,7 +173,7 @@ impl BaseImages<'_> {
                         message: format!("root `{}` is not declared", v.decl.root),
                     }
                 })?;
-                root::resolve(root, self.state, self.mirrors)?
+                root::resolve(root, self.state, self.mirrors, self.platform)?
             }
         };
         // pip installs pip and poetry; the declarative family's CDK goes through uv when the
@@ -172,7 +189,9 @@ impl BaseImages<'_> {
             }
             _ => (InstallerChoice::Pip, Tools::none()),
         };
-        let plan = plan::plan_version(family, v, base, &self.network.fingerprint(), &installer);
+        let mut plan = plan::plan_version(family, v, base, &self.network.fingerprint(), &installer);
+        plan.platform = Some(self.platform);
+        plan.output_tag = self.local_tag(family, v);
         self.reporter.report(Event::Started {
             connector: plan.connector.clone(),
             steps: crate::execute::progress_steps(&plan),
@@ -197,7 +216,7 @@ impl BaseImages<'_> {
     async fn family_base(&self, family: &Family, b: &FamilyBase) -> Result<Base, BaseImageError> {
         let base_family = self.declarations.family(&b.family)?;
         let base_version = base_family.version(Some(&b.version))?;
-        let tag = base_family.registry_tag(self.registry, &base_version.version);
+        let tag = self.registry_tag(base_family, base_version);
         let Some(digest) = self.published_digest(base_family, base_version).await? else {
             return Err(BaseImageError::BaseUnpublished {
                 family: family.name.clone(),
@@ -223,7 +242,7 @@ impl BaseImages<'_> {
     ) -> Result<CheckReport, BaseImageError> {
         let image = image
             .map(str::to_string)
-            .unwrap_or_else(|| family.local_tag(&v.version));
+            .unwrap_or_else(|| self.local_tag(family, v));
         let info =
             self.engine
                 .inspect_image(&image)
@@ -233,7 +252,18 @@ impl BaseImages<'_> {
                     family: family.name.clone(),
                     version: v.version.to_string(),
                 })?;
-        Ok(check::check_image(self.engine, family, v, &image, &info).await?)
+        let mut report = check::check_image(self.engine, family, v, &image, &info).await?;
+        // The probes above ran under emulation when the platform is not the engine's.
+        report.checks.insert(
+            0,
+            check::Check {
+                name: "platform".into(),
+                ok: info.platform() == Some(self.platform),
+                expected: self.platform.to_string(),
+                actual: format!("{}/{}", info.os, info.architecture),
+            },
+        );
+        Ok(report)
     }
 
     /// The digest `v` has in the registry, if published.
@@ -244,7 +274,7 @@ impl BaseImages<'_> {
     ) -> Result<Option<String>, BaseImageError> {
         Ok(self
             .engine
-            .registry_digest(&family.registry_tag(self.registry, &v.version))
+            .registry_digest(&self.registry_tag(family, v))
             .await?)
     }
 
@@ -260,7 +290,7 @@ impl BaseImages<'_> {
                 published: digest.is_some(),
                 reference: digest
                     .as_ref()
-                    .map(|d| format!("{}@{d}", family.registry_tag(self.registry, &v.version))),
+                    .map(|d| format!("{}@{d}", self.registry_tag(family, v))),
                 digest,
             });
         }
@@ -275,10 +305,7 @@ impl BaseImages<'_> {
             .filter(|v| !v.version.is_prerelease())
         {
             if let Some(d) = self.published_digest(family, v).await? {
-                return Ok(format!(
-                    "{}@{d}",
-                    family.registry_tag(self.registry, &v.version)
-                ));
+                return Ok(format!("{}@{d}", self.registry_tag(family, v)));
             }
         }
         Err(BaseImageError::NothingPublished {
@@ -322,7 +349,7 @@ impl BaseImages<'_> {
         v: &FamilyVersion,
         force: bool,
     ) -> Result<Published, BaseImageError> {
-        let tag = family.registry_tag(self.registry, &v.version);
+        let tag = self.registry_tag(family, v);
         // Registry state first: a registry that is down fails here, before any work.
         let existing = self.engine.registry_digest(&tag).await?;
         if let Some(previous) = family.previous(&v.version) {
@@ -403,7 +430,8 @@ impl BaseImages<'_> {
         let reference = format!("{tag}@{digest}");
         self.state.record_published(PublishedRecord {
             family: family.name.clone(),
-            version: v.version.to_string(),
+            // The tag's version (`1.0.0-linux-arm64`), so platforms keep a record each.
+            version: root::for_platform(&v.version.to_string(), self.platform),
             registry: self.registry.to_string(),
             repository: family.repository.clone(),
             digest: digest.to_string(),

@@ -91,6 +91,7 @@ pub fn plan_version(
         context_dir: family.path.parent().map(Into::into).unwrap_or_default(),
         output_tag: family.local_tag(&v.version),
         customization: None,
+        platform: None,
         base,
         steps,
         smoke_test,

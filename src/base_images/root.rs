@@ -5,6 +5,11 @@
 //! a registry, and its digest-pinned address recorded in the machine's state. The recipe
 //! key names a recipe (suite, variant, packages, revision); an image carrying the same key,
 //! in the registry or the engine, is reused instead of rebuilt, and so is a rootfs tarball.
+//!
+//! A debootstrap root is built per platform: linux/amd64 under the declared tag, another
+//! platform under `<tag>-linux-<arch>` from Debian's packages for that architecture
+//! (`debootstrap --foreign`, the second stage under QEMU), with the architecture in its
+//! recipe key and its own machine-state record.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -18,6 +23,7 @@ use crate::engine::{ContainerSpec, Engine, EngineError};
 use crate::model::families::{Debootstrap, Root, RootSource};
 use crate::model::ImageRef;
 use crate::plan::Base;
+use crate::platform::Platform;
 use crate::progress::{Event, Reporter};
 
 /// The image label that carries the recipe key.
@@ -59,6 +65,12 @@ pub enum RootError {
     },
     #[error("the registry has no digest for {reference} right after pushing it")]
     NoDigest { reference: String },
+    #[error("the root image {reference} is for {actual}, not {expected}")]
+    WrongPlatform {
+        reference: String,
+        expected: Platform,
+        actual: String,
+    },
     #[error("the root image {reference} does not work: `{command}` printed `{output}`")]
     Broken {
         reference: String,
@@ -83,35 +95,50 @@ fn tail(lines: &[String]) -> String {
     s
 }
 
-/// The recipe's key: the same formula the set-up script used before this module existed, so
-/// images and tarballs it made are recognised.
-pub fn recipe_key(recipe: &Debootstrap) -> String {
-    let text = format!(
+/// The recipe's key: for linux/amd64 the same formula the set-up script used before this
+/// module existed, so images and tarballs it made are recognised; another platform adds its
+/// architecture.
+pub fn recipe_key(recipe: &Debootstrap, platform: Platform) -> String {
+    let mut text = format!(
         "{}\n{}\n{}\n{}\n",
         recipe.suite,
         recipe.variant,
         recipe.include.join(","),
         recipe.revision
     );
+    if platform != Platform::LinuxAmd64 {
+        text.push_str(&format!("{}\n", platform.arch()));
+    }
     hex::encode(Sha256::digest(text.as_bytes()))[..16].to_string()
 }
 
-/// The base a family version builds on, on this machine.
+/// A tag or record name for `platform`: linux/amd64 keeps the declared one, another platform
+/// gets `-linux-<arch>`.
+pub fn for_platform(name: &str, platform: Platform) -> String {
+    match platform {
+        Platform::LinuxAmd64 => name.to_string(),
+        p => format!("{name}-{}", p.tag_suffix()),
+    }
+}
+
+/// The base a family version builds on, on this machine, for `platform`.
 pub fn resolve(
     root: &Root,
     state: &State,
     mirrors: &BTreeMap<String, String>,
+    platform: Platform,
 ) -> Result<Base, RootError> {
     let (image, reference) = match &root.source {
         RootSource::Reference(image) => (image.clone(), image.to_string()),
         RootSource::Debootstrap { recipe, .. } => {
-            let Some(record) = state.root(&root.name)? else {
+            let record_name = for_platform(&root.name, platform);
+            let Some(record) = state.root(&record_name)? else {
                 return Err(RootError::NotBuilt {
                     name: root.name.clone(),
-                    path: state.root_path(&root.name),
+                    path: state.root_path(&record_name),
                 });
             };
-            let current = recipe_key(recipe);
+            let current = recipe_key(recipe, platform);
             if record.recipe_key != current {
                 return Err(RootError::StaleRecipe {
                     name: root.name.clone(),
@@ -146,6 +173,8 @@ pub struct RootBuild<'a> {
     pub reporter: &'a dyn Reporter,
     pub state: &'a State,
     pub registry: &'a str,
+    /// The platform whose root is built.
+    pub platform: Platform,
 }
 
 impl RootBuild<'_> {
@@ -190,9 +219,16 @@ impl RootBuild<'_> {
                 })
             }
         };
-        let label = format!("root {}", root.name);
-        let key = recipe_key(recipe);
-        let tagged = format!("{}/{repository}:{tag}", self.registry);
+        let label = match self.platform {
+            Platform::LinuxAmd64 => format!("root {}", root.name),
+            p => format!("root {} ({p})", root.name),
+        };
+        let key = recipe_key(recipe, self.platform);
+        let tagged = format!(
+            "{}/{repository}:{}",
+            self.registry,
+            for_platform(tag, self.platform)
+        );
         let name = format!("{}/{repository}", self.registry);
         self.reporter.report(Event::Started {
             connector: label.clone(),
@@ -248,9 +284,25 @@ impl RootBuild<'_> {
                 recipe.variant,
                 recipe.include.join(",")
             );
-            self.engine
-                .import(&tarball, &tagged, &changes, &message)
-                .await?;
+            if self.platform == self.engine.platform().await? {
+                self.engine
+                    .import(&tarball, &tagged, &changes, &message, None)
+                    .await?;
+            } else {
+                // `docker import` records the engine's architecture whatever it is told
+                // (Docker 20.10), so another platform's root is loaded with its own config.
+                let config = foreign_config(&tarball, self.platform, &key, &message)?;
+                self.engine
+                    .load_image(
+                        config.config,
+                        vec![tagged.clone()],
+                        vec![crate::engine::image_archive::LoadLayer {
+                            diff_id: config.diff_id,
+                            tar: Some(tarball.clone()),
+                        }],
+                    )
+                    .await?;
+            }
         }
         self.step(&label, "root filesystem", t, cached, ());
 
@@ -283,15 +335,20 @@ impl RootBuild<'_> {
         self.record(root, &tagged, &digest, &key, &pinned).await
     }
 
-    /// The recipe key an image carries; with `pull`, fetched from its registry when the
-    /// engine does not have it.
+    /// The recipe key an image of this platform carries; with `pull`, fetched from its
+    /// registry when the engine does not have it.
     async fn image_key(&self, reference: &str, pull: bool) -> Result<Option<String>, RootError> {
         let mut info = self.engine.inspect_image(reference).await?;
         if info.is_none() && pull {
-            self.engine.pull(reference, |_| {}).await?;
+            self.engine
+                .pull_for(reference, Some(self.platform), |_| {})
+                .await?;
             info = self.engine.inspect_image(reference).await?;
         }
-        Ok(info.and_then(|i| i.labels.get(KEY_LABEL).cloned()))
+        // An image of another platform is not this recipe's, whatever its label says.
+        Ok(info
+            .filter(|i| i.platform() == Some(self.platform))
+            .and_then(|i| i.labels.get(KEY_LABEL).cloned()))
     }
 
     async fn record(
@@ -305,7 +362,7 @@ impl RootBuild<'_> {
         self.verify(root, pinned).await?;
         let reference = format!("{tagged}@{digest}");
         self.state.set_root(
-            &root.name,
+            &for_platform(&root.name, self.platform),
             &RootRecord {
                 reference: reference.clone(),
                 recipe_key: key.to_string(),
@@ -314,8 +371,21 @@ impl RootBuild<'_> {
         Ok(reference)
     }
 
-    /// The image runs what its packages promise (Python, or Java) and is on UTC.
+    /// The image is for the platform, runs what its packages promise (Python, or Java; under
+    /// emulation for a foreign platform) and is on UTC.
     async fn verify(&self, root: &Root, pinned: &str) -> Result<(), RootError> {
+        let info = self.engine.inspect_image(pinned).await?;
+        let actual = info
+            .as_ref()
+            .map(|i| format!("{}/{}", i.os, i.architecture))
+            .unwrap_or_default();
+        if info.and_then(|i| i.platform()) != Some(self.platform) {
+            return Err(RootError::WrongPlatform {
+                reference: pinned.into(),
+                expected: self.platform,
+                actual,
+            });
+        }
         let java = matches!(&root.source, RootSource::Debootstrap { recipe, .. }
             if recipe.include.iter().any(|p| p.starts_with("openjdk-")));
         let (command, expect) = if java {
@@ -328,6 +398,7 @@ impl RootBuild<'_> {
             entrypoint: Some(vec![]),
             cmd: Some(vec!["/bin/sh".into(), "-c".into(), command.into()]),
             network_disabled: true,
+            platform: Some(self.platform),
             ..Default::default()
         };
         let container = self.engine.create_container(&spec).await?;
@@ -359,7 +430,8 @@ impl RootBuild<'_> {
             move |source| RootError::Io { path, source }
         };
         std::fs::create_dir_all(&cache).map_err(io(&cache))?;
-        let tarball = cache.join(format!("rootfs-{}-{key}.tar", recipe.suite));
+        let stem = for_platform(&format!("rootfs-{}", recipe.suite), self.platform);
+        let tarball = cache.join(format!("{stem}-{key}.tar"));
         if tarball.is_file() {
             self.say(label, format!("reusing {}", tarball.display()));
             return Ok(tarball);
@@ -396,10 +468,13 @@ impl RootBuild<'_> {
             .keep();
         let script = work.join("debootstrap.sh");
         std::fs::write(&script, RECIPE).map_err(io(&script))?;
-        let log = cache.join(format!("rootfs-{}.log", root.name));
+        let log = cache.join(format!(
+            "rootfs-{}.log",
+            for_platform(&root.name, self.platform)
+        ));
         let log_file = std::fs::File::create(&log).map_err(io(&log))?;
         let log_err = log_file.try_clone().map_err(io(&log))?;
-        let part = cache.join(format!("rootfs-{}-{key}.tar.part", recipe.suite));
+        let part = cache.join(format!("{stem}-{key}.tar.part"));
         self.say(
             label,
             format!(
@@ -421,6 +496,7 @@ impl RootBuild<'_> {
             .env("MIRROR", &recipe.mirror)
             .env("SECURITY_MIRROR", &recipe.security_mirror)
             .env("DEBS_CACHE", cache.join("debs"))
+            .env("ARCH", self.platform.arch())
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(log_err)
@@ -438,16 +514,63 @@ impl RootBuild<'_> {
             });
         }
         std::fs::rename(&part, &tarball).map_err(io(&tarball))?;
-        // Tarballs of older recipes are of no further use.
-        let prefix = format!("rootfs-{}-", recipe.suite);
+        // Tarballs of older recipes are of no further use (another platform's are kept: an
+        // amd64 name is `rootfs-<suite>-<16 hex>.tar`, another's `rootfs-<suite>-linux-...`).
+        let prefix = format!("{stem}-");
         for entry in std::fs::read_dir(&cache).map_err(io(&cache))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&prefix) && name.ends_with(".tar") && entry.path() != tarball {
+            let same_platform = name
+                .strip_prefix(&prefix)
+                .is_some_and(|rest| !rest.starts_with("linux-"));
+            if same_platform && name.ends_with(".tar") && entry.path() != tarball {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
         Ok(tarball)
     }
+}
+
+struct ForeignConfig {
+    config: Vec<u8>,
+    diff_id: String,
+}
+
+/// The image config of a one-layer root image for `platform`: what `docker import` with the
+/// changes above would write, with the platform's architecture.
+fn foreign_config(
+    tarball: &Path,
+    platform: Platform,
+    key: &str,
+    message: &str,
+) -> Result<ForeignConfig, RootError> {
+    let io = |source| RootError::Io {
+        path: tarball.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(tarball).map_err(io)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(io)?;
+    let diff_id = format!("sha256:{}", hex::encode(hasher.finalize()));
+    let created = crate::clock::rfc3339(crate::clock::unix_now());
+    let config = serde_json::json!({
+        "architecture": platform.arch(),
+        "os": "linux",
+        "created": created,
+        "config": {
+            "Env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "LANG=C.UTF-8"
+            ],
+            "Cmd": ["python3"],
+            "Labels": { KEY_LABEL: key }
+        },
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+        "history": [{ "created": created, "comment": message, "created_by": "connector-build root image" }]
+    });
+    Ok(ForeignConfig {
+        config: serde_json::to_vec(&config).expect("a JSON value serializes"),
+        diff_id,
+    })
 }
 
 /// Effective uid 0, read from /proc so no unsafe call is needed.
@@ -513,8 +636,12 @@ mod tests {
         // printf '%s\n' bookworm minbase python3,...,netbase 1 | sha256sum | cut -c1-16
         let text = "bookworm\nminbase\npython3,python3-pip,python3-venv,python-is-python3,tzdata,ca-certificates,netbase\n1\n";
         assert_eq!(
-            recipe_key(recipe),
+            recipe_key(recipe, Platform::LinuxAmd64),
             hex::encode(Sha256::digest(text.as_bytes()))[..16]
+        );
+        assert_ne!(
+            recipe_key(recipe, Platform::LinuxArm64),
+            recipe_key(recipe, Platform::LinuxAmd64)
         );
     }
 
@@ -527,7 +654,9 @@ mod tests {
             dir: dir.path().into(),
         };
         let none = BTreeMap::new();
-        let e = resolve(root, &state, &none).unwrap_err().to_string();
+        let e = resolve(root, &state, &none, Platform::LinuxAmd64)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("base-images root build debian-python"), "{e}");
         let RootSource::Debootstrap { recipe, .. } = &root.source else {
             unreachable!()
@@ -544,20 +673,22 @@ mod tests {
                 },
             )
             .unwrap();
-        let e = resolve(root, &state, &none).unwrap_err().to_string();
+        let e = resolve(root, &state, &none, Platform::LinuxAmd64)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("another recipe"), "{e}");
         state
             .set_root(
                 "debian-python",
                 &RootRecord {
                     reference: reference.clone(),
-                    recipe_key: recipe_key(recipe),
+                    recipe_key: recipe_key(recipe, Platform::LinuxAmd64),
                 },
             )
             .unwrap();
         let Base::Image {
             pull, digest: d, ..
-        } = resolve(root, &state, &none).unwrap()
+        } = resolve(root, &state, &none, Platform::LinuxAmd64).unwrap()
         else {
             panic!()
         };
@@ -585,7 +716,7 @@ mod tests {
         let mirrors = BTreeMap::from([("docker.io".to_string(), "127.0.0.1:5000".to_string())]);
         let Base::Image {
             pull, reference, ..
-        } = resolve(&root, &state, &mirrors).unwrap()
+        } = resolve(&root, &state, &mirrors, Platform::LinuxAmd64).unwrap()
         else {
             panic!()
         };

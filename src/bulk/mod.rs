@@ -21,10 +21,13 @@ use crate::model::connector::folder_name;
 use crate::model::ConnectorLocator;
 use crate::pipeline::{prepare, ConnectorError};
 use crate::plan::{Action, BuildPlan, PlanOptions};
+use crate::platform::Platform;
 use crate::progress::{Event, Reporter};
 
 use crate::clock::{duration_ms, round_ms, unix_now};
-use crate::report::{self, ConnectorReport, Interruption, LostAttempt, RunReport, StepTiming};
+use crate::report::{
+    self, ConnectorReport, Interruption, LostAttempt, PlatformImage, RunReport, StepTiming,
+};
 
 /// How long an engine gets to answer a ping before it counts as gone.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,6 +46,8 @@ pub struct BulkRequest<'a> {
     pub warnings: Vec<String>,
     /// The registry cache (`--cache-registry`).
     pub cache: Option<crate::execute::remote::RemoteCache>,
+    /// `--platform`: the platforms to build, each its own plan; empty: the engine's.
+    pub platforms: Vec<Platform>,
 }
 
 /// What the workers share.
@@ -269,6 +274,34 @@ async fn next_signal<S: futures_util::Stream<Item = String>>(
     }
 }
 
+/// One plan per platform, the engine's first: its image keeps the plan's tag, another
+/// platform's gets `-linux-<arch>` (airbyte-ci's `dev-linux-arm64`). Each carries its platform,
+/// so its keys are its own and its containers are created for it (under QEMU when foreign).
+pub fn platform_plans(plan: &BuildPlan, own: Platform, platforms: &[Platform]) -> Vec<BuildPlan> {
+    let mut wanted: Vec<Platform> = Vec::new();
+    for p in platforms {
+        if !wanted.contains(p) {
+            wanted.push(*p);
+        }
+    }
+    if wanted.is_empty() {
+        wanted.push(own);
+    }
+    wanted.sort_by_key(|p| *p != own);
+    wanted
+        .into_iter()
+        .map(|p| {
+            let mut one = plan.clone();
+            one.platform = Some(p);
+            if p != own {
+                one.output_tag = format!("{}-{}", plan.output_tag, p.tag_suffix());
+                one.connector = format!("{} ({p})", plan.connector);
+            }
+            one
+        })
+        .collect()
+}
+
 impl Run<'_> {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -355,16 +388,53 @@ impl Run<'_> {
                 &self.request.hooks,
             )
             .await?;
-            self.claim(engine_index, i, &plan, &recorder).await;
-            let built = builder.build(&plan).await;
-            self.release(engine_index, i);
-            Ok::<_, ConnectorError>(built?)
+            let own = engine.platform().await.map_err(BuildError::from)?;
+            let mut first = None;
+            let mut others = Vec::new();
+            for mut p in platform_plans(&plan, own, &self.request.platforms) {
+                if let Some(target) = p.platform {
+                    let found = crate::execute::cross::platform_base(engine, &p.base, target)
+                        .await
+                        .map_err(BuildError::from)?;
+                    if let Some(base) = found {
+                        p.base = base;
+                    }
+                }
+                if p.connector != plan.connector {
+                    recorder.report(Event::Started {
+                        connector: p.connector.clone(),
+                        steps: crate::execute::progress_steps(&p),
+                    });
+                }
+                self.claim(engine_index, i, &p, &recorder).await;
+                let built = builder.build(&p).await;
+                self.release(engine_index, i);
+                let built = built?;
+                let emulated = p.platform != Some(own);
+                // Every platform but the engine's is listed, also when it is the only one.
+                if emulated {
+                    others.push(PlatformImage {
+                        platform: p.platform.map(|x| x.to_string()).unwrap_or_default(),
+                        tag: built.tag.clone(),
+                        image_id: built.image_id.clone(),
+                        cache_key: built.cache_key.clone(),
+                        containers_started: built.containers_started,
+                        seconds: built.seconds,
+                        emulated,
+                        cross: built.cross.clone(),
+                    });
+                }
+                first.get_or_insert(built);
+            }
+            Ok::<_, ConnectorError>((first, others))
         }
         .await;
         match result {
-            Ok(outcome) => {
-                AttemptEnd::Done(Box::new(ConnectorReport::built(outcome, engine.host())))
-            }
+            Ok((Some(outcome), platforms)) => AttemptEnd::Done(Box::new(ConnectorReport {
+                platforms,
+                ..ConnectorReport::built(outcome, engine.host())
+            })),
+            Ok((None, _)) => unreachable!("platform_plans gives at least one plan"),
             Err(e) => {
                 let steps = recorder.finish();
                 if engine_lost(engine, &e).await {

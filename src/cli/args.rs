@@ -286,6 +286,11 @@ pub struct BuildArgs {
     pub plan: PlanArgs,
     #[command(flatten)]
     pub cache: CacheArgs,
+    /// Platforms to build, comma-separated (linux/amd64,linux/arm64). Default: the engine's.
+    /// The engine's platform is tagged as usual (`:dev`), another with `-linux-<arch>`
+    /// (`:dev-linux-arm64`); its commands and `spec` run under QEMU.
+    #[arg(long, value_name = "PLATFORMS", value_delimiter = ',')]
+    pub platform: Vec<connector_build::platform::Platform>,
     /// How many connectors to build at once on each engine. Default: the number of cores.
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -391,6 +396,15 @@ pub struct BaseImagesArgs {
     /// `registry` in connector-build.toml, else 127.0.0.1:5000.
     #[arg(long, global = true, value_name = "REGISTRY")]
     pub registry: Option<String>,
+    /// The platform to build, check, publish or list (linux/amd64 or linux/arm64; another
+    /// than the engine's runs under QEMU). linux/arm64 images are tagged `<version>-linux-arm64`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PLATFORM",
+        default_value = "linux/amd64"
+    )]
+    pub platform: connector_build::platform::Platform,
     #[command(subcommand)]
     pub command: BaseImagesCommand,
 }

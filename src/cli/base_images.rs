@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use connector_build::base_images::docs::{self, PublishedState};
-use connector_build::base_images::root::RootBuild;
+use connector_build::base_images::root::{self, RootBuild};
 use connector_build::base_images::state::State;
 use connector_build::base_images::{BaseImages, DEFAULT_REGISTRY};
 use connector_build::config::Config;
@@ -69,6 +69,7 @@ pub async fn run(ctx: &Context, args: BaseImagesArgs) -> Outcome {
         state: &state,
         registry: &registry,
         mirrors: &mirrors,
+        platform: args.platform,
     };
     let work = command(&images, args.command, dir.as_deref());
     tokio::select! {
@@ -287,6 +288,7 @@ async fn command(
                 reporter: images.reporter,
                 state: images.state,
                 registry: images.registry,
+                platform: images.platform,
             };
             for name in names {
                 let Some(root) = declarations.root(&name) else {
@@ -305,7 +307,10 @@ async fn command(
                     Ok(reference) => {
                         eprintln!(
                             "root {name}: {reference} (recorded in {})",
-                            images.state.root_path(&name).display()
+                            images
+                                .state
+                                .root_path(&root::for_platform(&name, images.platform))
+                                .display()
                         );
                         println!("{reference}");
                     }

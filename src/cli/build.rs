@@ -60,6 +60,7 @@ pub(super) async fn execute(ctx: &Context, args: &BuildArgs) -> Result<Option<Ex
         fail_fast: args.fail_fast,
         warnings: selection.warnings.clone(),
         cache: ctx.remote_cache(&args.cache)?,
+        platforms: args.platform.clone(),
     };
     // The first signal stops the builds; a second one cuts the container removal short.
     // Either way the report is written.
@@ -200,6 +201,19 @@ fn print_summary(ctx: &Context, report: &RunReport, done: &str) {
                     c.size.unwrap_or_default() as f64 / 1e6,
                     c.seconds,
                 );
+                for p in &c.platforms {
+                    let mut line = format!(
+                        "  {} -> {}  {}  {:.1}s",
+                        p.platform,
+                        p.tag,
+                        short_id(&p.image_id),
+                        p.seconds
+                    );
+                    for step in &p.cross {
+                        line.push_str(&format!("; {}", step.describe()));
+                    }
+                    eprintln!("{line}");
+                }
             }
             Status::Failed => {
                 let error = c.error.as_deref().unwrap_or_default();

@@ -109,6 +109,8 @@ pub async fn run(ctx: &Context, args: MigrateArgs) -> Outcome {
         state: &state,
         registry: &registry,
         mirrors: &no_mirrors,
+        // Connectors pin the linux/amd64 tags (or, once published, the index under them).
+        platform: connector_build::platform::Platform::LinuxAmd64,
     });
     let fixed;
     let latest;

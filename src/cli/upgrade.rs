@@ -58,6 +58,8 @@ pub async fn run(
         state: &state,
         registry: &registry,
         mirrors: &mirrors,
+        // Connectors pin the linux/amd64 tags (or, once published, the index under them).
+        platform: connector_build::platform::Platform::LinuxAmd64,
     };
     let (results, skipped) =
         upgrade_to_latest(&images, &ctx.locator, &names, set_if_not_exists, dry_run)

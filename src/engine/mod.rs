@@ -25,6 +25,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use crate::platform::Platform;
+
 /// Every container the tool creates is named with this prefix.
 pub const CONTAINER_PREFIX: &str = "connector-build-step-";
 
@@ -43,6 +45,8 @@ const WATCH_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    #[error("the Docker engine runs on {os}/{arch}, which connector-build does not build for\nhint: use an engine on linux/amd64 or linux/arm64")]
+    UnsupportedPlatform { os: String, arch: String },
     /// Boxed: the error type stays small on the hot path of every engine call.
     #[error(transparent)]
     Endpoint(Box<endpoint::EndpointError>),
@@ -139,8 +143,16 @@ pub struct ImageInfo {
     pub layers: Vec<String>,
     /// When the image was made (RFC 3339, as the engine says it).
     pub created: Option<String>,
+    /// `os`/`architecture` of the image config (`linux`, `arm64`).
     pub os: String,
     pub architecture: String,
+}
+
+impl ImageInfo {
+    /// The platform the image config declares, when it is one this tool builds for.
+    pub fn platform(&self) -> Option<Platform> {
+        Platform::from_os_arch(&self.os, &self.architecture)
+    }
 }
 
 impl From<ImageInspect> for ImageInfo {
@@ -182,6 +194,9 @@ pub struct ContainerSpec {
     /// Named volumes mounted read-only: (volume, target).
     pub readonly_volumes: Vec<(String, String)>,
     pub network_disabled: bool,
+    /// Create the container for this platform (`linux/arm64`): a foreign one runs under
+    /// QEMU user-mode emulation. `None`: the image's own.
+    pub platform: Option<Platform>,
 }
 
 impl Engine {
@@ -192,6 +207,12 @@ impl Engine {
             .map_err(|e| EngineError::Endpoint(Box::new(e)))?;
         tracing::debug!(host = %endpoint.host, source = %endpoint.source, tls = endpoint.tls.is_some(), "engine endpoint");
         let host = endpoint.host.clone();
+        if endpoint.tls.is_some() {
+            // bollard (ring) and reqwest (aws-lc-rs, for the registry client) both enable a
+            // rustls provider, so rustls cannot pick one itself: name bollard's. Idempotent;
+            // an error only says one is installed already.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let connected = match &endpoint.tls {
             Some(tls) => Docker::connect_with_ssl(
                 &host,
@@ -270,9 +291,21 @@ impl Engine {
         reference: &str,
         on_line: impl FnMut(&str),
     ) -> Result<(), EngineError> {
-        let options = CreateImageOptionsBuilder::default()
-            .from_image(reference)
-            .build();
+        self.pull_for(reference, None, on_line).await
+    }
+
+    /// [`Engine::pull`] of one platform's image of a multi-platform reference.
+    pub async fn pull_for(
+        &self,
+        reference: &str,
+        platform: Option<Platform>,
+        on_line: impl FnMut(&str),
+    ) -> Result<(), EngineError> {
+        let mut options = CreateImageOptionsBuilder::default().from_image(reference);
+        if let Some(p) = platform {
+            options = options.platform(p.as_str());
+        }
+        let options = options.build();
         tracing::info!(reference, "pulling");
         let credentials = credentials_for_reference(reference)?;
         let stream = self.docker.create_image(Some(options), None, credentials);
@@ -375,9 +408,12 @@ impl Engine {
             std::process::id(),
             NEXT_CONTAINER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
-            .name(&name)
-            .build();
+        let mut options =
+            bollard::query_parameters::CreateContainerOptionsBuilder::default().name(&name);
+        if let Some(p) = spec.platform {
+            options = options.platform(p.as_str());
+        }
+        let options = options.build();
         let created = self
             .docker
             .create_container(Some(options), body)
@@ -858,6 +894,55 @@ impl Engine {
             .collect())
     }
 
+    /// `path` in a container as a tar archive (entries named from its last component);
+    /// `None` when it does not exist.
+    pub async fn download(
+        &self,
+        container: &str,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, EngineError> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self
+            .docker
+            .download_from_container(container, Some(options));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => tar.extend_from_slice(&bytes),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(None),
+                Err(e) => return Err(classify(&self.host, &format!("read {path}"), e)),
+            }
+        }
+        Ok(Some(tar))
+    }
+
+    /// What a container changed in its file system: (path, kind), kind 0 modified, 1 added,
+    /// 2 deleted (`docker diff`).
+    pub async fn changes(&self, container: &str) -> Result<Vec<(String, u8)>, EngineError> {
+        use bollard::models::ChangeType;
+        let changes = self
+            .docker
+            .container_changes(container)
+            .await
+            .map_err(self.err("list a container's changes"))?
+            .unwrap_or_default();
+        Ok(changes
+            .into_iter()
+            .map(|c| {
+                let kind = match c.kind {
+                    ChangeType::_0 => 0,
+                    ChangeType::_1 => 1,
+                    ChangeType::_2 => 2,
+                };
+                (c.path, kind)
+            })
+            .collect())
+    }
+
     /// The contents of a file in an image, read without running anything.
     pub async fn read_file(&self, image: &str, path: &str) -> Result<Option<Vec<u8>>, EngineError> {
         let spec = ContainerSpec {
@@ -867,37 +952,11 @@ impl Engine {
             ..Default::default()
         };
         let container = self.create_container(&spec).await?;
-        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
-            .path(path)
-            .build();
-        let mut stream = self
-            .docker
-            .download_from_container(&container, Some(options));
-        let mut tar = Vec::new();
-        let mut missing = false;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(bytes) => tar.extend_from_slice(&bytes),
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {
-                    missing = true;
-                    break;
-                }
-                Err(e) => {
-                    let _ = self.remove_container(&container).await;
-                    return Err(classify(
-                        &self.host,
-                        &format!("read {path} from {image}"),
-                        e,
-                    ));
-                }
-            }
-        }
+        let downloaded = self.download(&container, path).await;
         self.remove_container(&container).await?;
-        if missing {
+        let Some(tar) = downloaded? else {
             return Ok(None);
-        }
+        };
         let mut archive = tar::Archive::new(tar.as_slice());
         let entries = archive.entries().map_err(|e| EngineError::Refused {
             host: self.host.clone(),
@@ -1003,6 +1062,7 @@ impl Engine {
         reference: &str,
         changes: &[String],
         message: &str,
+        platform: Option<Platform>,
     ) -> Result<String, EngineError> {
         let fail = |message: String| EngineError::Import {
             path: tarball.to_path_buf(),
@@ -1019,8 +1079,12 @@ impl Engine {
             .repo(repository)
             .tag(tag)
             .changes(changes.to_vec())
-            .message(message)
-            .build();
+            .message(message);
+        let options = match platform {
+            Some(p) => options.platform(p.as_str()),
+            None => options,
+        }
+        .build();
         let stream = self.docker.create_image(Some(options), Some(body), None);
         self.follow(
             stream,
@@ -1035,6 +1099,18 @@ impl Engine {
             .await?
             .ok_or_else(|| fail("the engine does not have the image after importing it".into()))?;
         Ok(info.id)
+    }
+
+    /// The engine's own platform (what its containers run natively).
+    pub async fn platform(&self) -> Result<Platform, EngineError> {
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(self.err("read the engine's version"))?;
+        let os = v.os.unwrap_or_default();
+        let arch = v.arch.unwrap_or_default();
+        Platform::from_os_arch(&os, &arch).ok_or(EngineError::UnsupportedPlatform { os, arch })
     }
 
     /// `docker save` of `image`, unpacked under `parent` (layer tars as files, each checked

@@ -648,8 +648,8 @@ impl Builder<'_> {
                     steps: &steps,
                     last: layer.last,
                 };
-                let (_, output) = self
-                    .build_or_run_layer(plan, parent, &dry, key, false)
+                let (_, output, _) = self
+                    .build_or_run_layer(plan, parent, &dry, key, false, false)
                     .await?;
                 let Some((pins, replaced)) = output.and_then(|o| uv_changes(&o.stderr)) else {
                     return Ok(Err("uv's resolution could not be read".into()));

@@ -8,6 +8,7 @@
 //! nothing changed is one engine query and a tag, with no container.
 
 pub mod archive;
+pub mod cross;
 pub mod deps;
 pub mod lock;
 pub mod network;
@@ -32,6 +33,7 @@ use crate::plan::{
     Action, Base, BuildPlan, CacheKey, ConfigOp, FileEntry, ImageConfig, KeyChain, Run, SmokeTest,
     Step, SCRATCH_DIR,
 };
+use crate::platform::Platform;
 use crate::progress::{Event, Reporter};
 
 pub const CACHE_REPOSITORY: &str = "connector-build-cache";
@@ -103,12 +105,22 @@ pub struct BuildOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dependency_layer: Option<String>,
     pub seconds: f64,
+    /// For a platform that is not the engine's: how each install step ran (natively, or
+    /// under emulation and why).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cross: Vec<cross::CrossStep>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("the base image {reference} has no {wanted} image (the engine got {actual})\nhint: use a multi-platform base image, or build for the platforms it has")]
+    WrongPlatform {
+        reference: String,
+        wanted: Platform,
+        actual: String,
+    },
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     #[error(transparent)]
@@ -167,6 +179,15 @@ struct Layered {
     unverified: Option<String>,
     /// How the dependency layer was made, when it was built.
     dependency_layer: Option<String>,
+    cross: Vec<cross::CrossStep>,
+}
+
+/// Where a step's result goes: committed from its own container, or copied into a
+/// container of `parent` (the target platform's) and committed from there.
+struct Graft {
+    parent: String,
+    platform: Platform,
+    mounts: Vec<String>,
 }
 
 /// A run of steps committed as one image.
@@ -307,6 +328,14 @@ impl Builder<'_> {
                 containers_started: 0,
                 dependency_layer: None,
                 seconds: duration_ms(started.elapsed()),
+                cross: if plan.platform.is_some() {
+                    layers(&plan.steps)
+                        .iter()
+                        .filter_map(|l| cross::recall(&keys.steps[l.last]))
+                        .collect()
+                } else {
+                    vec![]
+                },
             });
         }
 
@@ -317,6 +346,7 @@ impl Builder<'_> {
             unverified,
             mut containers_started,
             dependency_layer,
+            cross,
             ..
         } = self
             .run_layers(plan, &keys, &mut progress, plan.smoke_test.is_some(), false)
@@ -325,7 +355,7 @@ impl Builder<'_> {
         if let Some(test) = &plan.smoke_test {
             let t = progress.start("smoke test");
             containers_started += 1;
-            if let Err(e) = self.smoke_test(&image, test).await {
+            if let Err(e) = self.smoke_test(&image, test, plan.platform).await {
                 if unverified.is_some() || matches!(plan.base, Base::Dockerfile { .. }) {
                     let _ = self.engine.remove_image(&image.id).await;
                 }
@@ -356,6 +386,7 @@ impl Builder<'_> {
             containers_started,
             dependency_layer,
             seconds: duration_ms(started.elapsed()),
+            cross,
         })
     }
 
@@ -460,10 +491,14 @@ impl Builder<'_> {
                 }
             }
         }
+        let mut crossed = Vec::new();
         for layer in &layers[..first_missing] {
             let name = layer.name();
             let t = progress.start(&name);
             progress.finish(&name, t, true);
+            if plan.platform.is_some() {
+                crossed.extend(cross::recall(&keys.steps[layer.last]));
+            }
         }
         if first_missing > 0 {
             self.remember_dependency_layer(plan, keys, Some(&base_image))
@@ -477,16 +512,25 @@ impl Builder<'_> {
             let t = progress.start(&name);
             tracing::debug!(connector = %plan.connector, layer = %name, key = %keys.steps[layer.last], "building layer");
             let key = &keys.steps[layer.last];
-            let (id, output) = match deps::dependency_layer(layer.steps) {
-                Some(dep) => {
+            // Deltas and rebases are for the engine's own platform; another platform's
+            // install goes through the cross-platform path of `build_platform_layer`.
+            let (id, output, note) = match deps::dependency_layer(layer.steps) {
+                Some(dep) if plan.platform.is_none() => {
                     let (id, output, how) = self
                         .build_dependency_layer(plan, keys, (&base_image, &image), layer, &dep)
                         .await?;
                     dependency_layer = Some(how);
-                    (id, output)
+                    (id, output, None)
                 }
-                None => self.build_layer(plan, &image, layer, key).await?,
+                _ => {
+                    self.build_platform_layer(plan, &image, layer, key, i == 0)
+                        .await?
+                }
             };
+            if let Some(n) = &note {
+                cross::remember(key, n);
+            }
+            crossed.extend(note);
             containers_started += usize::from(output.is_some());
             let entry = cache_ref(key);
             if i + 1 == layers.len() && defer_last_entry {
@@ -514,6 +558,7 @@ impl Builder<'_> {
             containers_started,
             unverified,
             dependency_layer,
+            cross: crossed,
         })
     }
 
@@ -555,14 +600,21 @@ impl Builder<'_> {
         pull: &str,
         digest: Option<&str>,
     ) -> Result<(ImageInfo, bool), BuildError> {
+        // With a platform, the engine's image must be that platform's: a multi-platform
+        // reference names one image at a time in the engine, the last one pulled.
+        let held = self
+            .engine
+            .inspect_image(pull)
+            .await?
+            .filter(|i| plan.platform.is_none() || i.platform() == plan.platform);
         let (info, cached) =
-            match self.engine.inspect_image(pull).await? {
+            match held {
                 Some(info) => (info, true),
                 None => {
                     let connector = plan.connector.clone();
                     let reporter = self.reporter;
                     self.engine
-                        .pull(pull, |line| {
+                        .pull_for(pull, plan.platform, |line| {
                             reporter.report(Event::Output {
                                 connector: connector.clone(),
                                 line: line.to_string(),
@@ -588,6 +640,13 @@ impl Builder<'_> {
                     (info, false)
                 }
             };
+        if let Some(wanted) = plan.platform.filter(|p| info.platform() != Some(*p)) {
+            return Err(BuildError::WrongPlatform {
+                reference: reference.into(),
+                wanted,
+                actual: format!("{}/{}", info.os, info.architecture),
+            });
+        }
         if let Some(digest) = digest {
             let matches = info
                 .repo_digests
@@ -638,7 +697,8 @@ impl Builder<'_> {
             })?)
     }
 
-    /// Builds one layer on `parent`; returns the new image id and whether a container ran.
+    /// Builds one layer on `parent` (on the engine's platform); returns the new image id and
+    /// the output of its command when one ran.
     async fn build_layer(
         &self,
         plan: &BuildPlan,
@@ -646,7 +706,23 @@ impl Builder<'_> {
         layer: &Layer<'_>,
         key: &CacheKey,
     ) -> Result<(String, Option<RunOutput>), BuildError> {
-        self.build_or_run_layer(plan, parent, layer, key, true)
+        let (id, output, _) = self
+            .build_or_run_layer(plan, parent, layer, key, false, true)
+            .await?;
+        Ok((id, output))
+    }
+
+    /// `build_layer` for the plan's platform: also says, for a foreign platform's install
+    /// step, how it ran. `first`: the plan's first layer, whose parent is the base image.
+    async fn build_platform_layer(
+        &self,
+        plan: &BuildPlan,
+        parent: &ImageInfo,
+        layer: &Layer<'_>,
+        key: &CacheKey,
+        first: bool,
+    ) -> Result<(String, Option<RunOutput>, Option<cross::CrossStep>), BuildError> {
+        self.build_or_run_layer(plan, parent, layer, key, first, true)
             .await
     }
 
@@ -658,8 +734,9 @@ impl Builder<'_> {
         parent: &ImageInfo,
         layer: &Layer<'_>,
         key: &CacheKey,
+        first: bool,
         commit: bool,
-    ) -> Result<(String, Option<RunOutput>), BuildError> {
+    ) -> Result<(String, Option<RunOutput>, Option<cross::CrossStep>), BuildError> {
         let mut config = config_of(parent);
         let mut files = TarBuilder::new();
         let mut has_files = false;
@@ -691,15 +768,7 @@ impl Builder<'_> {
         let files = files.finish()?;
         label_entry(&mut config, &plan.connector, key);
 
-        let mut spec = ContainerSpec {
-            image: parent.id.clone(),
-            env: env_list(&config.env),
-            workdir: config.workdir.clone(),
-            user: config.user.clone(),
-            labels: config.labels.clone().into_iter().collect(),
-            exposed_ports: config.exposed_ports.clone(),
-            ..Default::default()
-        };
+        let mut spec = container_spec(&parent.id, plan.platform, &config);
         let mut secrets = None;
         let mut unchecked_tools = Vec::new();
         let scratch = match run {
@@ -754,12 +823,191 @@ impl Builder<'_> {
         };
 
         let files = has_files.then_some(files);
+        let volumes = (scratch, secrets);
+        let mut note = None;
+        if let (Some(target), Some((step, r))) = (plan.platform, run) {
+            if cross::is_uv_install(r) {
+                let own = self.engine.platform().await?;
+                if target != own && cross::emulation_forced() {
+                    note = Some(cross::CrossStep::emulated(
+                        &step.name,
+                        format!("{}=1", cross::EMULATE_ENV),
+                        vec![],
+                    ));
+                } else if target != own {
+                    let native = self
+                        .native_install(plan, (step, r), &spec, &config, target, own, first)
+                        .await?;
+                    match native {
+                        Ok((native_spec, native_run)) => {
+                            let graft = Graft {
+                                parent: parent.id.clone(),
+                                platform: target,
+                                mounts: spec
+                                    .volumes
+                                    .iter()
+                                    .chain(&spec.readonly_volumes)
+                                    .map(|(_, t)| t.clone())
+                                    .collect(),
+                            };
+                            let tools = unchecked_tools.clone();
+                            let done = self
+                                .attempts(
+                                    plan,
+                                    &native_spec,
+                                    tools,
+                                    &files,
+                                    &volumes,
+                                    Some((step, &native_run)),
+                                    (&config, commit),
+                                    Some(&graft),
+                                )
+                                .await;
+                            match done {
+                                Ok((id, out)) => {
+                                    let note = cross::CrossStep {
+                                        step: step.name.clone(),
+                                        native: true,
+                                        reason: None,
+                                        packages: vec![],
+                                    };
+                                    return Ok((id, out, Some(note)));
+                                }
+                                Err(BuildError::StepFailed(f)) => {
+                                    let text = format!("{}{}", f.stdout, f.stderr);
+                                    let packages = cross::packages_without_wheels(&text);
+                                    if packages.is_empty()
+                                        && !text.contains("from source is disabled")
+                                    {
+                                        return Err(BuildError::StepFailed(f));
+                                    }
+                                    note = Some(cross::CrossStep::emulated(
+                                        &step.name,
+                                        "some distributions have no wheel for the platform and must be built on it",
+                                        packages,
+                                    ));
+                                }
+                                Err(BuildError::Unsupported { reason, .. }) => {
+                                    note = Some(cross::CrossStep::emulated(
+                                        &step.name,
+                                        reason,
+                                        vec![],
+                                    ));
+                                }
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Err(reason) => {
+                            note = Some(cross::CrossStep::emulated(&step.name, reason, vec![]));
+                        }
+                    }
+                    if let Some(n) = &note {
+                        self.reporter.report(Event::Output {
+                            connector: plan.connector.clone(),
+                            line: format!(
+                                "{}: under emulation: {}{}",
+                                n.step,
+                                n.reason.as_deref().unwrap_or_default(),
+                                if n.packages.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" ({})", n.packages.join(", "))
+                                }
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        let (id, out) = self
+            .attempts(
+                plan,
+                &spec,
+                unchecked_tools,
+                &files,
+                &volumes,
+                run,
+                (&config, commit),
+                None,
+            )
+            .await?;
+        Ok((id, out, note))
+    }
+
+    /// How a foreign platform's uv install runs natively: the container spec on the base
+    /// image's engine-platform counterpart and the uv command for the target; `Err(reason)`
+    /// when it cannot (see [`cross`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn native_install(
+        &self,
+        plan: &BuildPlan,
+        (step, run): (&Step, &Run),
+        spec: &ContainerSpec,
+        config: &ImageConfig,
+        target: Platform,
+        own: Platform,
+        first: bool,
+    ) -> Result<Result<(ContainerSpec, Run), String>, BuildError> {
+        if !first {
+            return Ok(Err(format!(
+                "`{}` follows other layers, which would have to be built for {own} too",
+                step.name
+            )));
+        }
+        let Some(native) = cross::native_base(self.engine, plan, own).await? else {
+            return Ok(Err(format!(
+                "the base image has no {own} image to install on"
+            )));
+        };
+        let Base::Image { pull, .. } = &plan.base else {
+            return Ok(Err("the base is a Dockerfile".into()));
+        };
+        let theirs = cross::probe(self.engine, pull, target).await?;
+        let mine = cross::probe(self.engine, &native.id, own).await?;
+        let (Some(theirs), Some(mine)) = (theirs, mine) else {
+            return Ok(Err("the base images' Python could not be probed".into()));
+        };
+        if theirs.version != mine.version || theirs.paths != mine.paths {
+            return Ok(Err(format!(
+                "the {own} base image has another Python ({} at {}) than the {target} one ({} at {})",
+                mine.version,
+                mine.paths.replace('\n', ", "),
+                theirs.version,
+                theirs.paths.replace('\n', ", ")
+            )));
+        }
+        let mut native_run = run.clone();
+        native_run.args = cross::native_args(&run.args, target, &theirs);
+        let mut native_spec = spec.clone();
+        native_spec.image = native.id.clone();
+        native_spec.platform = Some(own);
+        native_spec.cmd = Some(wrap_command(
+            &native_run,
+            native_run.argv(config.entrypoint.as_deref().unwrap_or_default()),
+        ));
+        Ok(Ok((native_spec, native_run)))
+    }
+
+    /// Creates the step's container and fills, runs and commits it (into `graft`'s parent
+    /// when given), trying again on a network hiccup.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempts(
+        &self,
+        plan: &BuildPlan,
+        spec: &ContainerSpec,
+        mut unchecked_tools: Vec<(&tools::Tool, String)>,
+        files: &Option<Vec<u8>>,
+        volumes: &(Option<Option<Vec<u8>>>, Option<Vec<u8>>),
+        run: Option<(&Step, &Run)>,
+        (config, commit): (&ImageConfig, bool),
+        graft: Option<&Graft>,
+    ) -> Result<(String, Option<RunOutput>), BuildError> {
         let mut attempt = 1;
         loop {
-            let mut container = self.engine.create_container(&spec).await?;
+            let mut container = self.engine.create_container(spec).await?;
             if !unchecked_tools.is_empty() {
                 container = self
-                    .ready_program_volumes(&spec, container, &parent.id, &unchecked_tools)
+                    .ready_program_volumes(spec, container, &spec.image, &unchecked_tools)
                     .await?;
                 unchecked_tools.clear();
             }
@@ -767,9 +1015,10 @@ impl Builder<'_> {
                 .fill_run_commit(
                     &container,
                     files.clone(),
-                    (scratch.clone(), secrets.clone()),
+                    volumes.clone(),
                     run,
-                    commit.then_some(&config),
+                    (config, commit),
+                    graft,
                 )
                 .await;
             match result {
@@ -801,6 +1050,59 @@ impl Builder<'_> {
                 }
             }
         }
+    }
+
+    /// Copies what `container` changed into a new container of the graft's parent (for its
+    /// platform) and commits that one: the step's layer for the target platform.
+    async fn graft(
+        &self,
+        container: &str,
+        g: &Graft,
+        run: Option<(&Step, &Run)>,
+        config: &ImageConfig,
+    ) -> Result<String, BuildError> {
+        let changes = self.engine.changes(container).await?;
+        let paths = cross::graft_paths(&changes, &g.mounts);
+        let mut spec = ContainerSpec {
+            entrypoint: config.entrypoint.clone(),
+            cmd: config.cmd.clone(),
+            ..container_spec(&g.parent, Some(g.platform), config)
+        };
+        if !paths.delete.is_empty() {
+            // What the install removed (a distribution the base has, replaced): `rm` on the
+            // target (under emulation, one short process), as the archive API cannot delete.
+            spec.entrypoint = Some(vec![]);
+            spec.cmd = Some(
+                ["rm", "-rf", "--"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(paths.delete.iter().cloned())
+                    .collect(),
+            );
+            spec.network_disabled = true;
+        }
+        let target = self.engine.create_container(&spec).await?;
+        let copied = async {
+            cross::copy_paths(self.engine, container, &target, &paths.copy).await?;
+            if !paths.delete.is_empty() {
+                let out = self.engine.run(&target).await?;
+                if out.exit_code != 0 {
+                    return Err(BuildError::Unsupported {
+                        step: run.map(|(s, _)| s.name.clone()).unwrap_or_default(),
+                        reason: format!(
+                            "removing what the install replaced failed: {}",
+                            out.stderr.trim()
+                        ),
+                    });
+                }
+            }
+            Ok(self.engine.commit(&target, commit_config(config)).await?)
+        };
+        let id = copied.await;
+        let removed = self.engine.discard_container(&target).await;
+        let id = id?;
+        removed?;
+        Ok(id)
     }
 
     /// Makes sure the program volumes `container` mounts are complete: asked of `container`
@@ -898,7 +1200,8 @@ impl Builder<'_> {
         files: Option<Vec<u8>>,
         volumes: (Option<Option<Vec<u8>>>, Option<Vec<u8>>),
         run: Option<(&Step, &Run)>,
-        config: Option<&ImageConfig>,
+        (config, commit): (&ImageConfig, bool),
+        graft: Option<&Graft>,
     ) -> Result<(String, Option<RunOutput>), BuildError> {
         let (scratch, secrets) = volumes;
         if let Some(tar) = files {
@@ -935,14 +1238,20 @@ impl Builder<'_> {
             }
             output = Some(out);
         }
-        let id = match config {
-            Some(config) => self.engine.commit(container, commit_config(config)).await?,
-            None => String::new(),
+        let id = match graft {
+            _ if !commit => String::new(),
+            None => self.engine.commit(container, commit_config(config)).await?,
+            Some(g) => self.graft(container, g, run, config).await?,
         };
         Ok((id, output))
     }
 
-    async fn smoke_test(&self, image: &ImageInfo, test: &SmokeTest) -> Result<(), BuildError> {
+    async fn smoke_test(
+        &self,
+        image: &ImageInfo,
+        test: &SmokeTest,
+        platform: Option<Platform>,
+    ) -> Result<(), BuildError> {
         let command = format!(
             "{} {}",
             image.entrypoint.clone().unwrap_or_default().join(" "),
@@ -959,6 +1268,8 @@ impl Builder<'_> {
             user: image.user.clone(),
             // `spec` needs no network; cutting it makes the check hermetic.
             network_disabled: true,
+            // Under emulation when the platform is not the engine's.
+            platform,
             ..Default::default()
         };
         let container = self.engine.create_container(&spec).await?;
@@ -1024,6 +1335,20 @@ fn wrap_command(run: &Run, argv: Vec<String>) -> Vec<String> {
     ];
     cmd.extend(argv);
     cmd
+}
+
+/// A container of `image` with the layer's configuration (what its commit keeps).
+fn container_spec(image: &str, platform: Option<Platform>, config: &ImageConfig) -> ContainerSpec {
+    ContainerSpec {
+        image: image.to_string(),
+        platform,
+        env: env_list(&config.env),
+        workdir: config.workdir.clone(),
+        user: config.user.clone(),
+        labels: config.labels.clone().into_iter().collect(),
+        exposed_ports: config.exposed_ports.clone(),
+        ..Default::default()
+    }
 }
 
 fn config_of(image: &ImageInfo) -> ImageConfig {

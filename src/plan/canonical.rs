@@ -106,6 +106,12 @@ impl KeyChain {
             Some(digest) => chain(&base, "customization", digest),
             None => base,
         };
+        let base = match plan.platform {
+            Some(p) if p != crate::platform::Platform::LinuxAmd64 => {
+                chain(&base, "platform", p.as_str())
+            }
+            _ => base,
+        };
         let mut steps = Vec::with_capacity(plan.steps.len());
         let mut parent = base.clone();
         for step in &plan.steps {

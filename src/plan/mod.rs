@@ -64,6 +64,7 @@ pub fn connector_plan(
         context_dir: connector.dir.clone(),
         output_tag,
         customization: None,
+        platform: None,
         base,
         steps,
         smoke_test: Some(spec_smoke_test()),
@@ -124,6 +125,10 @@ pub struct BuildPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customization: Option<String>,
     pub base: Base,
+    /// The platform the image is for; `None`: the base image's (the engine's). Part of every
+    /// key unless linux/amd64 (whose keys predate platforms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<crate::platform::Platform>,
     pub steps: Vec<Step>,
     pub smoke_test: Option<SmokeTest>,
     /// What planning found that does not stop the build (e.g. a stale lock); shown as

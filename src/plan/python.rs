@@ -307,6 +307,7 @@ pub fn plan_connector(connector: &Connector, opts: &PlanOptions) -> Result<Build
             context_dir: dir.clone(),
             output_tag,
             customization: None,
+            platform: None,
             base: Base::Dockerfile {
                 dockerfile: "Dockerfile".into(),
                 context,

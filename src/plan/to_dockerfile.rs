@@ -117,6 +117,7 @@ mod tests {
             context_dir: "/x".into(),
             output_tag: "a:b".into(),
             customization: None,
+            platform: None,
             warnings: vec![],
             base: Base::Image {
                 reference: "r/x:1".into(),

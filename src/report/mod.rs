@@ -14,8 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use self::record::{
-    duration, short_id, ConnectorReport, EngineReport, Interruption, LostAttempt, RunReport,
-    Status, StepTiming, Totals,
+    duration, short_id, ConnectorReport, EngineReport, Interruption, LostAttempt, PlatformImage,
+    RunReport, Status, StepTiming, Totals,
 };
 
 impl RunReport {

@@ -107,6 +107,26 @@ pub struct ConnectorReport {
     /// What `publish` pushed (or found already published).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<crate::publish::Published>,
+    /// With `--platform`: the image built for each platform other than the engine's (the
+    /// fields above are the engine's platform's, or the first one's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformImage>,
+}
+
+/// One platform's image of a connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformImage {
+    pub platform: String,
+    pub tag: String,
+    pub image_id: String,
+    pub cache_key: String,
+    pub containers_started: usize,
+    pub seconds: f64,
+    /// Whether the image's commands ran under emulation (the platform is not the engine's).
+    pub emulated: bool,
+    /// How its install steps ran: natively (uv for the target) or emulated, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross: Vec<crate::execute::cross::CrossStep>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,6 +181,7 @@ impl ConnectorReport {
             error_output: Vec::new(),
             lost_attempts: Vec::new(),
             published: None,
+            platforms: Vec::new(),
         }
     }
 
@@ -191,6 +212,7 @@ impl ConnectorReport {
             error_output,
             lost_attempts: Vec::new(),
             published: None,
+            platforms: Vec::new(),
         }
     }
 
@@ -471,6 +493,7 @@ pub(crate) mod tests {
             error_output: vec![],
             lost_attempts: vec![],
             published: None,
+            platforms: Vec::new(),
         };
         let mut retried = built("source-retried", &e1, 30.0, false);
         retried.lost_attempts.push(LostAttempt {

@@ -211,16 +211,20 @@ pub fn run_spec(reference: &str) -> serde_json::Value {
 
 /// The same on the engine at `host`.
 pub fn run_spec_on(host: &str, reference: &str) -> serde_json::Value {
-    let out = docker_ok(&[
-        "-H",
-        host,
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        reference,
-        "spec",
-    ]);
+    run_spec_with(&["-H", host], &[], reference)
+}
+
+/// The same with `docker run --platform <platform>` (under QEMU when not the engine's).
+pub fn run_spec_for(platform: &str, reference: &str) -> serde_json::Value {
+    run_spec_with(&[], &["--platform", platform], reference)
+}
+
+fn run_spec_with(global: &[&str], run: &[&str], reference: &str) -> serde_json::Value {
+    let mut args = global.to_vec();
+    args.extend(["run", "--rm", "--network", "none"]);
+    args.extend(run);
+    args.extend([reference, "spec"]);
+    let out = docker_ok(&args);
     out.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["type"] == "SPEC")
