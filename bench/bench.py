@@ -593,8 +593,9 @@ def set_base(root, names, ref):
         meta.write_text(re.sub(r"baseImage: \S+", f"baseImage: {ref}", meta.read_text()))
 
 
-def timed_build(root, names, env=None):
-    cmd = [str(BIN), "build", "--json", "--installer", "uv", "--concurrency", "2", *[str(root / n) for n in names]]
+def timed_build(root, names, env=None, rebase=False):
+    cmd = [str(BIN), "build", "--json", "--installer", "uv", "--concurrency", "2",
+           *(["--rebase"] if rebase else []), *[str(root / n) for n in names]]
     start = time.monotonic()
     out = run(cmd, env={**os.environ, **(env or {})}).stdout
     elapsed = time.monotonic() - start
@@ -620,7 +621,7 @@ def fleet_rebuild(args, roots, names, base_ref, work):
     for i in range(args.runs):
         new = derived_base(base_ref, f"patch-{os.getpid()}-{i}")
         set_base(root, names, new)
-        t, steps, hows = timed_build(root, names, env)
+        t, steps, hows = timed_build(root, names, env, rebase=True)
         rebase.append(t)
         log(f"fleet rebuild with rebase: {t:.2f}s {hows} {steps}")
         # The same kind of release, with no dependency-layer records: reinstalls, caches warm.

@@ -67,6 +67,7 @@ pub async fn prepare(
         tools: builder.tools,
         reporter: &Silent,
         remote: builder.remote,
+        rebase: builder.rebase,
     };
     let (connector, plan) = plan_one(locator, name_or_path, options, hooks, Some(&quiet)).await?;
     builder.reporter.report(Event::Started {

@@ -161,7 +161,15 @@ fn lock_with(dir: &std::path::Path, deps: &[&str]) {
 
 fn build(dir: &std::path::Path, xdg: &std::path::Path, tag: &str) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_connector-build"))
-        .args(["build", "--installer", "uv", "--json", "--tag", tag])
+        .args([
+            "build",
+            "--rebase",
+            "--installer",
+            "uv",
+            "--json",
+            "--tag",
+            tag,
+        ])
         .arg(dir)
         .env("XDG_CACHE_HOME", xdg)
         .env("NO_COLOR", "1")

@@ -202,6 +202,7 @@ impl BaseImages<'_> {
             tools: &tools,
             reporter: self.reporter,
             remote: None,
+            rebase: false,
         };
         let outcome = builder.build(&plan).await;
         self.reporter.report(Event::Finished {

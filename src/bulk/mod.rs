@@ -46,6 +46,8 @@ pub struct BulkRequest<'a> {
     pub warnings: Vec<String>,
     /// The registry cache (`--cache-registry`).
     pub cache: Option<crate::execute::remote::RemoteCache>,
+    /// `--rebase`: dependency layers may be reused on a new base image.
+    pub rebase: bool,
     /// `--platform`: the platforms to build, each its own plan; empty: the engine's.
     pub platforms: Vec<Platform>,
 }
@@ -377,6 +379,7 @@ impl Run<'_> {
             tools: self.tools,
             reporter: &recorder,
             remote: self.request.cache.as_ref(),
+            rebase: self.request.rebase,
         };
         let started = std::time::Instant::now();
         let result = async {

@@ -297,6 +297,11 @@ pub struct BuildArgs {
     /// Start no new build after the first failure.
     #[arg(long)]
     pub fail_fast: bool,
+    /// After a base image bump, reuse a connector's dependency layer on the new base when it
+    /// may (same platform and Python, wheels only) instead of reinstalling. Off by default:
+    /// on Docker 20.10's overlay2 it measured slower than a warm reinstall (README).
+    #[arg(long)]
+    pub rebase: bool,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -61,6 +61,7 @@ pub(super) async fn execute(ctx: &Context, args: &BuildArgs) -> Result<Option<Ex
         warnings: selection.warnings.clone(),
         cache: ctx.remote_cache(&args.cache)?,
         platforms: args.platform.clone(),
+        rebase: args.rebase,
     };
     // The first signal stops the builds; a second one cuts the container removal short.
     // Either way the report is written.

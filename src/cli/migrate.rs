@@ -55,6 +55,7 @@ impl EngineParts {
             tools: &self.tools,
             reporter: &Silent,
             remote: None,
+            rebase: false,
         }
     }
 }

@@ -456,7 +456,10 @@ impl Builder<'_> {
         let candidate = records
             .iter()
             .find(|r| r.steps_key == dep.steps_key && r.base_digest != digest);
-        if let Some(old) = candidate {
+        if candidate.is_some() && !self.rebase {
+            why_not.push("not rebased: --rebase was not given".to_string());
+        }
+        if let Some(old) = candidate.filter(|_| self.rebase) {
             if parent.id != base.id {
                 why_not.push(
                     "not rebased: build customization layers come before the install".to_string(),

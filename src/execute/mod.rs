@@ -248,6 +248,8 @@ pub struct Builder<'a> {
     pub reporter: &'a dyn Reporter,
     /// The registry cache, when `--cache-registry` gave one.
     pub remote: Option<&'a remote::RemoteCache>,
+    /// Whether a dependency layer may be reused on a new base (`--rebase`).
+    pub rebase: bool,
 }
 
 struct Progress<'a> {
