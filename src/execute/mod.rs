@@ -516,8 +516,12 @@ impl Builder<'_> {
             let key = &keys.steps[layer.last];
             // Deltas and rebases are for the engine's own platform; another platform's
             // install goes through the cross-platform path of `build_platform_layer`.
-            let (id, output, note) = match deps::dependency_layer(layer.steps) {
-                Some(dep) if plan.platform.is_none() => {
+            let dep = match deps::dependency_layer(layer.steps) {
+                Some(dep) if self.is_native(plan).await? => Some(dep),
+                _ => None,
+            };
+            let (id, output, note) = match dep {
+                Some(dep) => {
                     let (id, output, how) = self
                         .build_dependency_layer(plan, keys, (&base_image, &image), layer, &dep)
                         .await?;
@@ -697,6 +701,14 @@ impl Builder<'_> {
                 message: format!("built image {id} is missing"),
                 log: vec![],
             })?)
+    }
+
+    /// Whether the plan builds for the engine's own platform (no emulation, no cross install).
+    async fn is_native(&self, plan: &BuildPlan) -> Result<bool, BuildError> {
+        Ok(match plan.platform {
+            None => true,
+            Some(p) => self.engine.platform().await? == p,
+        })
     }
 
     /// Builds one layer on `parent` (on the engine's platform); returns the new image id and
