@@ -317,6 +317,8 @@ def registry_cache_cases(roots, first, runs, results):
 
 
 def print_registry_table(results):
+    if not results:
+        return
     print(f"\n{'case':<19} {'connector-build':>24} {'containers':>11}  steps that ran (last run)")
     for label in ("registry no change", "registry code edit"):
         r = results.get(label)
@@ -569,7 +571,7 @@ def finish(args, results, plan_kb, list_kb, same_spec, names):
     cpus, mem_kb = os.cpu_count(), int(open("/proc/meminfo").read().split()[1])
     machine = f"{cpus} cores, {mem_kb / 1024 / 1024:.0f} GiB, engine {engine}"
     print(f"connectors: {', '.join(names)}; runs per case: {args.runs}; installer: uv; {machine}")
-    Path(args.json).write_text(json.dumps({"cases": results, "publish": published, "memory": mem, "spec_identical": same_spec,
+    Path(args.json).write_text(json.dumps({"cases": results, "memory": mem, "spec_identical": same_spec,
                                            "connectors": names, "runs": args.runs, "machine": machine}, indent=2) + "\n")
     log(f"results written to {args.json}")
 
