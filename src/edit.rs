@@ -67,29 +67,33 @@ fn unrestored_text(paths: &[PathBuf]) -> String {
 
 /// Writes `contents` to `path` atomically, keeping the file's permissions.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), EditError> {
-    let err = |source| EditError::Write {
+    replace_file(path, contents).map_err(|source| EditError::Write {
         path: path.to_path_buf(),
         source,
-    };
+    })
+}
+
+/// [`write_atomic`] for callers with their own error type: through a temporary file beside
+/// `path` (synced, then renamed), so a reader never sees half a file.
+pub fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(contents).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
     if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(tmp.path(), meta.permissions()).map_err(err)?;
+        std::fs::set_permissions(tmp.path(), meta.permissions())?;
     } else {
         // A new file: readable like any other in the repository, not the temp file's 0600.
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-                .map_err(err)?;
+            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
         }
     }
-    tmp.persist(path).map_err(|e| err(e.error))?;
+    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 

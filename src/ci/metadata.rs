@@ -56,7 +56,7 @@ pub struct MetadataFileError {
 /// Writes [`render`] to `path`, whole or not at all.
 pub fn write(path: &Path, report: &RunReport) -> Result<(), MetadataFileError> {
     let body = serde_json::to_string_pretty(&render(report)).unwrap_or_default() + "\n";
-    super::write_atomically(path, body.as_bytes()).map_err(|source| MetadataFileError {
+    crate::edit::replace_file(path, body.as_bytes()).map_err(|source| MetadataFileError {
         path: path.to_path_buf(),
         source,
     })

@@ -98,7 +98,7 @@ pub async fn run(ctx: &Context, mut args: PublishArgs) -> Outcome {
             Ok(mut published) => {
                 let file = report_dir.join("sbom").join(format!("{name}.cdx.json"));
                 let written = std::fs::create_dir_all(report_dir.join("sbom"))
-                    .and_then(|_| connector_build::ci::write_atomically(&file, &published.sbom));
+                    .and_then(|_| connector_build::edit::replace_file(&file, &published.sbom));
                 match written {
                     Ok(()) => published.sbom_file = Some(file),
                     Err(e) => eprintln!("warning: cannot write {}: {e}", file.display()),
