@@ -117,6 +117,8 @@ pub struct Engine {
     defer_removals: Arc<AtomicBool>,
     /// Removals still in flight; `settle` waits for them.
     pending_removals: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// The engine's platform, asked once: every connector's plans and layers need it.
+    platform: Arc<tokio::sync::OnceCell<Platform>>,
 }
 
 /// What a finished container run produced.
@@ -258,6 +260,7 @@ impl Engine {
             ready_volumes: Arc::new(Mutex::new(HashSet::new())),
             defer_removals: Arc::new(AtomicBool::new(false)),
             pending_removals: Arc::new(Mutex::new(Vec::new())),
+            platform: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
@@ -1103,6 +1106,13 @@ impl Engine {
 
     /// The engine's own platform (what its containers run natively).
     pub async fn platform(&self) -> Result<Platform, EngineError> {
+        self.platform
+            .get_or_try_init(|| self.ask_platform())
+            .await
+            .copied()
+    }
+
+    async fn ask_platform(&self) -> Result<Platform, EngineError> {
         let v = self
             .docker
             .version()
