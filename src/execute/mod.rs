@@ -515,7 +515,7 @@ impl Builder<'_> {
             tracing::debug!(connector = %plan.connector, layer = %name, key = %keys.steps[layer.last], "building layer");
             let key = &keys.steps[layer.last];
             // Deltas and rebases are for the engine's own platform; another platform's
-            // install goes through the cross-platform path of `build_platform_layer`.
+            // install goes through the cross-platform path of `build_or_run_layer`.
             let dep = match deps::dependency_layer(layer.steps) {
                 Some(dep) if self.is_native(plan).await? => Some(dep),
                 _ => None,
@@ -529,7 +529,7 @@ impl Builder<'_> {
                     (id, output, None)
                 }
                 _ => {
-                    self.build_platform_layer(plan, &image, layer, key, i == 0)
+                    self.build_or_run_layer(plan, &image, layer, key, i == 0, true)
                         .await?
                 }
             };
@@ -726,22 +726,9 @@ impl Builder<'_> {
         Ok((id, output))
     }
 
-    /// `build_layer` for the plan's platform: also says, for a foreign platform's install
-    /// step, how it ran. `first`: the plan's first layer, whose parent is the base image.
-    async fn build_platform_layer(
-        &self,
-        plan: &BuildPlan,
-        parent: &ImageInfo,
-        layer: &Layer<'_>,
-        key: &CacheKey,
-        first: bool,
-    ) -> Result<(String, Option<RunOutput>, Option<cross::CrossStep>), BuildError> {
-        self.build_or_run_layer(plan, parent, layer, key, first, true)
-            .await
-    }
-
-    /// `build_layer`, or with `commit` false only its command run (for what it prints): the
-    /// id returned is then empty.
+    /// `build_layer` for the plan's platform, also saying how a foreign platform's install
+    /// step ran (`first`: the plan's first layer, whose parent is the base image); with
+    /// `commit` false only its command runs (for what it prints) and the id is empty.
     async fn build_or_run_layer(
         &self,
         plan: &BuildPlan,
