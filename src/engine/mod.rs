@@ -215,32 +215,29 @@ impl Engine {
             // an error only says one is installed already.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let connected = match &endpoint.tls {
-            Some(tls) => Docker::connect_with_ssl(
-                &host,
-                &tls.key,
-                &tls.cert,
-                &tls.ca,
-                120,
-                bollard::API_DEFAULT_VERSION,
-            ),
+        let client = |version: &bollard::ClientVersion| match &endpoint.tls {
+            Some(tls) => {
+                Docker::connect_with_ssl(&host, &tls.key, &tls.cert, &tls.ca, 120, version)
+            }
             // Plain TCP by choice: bollard would switch to TLS on an empty DOCKER_TLS_VERIFY.
             None if host.starts_with("tcp://") || host.starts_with("http://") => {
-                Docker::connect_with_http(&host, 120, bollard::API_DEFAULT_VERSION)
+                Docker::connect_with_http(&host, 120, version)
             }
+            None if host.starts_with("unix://") => Docker::connect_with_unix(&host, 120, version),
             None => Docker::connect_with_host(&host),
         };
-        let docker = connected.map_err(|source| EngineError::Unreachable {
+        let unreachable = |source| EngineError::Unreachable {
             host: host.clone(),
             action: "connect".into(),
             source,
-        })?;
-        // Image builds and installs can be slow; the default 2 minutes would cut them off.
-        let docker = docker.with_timeout(Duration::from_secs(3600));
+        };
+        let docker = client(bollard::API_DEFAULT_VERSION).map_err(unreachable)?;
         // The first request is bounded: a server that accepts connections and never answers
-        // (a wrong port, a hung engine) is as unreachable as a closed port.
+        // (a wrong port, a hung engine) is as unreachable as a closed port. One `/version`
+        // answers both the API version and the engine's platform: dockerd runs `runc` and
+        // `docker-init` for every such request, so a second one costs 10-50 ms.
         let action = "negotiate the API version";
-        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+        let answer = match tokio::time::timeout(CONNECT_TIMEOUT, docker.version()).await {
             Ok(answer) => answer.map_err(|e| classify(&host, action, e))?,
             Err(_) => {
                 return Err(EngineError::Unreachable {
@@ -253,6 +250,37 @@ impl Engine {
                 })
             }
         };
+        let server = answer
+            .api_version
+            .as_deref()
+            .and_then(parse_api_version)
+            .ok_or_else(|| EngineError::Unreachable {
+                host: host.clone(),
+                action: format!("{action}: the engine gave no API version"),
+                source: bollard::errors::Error::APIVersionParseError {},
+            })?;
+        let ours = endpoint.tls.is_some()
+            || ["tcp://", "http://", "unix://"]
+                .iter()
+                .any(|s| host.starts_with(s));
+        let docker = match server < docker.client_version() {
+            true if ours => client(&server).map_err(unreachable)?,
+            // Another scheme bollard connects by itself: its own negotiation.
+            true => docker
+                .negotiate_version()
+                .await
+                .map_err(|e| classify(&host, action, e))?,
+            false => docker,
+        };
+        // Image builds and installs can be slow; the default 2 minutes would cut them off.
+        let docker = docker.with_timeout(Duration::from_secs(3600));
+        let platform = tokio::sync::OnceCell::new();
+        if let Some(p) = Platform::from_os_arch(
+            answer.os.as_deref().unwrap_or_default(),
+            answer.arch.as_deref().unwrap_or_default(),
+        ) {
+            let _ = platform.set(p);
+        }
         Ok(Engine {
             docker,
             host,
@@ -260,7 +288,7 @@ impl Engine {
             ready_volumes: Arc::new(Mutex::new(HashSet::new())),
             defer_removals: Arc::new(AtomicBool::new(false)),
             pending_removals: Arc::new(Mutex::new(Vec::new())),
-            platform: Arc::new(tokio::sync::OnceCell::new()),
+            platform: Arc::new(platform),
         })
     }
 
@@ -1255,6 +1283,15 @@ fn pushed_digest(status: &str) -> Option<String> {
 }
 
 /// `repo:tag` -> (`repo`, `tag`), where a `:` in a registry port is not a tag separator.
+/// `1.41` as bollard's version type.
+fn parse_api_version(v: &str) -> Option<bollard::ClientVersion> {
+    let (major, minor) = v.trim().split_once('.')?;
+    Some(bollard::ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
+}
+
 pub fn split_tag(reference: &str) -> (&str, &str) {
     let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
     match reference[last_slash..].rfind(':') {
