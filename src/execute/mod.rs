@@ -365,11 +365,13 @@ impl Builder<'_> {
             }
             progress.finish("smoke test", t, false);
         }
-        if let Some(entry) = &unverified {
-            self.engine.tag(&image.id, entry).await?;
-        }
-        self.engine.tag(&image.id, &cache_ref(&keys.image)).await?;
-        self.engine.tag(&image.id, &plan.output_tag).await?;
+        // Three names of one image: asked at once, not one round trip after another.
+        let final_entry = cache_ref(&keys.image);
+        let names = unverified
+            .iter()
+            .chain([&final_entry, &plan.output_tag])
+            .map(|name| self.engine.tag(&image.id, name));
+        futures_util::future::try_join_all(names).await?;
         // Pushed only now, verified, as the engine's entries are tagged only now.
         if unverified.is_some() {
             if let Some(last) = keys.steps.last() {
@@ -539,22 +541,29 @@ impl Builder<'_> {
             crossed.extend(note);
             containers_started += usize::from(output.is_some());
             let entry = cache_ref(key);
-            if i + 1 == layers.len() && defer_last_entry {
+            let deferred = i + 1 == layers.len() && defer_last_entry;
+            // The entry's tag and the read-back of the layer are independent: at once.
+            let (tagged, read) = tokio::join!(
+                async {
+                    match deferred {
+                        true => Ok(()),
+                        false => self.engine.tag(&id, &entry).await,
+                    }
+                },
+                self.engine.inspect_image(&id)
+            );
+            tagged?;
+            if deferred {
                 unverified = Some(entry);
             } else {
-                self.engine.tag(&id, &entry).await?;
                 self.store_remote(plan, &id, key).await;
             }
-            image = self
-                .engine
-                .inspect_image(&id)
-                .await?
-                .ok_or_else(|| EngineError::Refused {
-                    host: self.engine.host().into(),
-                    action: "read back a committed layer".into(),
-                    status: 404,
-                    message: format!("image {id} vanished"),
-                })?;
+            image = read?.ok_or_else(|| EngineError::Refused {
+                host: self.engine.host().into(),
+                action: "read back a committed layer".into(),
+                status: 404,
+                message: format!("image {id} vanished"),
+            })?;
             last_output = output;
             progress.finish(&name, t, false);
         }
