@@ -70,7 +70,7 @@ async fn load_skips_layers_the_engine_has() {
                 .zip(&paths)
                 .map(|(d, p)| LoadLayer {
                     diff_id: d.clone(),
-                    tar: Some(p.clone()),
+                    tar: Some(p.clone().into()),
                 })
                 .collect(),
         )
@@ -85,7 +85,7 @@ async fn load_skips_layers_the_engine_has() {
         .enumerate()
         .map(|(i, d)| LoadLayer {
             diff_id: d.clone(),
-            tar: (i == 2).then(|| paths[2].clone()),
+            tar: (i == 2).then(|| paths[2].clone().into()),
         })
         .collect();
     engine
@@ -100,7 +100,11 @@ async fn load_skips_layers_the_engine_has() {
     let back: Vec<Vec<u8>> = saved
         .layers
         .iter()
-        .map(|l| std::fs::read(&l.path).unwrap())
+        .map(|l| {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut saved.open_layer(l).unwrap(), &mut bytes).unwrap();
+            bytes
+        })
         .collect();
     assert_eq!(back, layers);
 
