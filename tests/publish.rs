@@ -176,6 +176,12 @@ fn publish_pushes_once_then_skips_and_refuses_another_image_under_the_version() 
         report_entry(&report, "source-fixture-uv")["published"]["digest"],
         digest.as_str()
     );
+    // ...and so do the pages a reader opens: the digest-pinned address in both.
+    let pinned = format!("{name}:0.1.0@{digest}");
+    for page in ["report.md", "report.html"] {
+        let body = std::fs::read_to_string(reports.join(page)).unwrap();
+        assert!(body.contains(&pinned), "{page} lacks {pinned}:\n{body}");
+    }
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
     assert_eq!(
