@@ -679,3 +679,14 @@ impl Drop for TestRegistry {
         self.stop();
     }
 }
+
+/// An image config's `Env`, one `NAME=value` an entry.
+pub fn image_env(config: &serde_json::Value) -> Vec<String> {
+    serde_json::from_value(config["Env"].clone()).unwrap_or_else(|e| panic!("Env: {e}: {config}"))
+}
+
+/// The labels Airbyte reads off a connector image: `io.airbyte.name` and `.version`.
+pub fn assert_airbyte_labels(config: &serde_json::Value, name: &str, version: &str) {
+    assert_eq!(config["Labels"]["io.airbyte.version"], version, "{config}");
+    assert_eq!(config["Labels"]["io.airbyte.name"], name, "{config}");
+}
