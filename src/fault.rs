@@ -126,7 +126,7 @@ impl EngineError {
             | EngineError::DockerfileBuild { .. }
             | EngineError::Import { .. } => FaultClass::Build,
             // A save or load stream cut off or unreadable: the engine's side, worth a retry.
-            EngineError::Archive { .. } => FaultClass::Infrastructure,
+            EngineError::Archive { source, .. } => source.class(),
         }
     }
 }

@@ -7,10 +7,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -167,106 +165,6 @@ fn ok(out: &Output) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_status(addr: &str, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut buf = [0u8; 64];
-    let n = s.read(&mut buf).ok()?;
-    String::from_utf8_lossy(&buf[..n])
-        .split_whitespace()
-        .nth(1)
-        .map(str::to_string)
-}
-
-/// A registry of its own (Debian's docker-registry, as the set-up runs) on a free port, with
-/// its storage in a temporary folder; stopped when dropped.
-struct TestRegistry {
-    addr: String,
-    child: Option<Child>,
-    _dir: tempfile::TempDir,
-}
-
-impl TestRegistry {
-    fn start() -> Self {
-        Self::start_with("")
-    }
-
-    /// With `storage` settings added to its configuration (YAML, indented for `storage:`).
-    fn start_with(storage: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let addr = format!("127.0.0.1:{}", free_port());
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{storage}http:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry; the set-up installs it)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http_status(&addr, "/v2/").as_deref() != Some("200") {
-            assert!(
-                Instant::now() < deadline,
-                "registry on {addr} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        TestRegistry {
-            addr,
-            child: Some(child),
-            _dir: dir,
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for TestRegistry {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A server that answers every request with HTTP 500, for "the registry answers an error".
-fn failing_registry() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut stream = stream;
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nstorage down",
-            );
-        }
-    });
-    addr
 }
 
 fn list_json(decl: &Decl, state: &TestState, registry: &str) -> serde_json::Value {
@@ -551,7 +449,8 @@ fn a_registry_that_answers_errors_is_a_clear_error_and_nothing_is_recorded() {
 #[test]
 fn a_push_the_registry_refuses_is_a_clear_error_and_nothing_is_recorded() {
     // Reads work (so publishing gets as far as the push); writes answer an error.
-    let registry = TestRegistry::start_with("  maintenance:\n    readonly:\n      enabled: true\n");
+    let registry =
+        TestRegistry::start_with("  maintenance:\n    readonly:\n      enabled: true\n", None);
     let decl = Decl::new("readonly");
     let state = TestState::new();
     let out = base_images(

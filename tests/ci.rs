@@ -462,17 +462,12 @@ fn sharded_builds_merge_into_one_report_and_balance_the_next_run() {
 /// `value` is in no layer of `image` (`docker save`), not in its config or history, not in
 /// the run's output and not in the report in `report_dir`.
 fn assert_nowhere(value: &str, image: &str, out: &Output, report_dir: &Path) {
-    let saved = Command::new("docker")
-        .args(["save", image])
-        .output()
-        .unwrap();
-    assert!(saved.status.success());
     assert!(
-        memchr::memmem::find(&saved.stdout, value.as_bytes()).is_none(),
+        memchr::memmem::find(&saved_bytes(image), value.as_bytes()).is_none(),
         "the secret is in a layer"
     );
     let config = docker_ok(&["image", "inspect", image]);
-    let history = docker_ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]);
+    let history = image_history(image);
     assert!(!config.contains(value) && !history.contains(value));
     assert!(
         !text(&out.stdout).contains(value) && !text(&out.stderr).contains(value),
@@ -540,40 +535,15 @@ fn a_secret_reaches_the_hook_commands_and_nothing_keeps_it() {
     assert!(out.status.success(), "{stderr}");
 
     // The hook's command read it...
-    let digest = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "cat",
-        &image,
-        "/opt/token.sha256",
-    ]);
-    let expected = {
-        use std::io::Write;
-        let mut child = Command::new("sha256sum")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(value.as_bytes())
-            .unwrap();
-        text(&child.wait_with_output().unwrap().stdout)[..64].to_string()
-    };
-    assert_eq!(digest.trim(), expected);
+    let digest = in_image(&image, "cat", &["/opt/token.sha256"]);
+    let expected = sha256(value.as_bytes());
+    assert_eq!(format!("sha256:{}", digest.trim()), expected);
     // ...and it is in no layer, no config, no output, no report.
-    let listing = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "sh",
+    let listing = in_image(
         &image,
-        "-c",
-        "ls -A /run/secrets 2>/dev/null; true",
-    ]);
+        "sh",
+        &["-c", "ls -A /run/secrets 2>/dev/null; true"],
+    );
     assert_eq!(listing.trim(), "", "files left in /run/secrets");
     assert_nowhere(&value, &image, &out, &reports.join("first"));
     assert!(!std::fs::read_to_string(&metadata).unwrap().contains(&value));
@@ -670,31 +640,13 @@ async def post_connector_install(c: Container) -> Container:
     assert!(out.status.success(), "{stderr}");
 
     // The commands got it (file and variable)...
-    let digest = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "cat",
-        &image,
-        "/opt/token.sha256",
-    ]);
-    let expected = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(value.as_bytes()))
-    };
-    assert_eq!(digest.trim(), expected);
+    let digest = in_image(&image, "cat", &["/opt/token.sha256"]);
+    let expected = sha256(value.as_bytes());
+    assert_eq!(format!("sha256:{}", digest.trim()), expected);
     let config = docker_ok(&["image", "inspect", &image]);
     assert!(config.contains("\"io.cb.seen\": \"token=***\""), "{config}");
     // ...and its file, its folder and its value are gone from the image.
-    let listing = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "sh",
-        &image,
-        "-c",
-        "ls -A /opt",
-    ]);
+    let listing = in_image(&image, "sh", &["-c", "ls -A /opt"]);
     assert!(listing.lines().any(|l| l == "token.sha256"), "{listing}");
     assert!(!listing.lines().any(|l| l == "cb-secret"), "{listing}");
     assert_nowhere(&value, &image, &out, &reports.join("first"));

@@ -25,7 +25,7 @@ fn requirements_connector_builds_with_the_reference_layout() {
         serde_json::json!(["python", "/airbyte/integration_code/main.py"])
     );
     assert_eq!(config["WorkingDir"], "/airbyte/integration_code");
-    let env: Vec<String> = serde_json::from_value(config["Env"].clone()).unwrap();
+    let env = image_env(&config);
     assert!(env.contains(&"AIRBYTE_ENTRYPOINT=python /airbyte/integration_code/main.py".into()));
     // Install-only settings never reach the image.
     for var in [
@@ -40,18 +40,12 @@ fn requirements_connector_builds_with_the_reference_layout() {
             "{var} leaked: {env:?}"
         );
     }
-    assert_eq!(config["Labels"]["io.airbyte.version"], "0.1.0");
-    assert_eq!(
-        config["Labels"]["io.airbyte.name"],
-        "airbyte/source-fixture-requirements"
-    );
+    assert_airbyte_labels(&config, "airbyte/source-fixture-requirements", "0.1.0");
     assert!(config["Cmd"].is_null(), "{config}");
 
     // Only the main file and the package are in the code directory, beside the manifests.
-    let listing = docker_ok(&[
-        "run", "--rm", "--entrypoint", "sh", &tag.0, "-c",
-        "ls -A /airbyte/integration_code; ls -A /run/connector-build; python -m pip list 2>/dev/null",
-    ]);
+    let listing = in_image(&tag.0, "sh", &["-c",
+        "ls -A /airbyte/integration_code; ls -A /run/connector-build; python -m pip list 2>/dev/null"]);
     for want in [
         "main.py",
         "requirements.txt",
@@ -115,13 +109,7 @@ fn setup_py_connector_rebuilds_from_cache_and_reuses_dependencies_after_a_code_e
         "only the code layer may differ"
     );
     assert_ne!(layers_after.last(), layers_before.last());
-    let history = docker_ok(&[
-        "history",
-        "--no-trunc",
-        "--format",
-        "{{.CreatedBy}}",
-        &tag.0,
-    ]);
+    let history = image_history(&tag.0);
     // One dependency install in the connector's layers (the base image has its own pip
     // install of pip and poetry).
     assert_eq!(
@@ -143,15 +131,14 @@ fn poetry_connector_installs_the_main_group_only_and_ships_no_secrets() {
     let (results, out) = build_json(&[dir.to_str().unwrap(), "--tag", &tag.0]);
     built(&results, &out);
     run_spec(&tag.0);
-    let listing = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "sh",
+    let listing = in_image(
         &tag.0,
-        "-c",
-        "python -m pip list 2>/dev/null; ls -A /airbyte/integration_code",
-    ]);
+        "sh",
+        &[
+            "-c",
+            "python -m pip list 2>/dev/null; ls -A /airbyte/integration_code",
+        ],
+    );
     for want in [
         "python-dateutil",
         "attrs",
@@ -171,14 +158,10 @@ fn poetry_connector_installs_the_main_group_only_and_ships_no_secrets() {
         assert!(!listing.contains(unwanted), "{unwanted} present: {listing}");
     }
     // No layer carries the fixture's fake secret.
-    let saved = std::process::Command::new("docker")
-        .args(["save", &tag.0])
-        .output()
-        .unwrap();
-    assert!(saved.status.success());
+    let saved = saved_bytes(&tag.0);
     let needle = b"FIXTURE-SECRET-DO-NOT-SHIP";
     assert!(
-        memchr::memmem::find(&saved.stdout, needle).is_none(),
+        memchr::memmem::find(&saved, needle).is_none(),
         "the secret reached the image"
     );
 }
@@ -204,7 +187,7 @@ fn uv_lock_connector_installs_the_locked_main_dependencies_with_hashes() {
             spec["spec"]["connectionSpecification"].is_object(),
             "{spec}"
         );
-        let packages = docker_ok(&["run", "--rm", "--entrypoint", "python", &tag.0, "-c",
+        let packages = in_image(&tag.0, "python", &["-c",
             "import importlib.metadata as m; print(sorted((d.metadata['Name'].lower(), d.version) for d in m.distributions()))"]);
         // Pinned as locked; the Windows-only pin, the dev group and the project stay out.
         for want in ["('python-dateutil', '2.9.0.post0')", "('six', '1.17.0')"] {
@@ -428,20 +411,19 @@ fn uv_and_pip_install_the_same_packages_and_the_image_answers_the_same_spec() {
     built(&results, &out);
     assert_eq!(run_spec(&uv.0), run_spec(&pip.0));
     let packages = |tag: &str| {
-        docker_ok(&["run", "--rm", "--entrypoint", "python", tag, "-c",
+        in_image(tag, "python", &["-c",
             "import importlib.metadata as m; print(sorted((d.metadata['Name'].lower(), d.version) for d in m.distributions() if d.metadata['Name'].lower() in ('attrs', 'six', 'python-dateutil')))"])
     };
     assert_eq!(packages(&uv.0), packages(&pip.0));
     // uv itself is mounted for the install only; it is not in the image.
-    let inside = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "sh",
+    let inside = in_image(
         &uv.0,
-        "-c",
-        "ls -A /opt/connector-build/uv; command -v uv || echo no-uv",
-    ]);
+        "sh",
+        &[
+            "-c",
+            "ls -A /opt/connector-build/uv; command -v uv || echo no-uv",
+        ],
+    );
     assert_eq!(inside.trim(), "no-uv", "{inside}");
 }
 
@@ -526,7 +508,7 @@ fn fast_paths_build_the_same_image_content_as_the_slow_path() {
     let fast = TestTag::new("fast-path");
     build(&fast.0);
     let content = |tag: &str| {
-        docker_ok(&["run", "--rm", "--entrypoint", "sh", tag, "-c",
+        in_image(tag, "sh", &["-c",
             "python -c \"import importlib.metadata as m; print(sorted((d.metadata['Name'].lower(), d.version) for d in m.distributions()))\"; \
              find /usr/local/lib /airbyte -type f ! -name '*.pyc' ! -name RECORD ! -name direct_url.json | sort | xargs md5sum; \
              find /usr/local/lib /airbyte -name '*.pyc' | sort"])

@@ -32,24 +32,21 @@ fn manifest_only_connector_answers_its_own_spec_and_rebuilds_from_cache() {
         serde_json::json!(["python", "/airbyte/integration_code/main.py"])
     );
     assert_eq!(config["User"], "airbyte");
-    let env: Vec<String> = serde_json::from_value(config["Env"].clone()).unwrap();
+    let env = image_env(&config);
     assert!(env.contains(&"AIRBYTE_ENTRYPOINT=python /airbyte/integration_code/main.py".into()));
-    assert_eq!(config["Labels"]["io.airbyte.version"], "0.1.0");
-    assert_eq!(
-        config["Labels"]["io.airbyte.name"],
-        "airbyte/source-fixture-manifest"
-    );
+    assert_airbyte_labels(&config, "airbyte/source-fixture-manifest", "0.1.0");
 
     // The manifest, owned by the image's user, beside the runtime; nothing else of the folder.
-    let listing = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "sh",
+    let listing = in_image(
         &tag.0,
-        "-c",
-        &format!("cd {MANIFEST_DIR} && stat -c '%n %u:%g' * && ls -A /airbyte/integration_code"),
-    ]);
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "cd {MANIFEST_DIR} && stat -c '%n %u:%g' * && ls -A /airbyte/integration_code"
+            ),
+        ],
+    );
     assert!(listing.contains("manifest.yaml 1000:1000"), "{listing}");
     for absent in ["metadata.yaml", "README.md", "components.py"] {
         assert!(
@@ -134,16 +131,11 @@ fn manifest_only_connector_with_components_uses_them() {
         .find(|v| v["type"] == "CATALOG")
         .unwrap_or_else(|| panic!("no CATALOG: {stdout}\n{}", text(&out.stderr)));
     assert_eq!(catalog["catalog"]["streams"][0]["name"], "items");
-    let owners = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "stat",
+    let owners = in_image(
         &tag.0,
-        "-c",
-        "%n %u",
-        &format!("{MANIFEST_DIR}/components.py"),
-    ]);
+        "stat",
+        &["-c", "%n %u", &format!("{MANIFEST_DIR}/components.py")],
+    );
     assert!(owners.contains("components.py 1000"), "{owners}");
 }
 
@@ -169,27 +161,22 @@ fn java_connector_builds_from_its_gradle_distribution() {
         serde_json::json!(["/airbyte/base.sh"])
     );
     assert_eq!(config["WorkingDir"], "/airbyte");
-    let env: Vec<String> = serde_json::from_value(config["Env"].clone()).unwrap();
+    let env = image_env(&config);
     assert!(
         env.contains(&"APPLICATION=source-fixture-java".into()),
         "{env:?}"
     );
-    assert_eq!(config["Labels"]["io.airbyte.version"], "0.1.0");
-    assert_eq!(
-        config["Labels"]["io.airbyte.name"],
-        "airbyte/source-fixture-java"
-    );
+    assert_airbyte_labels(&config, "airbyte/source-fixture-java", "0.1.0");
 
     // The distribution with its top folder stripped, next to base.sh; nothing else.
-    let listing = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "sh",
+    let listing = in_image(
         &tag.0,
-        "-c",
-        "ls -A /airbyte; stat -c '%a' /airbyte/bin/source-fixture-java",
-    ]);
+        "sh",
+        &[
+            "-c",
+            "ls -A /airbyte; stat -c '%a' /airbyte/bin/source-fixture-java",
+        ],
+    );
     for want in ["base.sh", "bin", "lib", "755"] {
         assert!(listing.contains(want), "{want} missing: {listing}");
     }
@@ -282,14 +269,7 @@ fn a_java_connector_runs_its_build_customization() {
     built(&results, &out);
     let env: Vec<String> = serde_json::from_value(image_config(&tag.0)["Env"].clone()).unwrap();
     assert!(env.iter().any(|e| e == "FIXTURE_JAVA_HOOK=post"), "{env:?}");
-    let keytool = docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "cat",
-        &tag.0,
-        "/etc/fixture-keytool",
-    ]);
+    let keytool = in_image(&tag.0, "cat", &["/etc/fixture-keytool"]);
     assert!(keytool.contains("keytool"), "{keytool}");
     assert_eq!(run_spec(&tag.0)["type"], "SPEC");
 }

@@ -4,9 +4,9 @@
 
 mod common;
 
+use common::sha256 as digest;
 use connector_build::engine::image_archive::LoadLayer;
 use connector_build::engine::Engine;
-use sha2::{Digest, Sha256};
 
 fn layer_tar(file: &str, contents: &[u8]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
@@ -17,10 +17,6 @@ fn layer_tar(file: &str, contents: &[u8]) -> Vec<u8> {
     h.set_entry_type(tar::EntryType::Regular);
     b.append_data(&mut h, file, contents).unwrap();
     b.into_inner().unwrap()
-}
-
-fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 fn config(diff_ids: &[String], marker: &str) -> Vec<u8> {
@@ -41,7 +37,7 @@ async fn load_skips_layers_the_engine_has() {
         .await
         .expect("the engine (run scripts/setup.sh)");
     let dir = tempfile::tempdir().unwrap();
-    let marker = format!("{}-{}", std::process::id(), rand_suffix());
+    let marker = common::nonce();
     let layers: Vec<Vec<u8>> = ["a", "b", "c"]
         .iter()
         .map(|f| layer_tar(f, format!("{f} {marker}").as_bytes()))
@@ -70,7 +66,7 @@ async fn load_skips_layers_the_engine_has() {
                 .zip(&paths)
                 .map(|(d, p)| LoadLayer {
                     diff_id: d.clone(),
-                    tar: Some(p.clone()),
+                    tar: Some(p.clone().into()),
                 })
                 .collect(),
         )
@@ -85,7 +81,7 @@ async fn load_skips_layers_the_engine_has() {
         .enumerate()
         .map(|(i, d)| LoadLayer {
             diff_id: d.clone(),
-            tar: (i == 2).then(|| paths[2].clone()),
+            tar: (i == 2).then(|| paths[2].clone().into()),
         })
         .collect();
     engine
@@ -100,7 +96,11 @@ async fn load_skips_layers_the_engine_has() {
     let back: Vec<Vec<u8>> = saved
         .layers
         .iter()
-        .map(|l| std::fs::read(&l.path).unwrap())
+        .map(|l| {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut saved.open_layer(l).unwrap(), &mut bytes).unwrap();
+            bytes
+        })
         .collect();
     assert_eq!(back, layers);
 
@@ -125,13 +125,6 @@ async fn load_skips_layers_the_engine_has() {
         .unwrap_err();
     assert!(!common::image_exists(&tag4.0), "{err}");
     let _ = common::docker(&["image", "rm", &id]);
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
 }
 
 const UV: &str = "/var/lib/connector-build/tools/uv";
@@ -199,23 +192,39 @@ fn unique_readme(dir: &std::path::Path, test: &str) {
     // A manifest of the dependency layer: unique keys, so no earlier run's cache answers.
     std::fs::write(
         dir.join("README.md"),
-        format!("{test} {} {}\n", std::process::id(), rand_suffix()),
+        format!("{test} {}\n", common::nonce()),
     )
     .unwrap();
+}
+
+/// A private copy of `fixture` whose dependency layer has a cache key of its own, its XDG
+/// cache folder, and three test tags.
+fn case(
+    fixture: &str,
+    test: &str,
+    tags: [&str; 3],
+) -> (
+    common::Workspace,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    (common::TestTag, common::TestTag, common::TestTag),
+) {
+    let ws = common::Workspace::new();
+    let dir = ws.add_fixture(fixture);
+    let xdg = ws.path().join("xdg");
+    unique_readme(&dir, test);
+    let [a, b, c] = tags.map(common::TestTag::new);
+    (ws, dir, xdg, (a, b, c))
 }
 
 /// A pin change builds a delta layer on the previous dependency layer (uninstalling what
 /// the lock dropped); the image holds what a clean install of the same lock holds.
 #[test]
 fn dependency_delta_matches_a_clean_install() {
-    let ws = common::Workspace::new();
-    let dir = ws.add_fixture("source-fixture-uv");
-    let xdg = ws.path().join("xdg");
-    unique_readme(&dir, "delta");
-    let (t1, t2, t3) = (
-        common::TestTag::new("delta-1"),
-        common::TestTag::new("delta-2"),
-        common::TestTag::new("delta-clean"),
+    let (ws, dir, xdg, (t1, t2, t3)) = case(
+        "source-fixture-uv",
+        "delta",
+        ["delta-1", "delta-2", "delta-clean"],
     );
     lock_with(
         &dir,
@@ -324,14 +333,10 @@ fn set_base(dir: &std::path::Path, reference: &str) {
 /// there, `spec` passes. A base with another Python version installs again and says why.
 #[test]
 fn rebase_reuses_the_dependency_layer_when_it_may() {
-    let ws = common::Workspace::new();
-    let dir = ws.add_fixture("source-fixture-uv");
-    let xdg = ws.path().join("xdg");
-    unique_readme(&dir, "rebase");
-    let (t1, t2, t3) = (
-        common::TestTag::new("rebase-old"),
-        common::TestTag::new("rebase-new"),
-        common::TestTag::new("rebase-py312"),
+    let (_ws, dir, xdg, (t1, t2, t3)) = case(
+        "source-fixture-uv",
+        "rebase",
+        ["rebase-old", "rebase-new", "rebase-py312"],
     );
     let first = build(&dir, &xdg, &t1.0);
     assert!(first["dependency_layer"].is_string(), "{first}");
@@ -343,14 +348,7 @@ fn rebase_reuses_the_dependency_layer_when_it_may() {
     assert!(how.starts_with("rebased"), "{how}");
     // The smoke test only: no container installed anything.
     assert_eq!(rebased["containers_started"], 1, "{rebased}");
-    let release = common::docker_ok(&[
-        "run",
-        "--rm",
-        "--entrypoint",
-        "cat",
-        &t2.0,
-        "/etc/base-release",
-    ]);
+    let release = common::in_image(&t2.0, "cat", &["/etc/base-release"]);
     assert_eq!(release.trim(), "patch");
     let (old, new) = (installed_content(&t1.0), installed_content(&t2.0));
     assert_eq!(
@@ -392,16 +390,12 @@ fn poetry_deps(dir: &std::path::Path, deps: &[(&str, &str)]) {
 /// previous layer and removes the rest; the image holds what a clean install holds.
 #[test]
 fn resolved_dependency_delta_matches_a_clean_install() {
-    let ws = common::Workspace::new();
-    let dir = ws.add_fixture("source-fixture-poetry");
-    std::fs::remove_file(dir.join("poetry.lock")).unwrap();
-    let xdg = ws.path().join("xdg");
-    unique_readme(&dir, "resolved-delta");
-    let (t1, t2, t3) = (
-        common::TestTag::new("rdelta-1"),
-        common::TestTag::new("rdelta-2"),
-        common::TestTag::new("rdelta-clean"),
+    let (ws, dir, xdg, (t1, t2, t3)) = case(
+        "source-fixture-poetry",
+        "resolved-delta",
+        ["rdelta-1", "rdelta-2", "rdelta-clean"],
     );
+    std::fs::remove_file(dir.join("poetry.lock")).unwrap();
     // attrs ^23.2 replaces the newer attrs the base image's Poetry brought.
     poetry_deps(
         &dir,

@@ -7,20 +7,12 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
 const EPOCH: &str = "1700000000";
-
-fn nonce() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{}{}", std::process::id(), t % 1_000_000)
-}
 
 /// A copy of `fixture` in its own workspace whose `dockerRepository` is unique to this run.
 fn fixture(fixture: &str) -> (Workspace, PathBuf, String) {
@@ -82,11 +74,6 @@ fn tags(registry: &str, repository: &str) -> Vec<String> {
         .collect();
     t.sort();
     t
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 fn published(out: &Output) -> serde_json::Value {
@@ -189,6 +176,12 @@ fn publish_pushes_once_then_skips_and_refuses_another_image_under_the_version() 
         report_entry(&report, "source-fixture-uv")["published"]["digest"],
         digest.as_str()
     );
+    // ...and so do the pages a reader opens: the digest-pinned address in both.
+    let pinned = format!("{name}:0.1.0@{digest}");
+    for page in ["report.md", "report.html"] {
+        let body = std::fs::read_to_string(reports.join(page)).unwrap();
+        assert!(body.contains(&pinned), "{page} lacks {pinned}:\n{body}");
+    }
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
     assert_eq!(
@@ -257,93 +250,6 @@ fn publish_pushes_once_then_skips_and_refuses_another_image_under_the_version() 
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `docker-registry` of the test's own on a free port, with its own storage; optionally
-/// with htpasswd users. Killed when dropped.
-struct Registry {
-    address: String,
-    config: PathBuf,
-    _dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Registry {
-    fn start(htpasswd: Option<(&str, &str)>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let auth = match htpasswd {
-            Some((user, password)) => {
-                let file = dir.path().join("htpasswd");
-                let out = Command::new("htpasswd")
-                    .args(["-Bbn", user, password])
-                    .output()
-                    .expect("htpasswd (apache2-utils, installed by scripts/setup.sh)");
-                assert!(out.status.success());
-                std::fs::write(&file, &out.stdout).unwrap();
-                format!(
-                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                    file.display()
-                )
-            }
-            None => String::new(),
-        };
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let mut r = Registry {
-            address: format!("127.0.0.1:{port}"),
-            config,
-            _dir: dir,
-            child: None,
-        };
-        r.resume();
-        r
-    }
-
-    /// (Re)starts the process on the same storage and waits until it answers.
-    fn resume(&mut self) {
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&self.address).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 #[test]
 fn a_registry_that_is_down_at_the_start_is_an_infrastructure_fault() {
     let (ws, _dir, _repository) = fixture("source-fixture-uv");
@@ -365,7 +271,7 @@ fn a_registry_that_is_down_at_the_start_is_an_infrastructure_fault() {
 #[test]
 fn a_registry_stopped_mid_push_leaves_no_tag_and_a_rerun_completes() {
     let (ws, _dir, repository) = fixture("source-fixture-uv");
-    let mut registry = Registry::start(None);
+    let mut registry = TestRegistry::start();
     // The base layers (over 100 MB) are copied into this registry: time to stop it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_connector-build"))
         .arg("--connectors-dir")
@@ -375,7 +281,7 @@ fn a_registry_stopped_mid_push_leaves_no_tag_and_a_rerun_completes() {
             "publish",
             "source-fixture-uv",
             "--registry",
-            &registry.address,
+            &registry.addr,
         ])
         .env("NO_COLOR", "1")
         .env("SOURCE_DATE_EPOCH", EPOCH)
@@ -399,7 +305,7 @@ fn a_registry_stopped_mid_push_leaves_no_tag_and_a_rerun_completes() {
     // The first blob is in: stop the registry under the push.
     rx.recv_timeout(Duration::from_secs(120))
         .expect("no blob was pushed within 2 minutes");
-    registry.kill();
+    registry.stop();
     let deadline = Instant::now() + Duration::from_secs(180);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -413,22 +319,22 @@ fn a_registry_stopped_mid_push_leaves_no_tag_and_a_rerun_completes() {
     };
     let stderr = reader.join().unwrap();
     assert_eq!(status.code(), Some(75), "{stderr}");
-    assert!(stderr.contains(&registry.address), "{stderr}");
+    assert!(stderr.contains(&registry.addr), "{stderr}");
 
     registry.resume();
     assert!(
-        tags(&registry.address, &repository).is_empty(),
+        tags(&registry.addr, &repository).is_empty(),
         "a tag points at a partial image"
     );
     let out = publish(
         &ws,
-        &["source-fixture-uv", "--registry", &registry.address],
+        &["source-fixture-uv", "--registry", &registry.addr],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let address = text(&out.stdout).trim().to_string();
     let digest = address.split('@').nth(1).unwrap();
-    let raw = raw_manifest(&format!("{}/{repository}:0.1.0", registry.address)).unwrap();
+    let raw = raw_manifest(&format!("{}/{repository}:0.1.0", registry.addr)).unwrap();
     assert_eq!(sha256(&raw), digest);
 }
 
@@ -436,7 +342,7 @@ fn a_registry_stopped_mid_push_leaves_no_tag_and_a_rerun_completes() {
 fn a_password_registry_takes_the_docker_config_credentials_and_never_shows_the_password() {
     let (ws, _dir, repository) = fixture("source-fixture-uv");
     let password = format!("pw-{}-secret", nonce());
-    let registry = Registry::start(Some(("robot", &password)));
+    let registry = TestRegistry::start_with("", Some(("robot", &password)));
     let config_dir = tempfile::tempdir().unwrap();
     let login = |pw: &str| {
         use base64::Engine as _;
@@ -445,7 +351,7 @@ fn a_password_registry_takes_the_docker_config_credentials_and_never_shows_the_p
             config_dir.path().join("config.json"),
             format!(
                 r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
-                registry.address
+                registry.addr
             ),
         )
         .unwrap();
@@ -461,7 +367,7 @@ fn a_password_registry_takes_the_docker_config_credentials_and_never_shows_the_p
         &[
             "source-fixture-uv",
             "--registry",
-            &registry.address,
+            &registry.addr,
             "--report-dir",
             reports.to_str().unwrap(),
         ],
@@ -488,7 +394,7 @@ fn a_password_registry_takes_the_docker_config_credentials_and_never_shows_the_p
         &[
             "source-fixture-uv",
             "--registry",
-            &registry.address,
+            &registry.addr,
             "--json",
             "--report-dir",
             reports.to_str().unwrap(),
@@ -506,7 +412,7 @@ fn a_password_registry_takes_the_docker_config_credentials_and_never_shows_the_p
         "--tls-verify=false",
         "--creds",
         &format!("robot:{password}"),
-        &format!("docker://{}/{repository}:0.1.0", registry.address),
+        &format!("docker://{}/{repository}:0.1.0", registry.addr),
     ]);
     assert!(raw.status.success(), "{}", text(&raw.stderr));
     assert_eq!(sha256(&raw.stdout), digest);

@@ -2,27 +2,17 @@
 //! what it wrote is read back with the registry's HTTP API and `skopeo`, clients no one here
 //! wrote.
 
+mod common;
+
 use std::process::Command;
 
 use connector_build::registry::{sha256_digest, BlobSource, Registry, Upload, OCI_MANIFEST};
 
 const REGISTRY: &str = "127.0.0.1:5000";
 
-fn nonce() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 1_000_000_000
-    )
-}
-
 #[tokio::test]
 async fn blobs_manifests_tags_and_deletion_on_a_real_registry() {
-    let n = nonce();
+    let n = common::nonce();
     let repo_a = format!("connector-build-tests/registry-a-{n}");
     let repo_b = format!("connector-build-tests/registry-b-{n}");
     let r = Registry::connect(REGISTRY, &[]).expect("client");

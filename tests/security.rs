@@ -97,19 +97,8 @@ fn no_secret_reaches_a_layer_the_config_or_the_output() {
         "s3cret-index",
         "s3cret-proxy",
     ];
-    let saved = std::process::Command::new("docker")
-        .args(["save", &tag.0])
-        .output()
-        .unwrap();
-    assert!(saved.status.success());
-    let image = saved.stdout;
-    let history = docker_ok(&[
-        "history",
-        "--no-trunc",
-        "--format",
-        "{{.CreatedBy}}",
-        &tag.0,
-    ]);
+    let image = saved_bytes(&tag.0);
+    let history = image_history(&tag.0);
     let config = docker_ok(&["image", "inspect", &tag.0]);
     let found = |hay: &[u8], needle: &str| memchr::memmem::find(hay, needle.as_bytes()).is_some();
     for secret in secrets {
@@ -142,11 +131,7 @@ fn no_secret_reaches_a_layer_the_config_or_the_output() {
     }
     // The base layers may carry some of these certificates (Debian ships more than its
     // bundle enables); what the build adds must carry none that the base does not.
-    let base = std::process::Command::new("docker")
-        .args(["save", &base_ref()])
-        .output()
-        .unwrap()
-        .stdout;
+    let base = saved_bytes(&base_ref());
     let mut only_on_host = 0;
     for cert in host_only_certificates(&tag.0) {
         // A line's worth of the certificate is enough to recognise it.
@@ -164,23 +149,6 @@ fn no_secret_reaches_a_layer_the_config_or_the_output() {
         only_on_host > 0,
         "expected the host CA bundle to hold a certificate the images lack"
     );
-}
-
-/// A server that answers every request with HTTP 500, for "the registry answers an error".
-fn failing_registry() -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 12\r\nConnection: close\r\n\r\nstorage down",
-            );
-        }
-    });
-    addr
 }
 
 #[test]

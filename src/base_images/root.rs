@@ -298,7 +298,7 @@ impl RootBuild<'_> {
                         vec![tagged.clone()],
                         vec![crate::engine::image_archive::LoadLayer {
                             diff_id: config.diff_id,
-                            tar: Some(tarball.clone()),
+                            tar: Some(tarball.clone().into()),
                         }],
                     )
                     .await?;

@@ -73,10 +73,16 @@ impl Counts {
     }
 }
 
+/// A connector's warning, as both renderers print it.
+fn warning_line(style: &Style, connector: &str, message: &str) -> String {
+    format!("{connector}: {} {message}", style.warn("warning:"))
+}
+
 fn retry_line(style: &Style, connector: &str, engine: &str, reason: &str) -> String {
-    format!(
-        "{connector}: {} the engine {engine} stopped answering ({reason}); retrying on another engine",
-        style.warn("warning:")
+    warning_line(
+        style,
+        connector,
+        &format!("the engine {engine} stopped answering ({reason}); retrying on another engine"),
     )
 }
 
@@ -203,10 +209,9 @@ impl Reporter for Bars {
                 }
             }
             Event::Warning { connector, message } => {
-                let _ = self.multi.println(format!(
-                    "{connector}: {} {message}",
-                    self.style.warn("warning:")
-                ));
+                let _ = self
+                    .multi
+                    .println(warning_line(&self.style, &connector, &message));
             }
             // The connector's build bar is finished by then: a line per blob once it is in.
             Event::Transfer {
@@ -286,10 +291,9 @@ impl Lines {
             Event::Output { connector, line } => {
                 self.style.verbose.then(|| format!("{connector}| {line}"))
             }
-            Event::Warning { connector, message } => Some(format!(
-                "{connector}: {} {message}",
-                self.style.warn("warning:")
-            )),
+            Event::Warning { connector, message } => {
+                Some(warning_line(&self.style, &connector, &message))
+            }
             // Plain logs get one line per blob, when it is complete.
             Event::Transfer {
                 connector,

@@ -97,8 +97,9 @@ pub enum EngineError {
     Archive {
         host: String,
         action: String,
+        // Boxed: its paths and digests would make every engine result large.
         #[source]
-        source: image_archive::ImageArchiveError,
+        source: Box<image_archive::ImageArchiveError>,
     },
 }
 
@@ -1151,8 +1152,8 @@ impl Engine {
         Platform::from_os_arch(&os, &arch).ok_or(EngineError::UnsupportedPlatform { os, arch })
     }
 
-    /// `docker save` of `image`, unpacked under `parent` (layer tars as files, each checked
-    /// against its diff id as it streams in).
+    /// `docker save` of `image`, written to a file under `parent` as it streams in (each
+    /// layer checked against its diff id on the way; layers are then read in place).
     pub async fn save_image(
         &self,
         image: &str,
@@ -1165,27 +1166,35 @@ impl Engine {
             .map(|chunk| chunk.map_err(std::io::Error::other));
         let reader =
             tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)));
-        let parent = parent.to_path_buf();
+        let folder = parent.to_path_buf();
+        let parent = folder.clone();
         let read = tokio::task::spawn_blocking(move || {
             image_archive::read_save(std::io::BufReader::new(reader), &parent)
         });
+        let archive_error = |source| EngineError::Archive {
+            host: self.host.clone(),
+            action: action.clone(),
+            source: Box::new(source),
+        };
         let archive = self
             .watched(&action, async {
                 read.await
-                    .map_err(|e| image_archive::ImageArchiveError::Io(std::io::Error::other(e)))
-                    .and_then(|r| r)
-                    .map_err(|source| EngineError::Archive {
-                        host: self.host.clone(),
-                        action: action.clone(),
-                        source,
+                    .map_err(|e| image_archive::ImageArchiveError::Read {
+                        path: folder.clone(),
+                        source: std::io::Error::other(e),
                     })
+                    .and_then(|r| r)
+                    .map_err(archive_error)
             })
             .await?;
         let mut archive = archive;
         archive.images.pop().ok_or_else(|| EngineError::Archive {
             host: self.host.clone(),
-            action,
-            source: image_archive::ImageArchiveError::Missing("image".into()),
+            action: action.clone(),
+            source: Box::new(image_archive::ImageArchiveError::Missing {
+                path: folder,
+                member: "image".into(),
+            }),
         })
     }
 
@@ -1207,10 +1216,12 @@ impl Engine {
         let write = tokio::task::spawn_blocking(move || {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, bridge);
             image_archive::write_load(&mut out, &config, &repo_tags, &layers)?;
-            let bridge = out.into_inner().map_err(|e| e.into_error())?;
-            let mut bridge = bridge;
-            bridge.shutdown()?;
-            Ok::<_, image_archive::ImageArchiveError>(())
+            let mut bridge = out
+                .into_inner()
+                .map_err(|e| image_archive::ImageArchiveError::Load(e.into_error()))?;
+            bridge
+                .shutdown()
+                .map_err(image_archive::ImageArchiveError::Load)
         });
         let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(reader));
         let options = bollard::query_parameters::ImportImageOptionsBuilder::default()
@@ -1235,13 +1246,13 @@ impl Engine {
             .await;
         let written = write
             .await
-            .map_err(|e| image_archive::ImageArchiveError::Io(std::io::Error::other(e)))
+            .map_err(|e| image_archive::ImageArchiveError::Load(std::io::Error::other(e)))
             .and_then(|r| r);
         loaded?;
         written.map_err(|source| EngineError::Archive {
             host: self.host.clone(),
             action: action.clone(),
-            source,
+            source: Box::new(source),
         })?;
         Ok(id)
     }

@@ -324,8 +324,8 @@ pub fn platform(image: &ImageInfo) -> String {
 
 /// Why a saved dependency layer cannot go on another base: a wheel built on the old base
 /// (platform tag `linux_*`, not a portable `manylinux`/`musllinux`/`any` one).
-pub fn built_for_base(layer_tar: &std::path::Path) -> std::io::Result<Option<String>> {
-    let mut archive = tar::Archive::new(std::io::BufReader::new(std::fs::File::open(layer_tar)?));
+pub fn built_for_base(layer_tar: impl std::io::Read) -> std::io::Result<Option<String>> {
+    let mut archive = tar::Archive::new(std::io::BufReader::new(layer_tar));
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.to_string_lossy().into_owned();
@@ -732,7 +732,11 @@ impl Builder<'_> {
         let saved = self.engine.save_image(&entry, &dir).await?;
         let own = saved.layers.get(old.base_layers..).unwrap_or_default();
         for l in own {
-            match built_for_base(&l.path) {
+            let wheels = match saved.open_layer(l) {
+                Ok(tar) => built_for_base(tar).map_err(|e| e.to_string()),
+                Err(e) => Err(crate::error::error_chain(&e)),
+            };
+            match wheels {
                 Ok(None) => {}
                 Ok(Some(reason)) => return Ok(Err(reason)),
                 Err(e) => return Ok(Err(format!("its layer could not be read: {e}"))),
@@ -755,7 +759,7 @@ impl Builder<'_> {
                 .map_err(|source| crate::engine::EngineError::Archive {
                     host: self.engine.host().into(),
                     action: format!("read the config of {entry}"),
-                    source,
+                    source: Box::new(source),
                 })?;
         let diff_ids: Vec<String> = own.iter().map(|l| l.diff_id.clone()).collect();
         let bytes = rebased_config(&old_config, base, &history, &config, &diff_ids);
@@ -767,9 +771,10 @@ impl Builder<'_> {
                 tar: None,
             })
             .collect();
+        // Read in place from the saved file, which `saved` keeps until the load is done.
         layers.extend(own.iter().map(|l| LoadLayer {
             diff_id: l.diff_id.clone(),
-            tar: Some(l.path.clone()),
+            tar: Some(saved.layer_tar(l)),
         }));
         let id = self.engine.load_image(bytes, vec![], layers).await?;
         Ok(Ok(id))

@@ -23,7 +23,7 @@ use tar::EntryType;
 
 use crate::model::image_ref::Digest;
 
-use super::archive::Member;
+use crate::engine::image_archive::Member;
 
 /// A layer written by [`rewrite`]: a gzip file and its two digests.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,6 @@
 //! digest, then the tags last; present with this digest → nothing to do; present with another
 //! → refused, nothing pushed.
 
-pub mod archive;
 pub mod image;
 pub mod layer;
 pub mod source;
@@ -19,9 +18,7 @@ pub mod source;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
 
 use crate::engine::{Engine, EngineError};
 use crate::fault::FaultClass;
@@ -41,7 +38,7 @@ pub enum PublishError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
-    Archive(#[from] archive::ArchiveError),
+    Archive(#[from] crate::engine::image_archive::ImageArchiveError),
     #[error(transparent)]
     Image(#[from] image::ImageError),
     #[error("{what}")]
@@ -198,9 +195,7 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
     let base = fetch_base(&base_registry, &base_ref, &base_digest).await?;
 
     // The image the engine built, read back and normalised.
-    let saved_path = req.work_dir.join("image.tar");
-    save_image(req.engine, req.image, &saved_path).await?;
-    let saved = archive::SavedImage::read(&saved_path)?;
+    let saved = req.engine.save_image(req.image, req.work_dir).await?;
     let base_count = base.layers.len();
     if saved.layers.len() < base_count {
         return Err(image::ImageError::NotOnBase {
@@ -215,7 +210,7 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
     let mut new_layers = Vec::new();
     for (i, member) in saved.layers[base_count..].iter().enumerate() {
         let out = req.work_dir.join(format!("layer-{i}.tar.gz"));
-        let (path, member, epoch) = (saved_path.clone(), *member, src.epoch);
+        let (path, member, epoch) = (saved.path.clone(), member.data, src.epoch);
         let layer = tokio::task::spawn_blocking(move || layer::rewrite(&path, member, epoch, &out))
             .await
             .map_err(|e| PublishError::Io {
@@ -234,12 +229,13 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
         src.epoch,
     )?;
     // The saved image is the largest file here; the rewritten layers are all that is needed.
-    let _ = std::fs::remove_file(&saved_path);
+    let engine_config = saved.config_json()?;
+    drop(saved);
 
     let annotations = annotations(&base_ref, &base_digest, &src, &version);
     let base_name = base_name(&base_ref);
     let assembled = image::assemble(
-        &saved.config,
+        &engine_config,
         &Base {
             name: &base_name,
             config: &base.config,
@@ -387,19 +383,15 @@ fn registry_name(registry: &Registry, repository: &str) -> String {
 /// The image's SBOM, from the saved image's layers (all of them, base first).
 fn make_sbom(
     connector: &Connector,
-    saved: &archive::SavedImage,
+    saved: &crate::engine::image_archive::SavedImage,
     tag: &str,
     name: String,
     base: &ImageRef,
     epoch: u64,
 ) -> Result<Vec<u8>, PublishError> {
-    use std::io::{Read, Seek, SeekFrom};
     let mut layers = Vec::new();
-    for m in &saved.layers {
-        let mut f = std::fs::File::open(&saved.path).map_err(io("reading the saved image"))?;
-        f.seek(SeekFrom::Start(m.offset))
-            .map_err(io("reading the saved image"))?;
-        layers.push(f.take(m.size));
+    for l in &saved.layers {
+        layers.push(saved.open_layer(l)?);
     }
     let inventory = crate::sbom::Inventory::from_layers(layers).map_err(|e| PublishError::Io {
         what: "reading the image's layers for its SBOM".into(),
@@ -572,28 +564,6 @@ fn image_error(base: &ImageRef, what: &str) -> PublishError {
         base: base.to_string(),
         what: what.to_string(),
     })
-}
-
-/// `docker save` of `image` into `path`.
-async fn save_image(engine: &Engine, image: &str, path: &Path) -> Result<(), PublishError> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(io(format!("creating {}", path.display())))?;
-    let mut stream = engine.docker().export_image(image);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|source| EngineError::Unreachable {
-            host: engine.host().to_string(),
-            action: format!("save image {image}"),
-            source,
-        })?;
-        file.write_all(&chunk)
-            .await
-            .map_err(io(format!("writing {}", path.display())))?;
-    }
-    file.flush()
-        .await
-        .map_err(io(format!("writing {}", path.display())))?;
-    Ok(())
 }
 
 /// `registry/repository:tag` of the base, without its digest.

@@ -4,7 +4,10 @@
 
 use std::fmt::Write;
 
-use super::record::{duration, short_id, ConnectorReport, RunReport, Status, StepTiming};
+use super::record::{
+    duration, outcome_label, reproducible_label, short_id, ConnectorReport, RunReport, Status,
+    StepTiming,
+};
 use crate::clock::utc;
 
 /// Step colours, assigned to step names in order of first appearance. Red is kept for
@@ -70,6 +73,7 @@ pub fn render(r: &RunReport) -> String {
     h.push_str(&timeline(r));
     h.push_str("<h2>Connectors</h2>\n");
     h.push_str(&summary_table(r));
+    h.push_str(&published(r));
     let failures = r.failures();
     if !failures.is_empty() {
         h.push_str("<h2>Failures</h2>\n");
@@ -92,6 +96,30 @@ pub fn render(r: &RunReport) -> String {
         h.push_str("</ul>\n");
     }
     h.push_str("</body>\n</html>\n");
+    h
+}
+
+/// What `publish` pushed: each image's digest-pinned address (empty when nothing was
+/// published).
+fn published(r: &RunReport) -> String {
+    let published = r.published();
+    if published.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from(
+        "<h2>Published</h2>\n<table class=\"published\">\n<tr><th>connector</th><th>image</th><th>outcome</th><th>reproducible</th></tr>\n",
+    );
+    for (c, p) in published {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            esc(&c.connector),
+            esc(&p.image),
+            outcome_label(p),
+            esc(&reproducible_label(p))
+        );
+    }
+    h.push_str("</table>\n");
     h
 }
 
@@ -468,6 +496,18 @@ mod tests {
     #[test]
     fn html_report() {
         insta::assert_snapshot!(render(&crate::report::record::tests::sample()));
+    }
+
+    #[test]
+    fn published_images_are_listed_with_their_pinned_address() {
+        let r = crate::report::record::tests::published_sample();
+        let section = published(&r);
+        insta::assert_snapshot!(section);
+        assert!(section.contains("a|b &lt;c&gt;"), "escaped");
+        assert!(render(&r).contains(&section));
+        // A build without `publish` has no such section.
+        let plain = crate::report::record::tests::sample();
+        assert!(!render(&plain).contains("<h2>Published</h2>"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `report.md`: the run as a Markdown summary (also appended to GitHub's step summary).
 
-use super::record::{duration, short_id, RunReport, Status};
+use super::record::{duration, outcome_label, reproducible_label, short_id, RunReport, Status};
 
 pub fn render(r: &RunReport) -> String {
     let mut md = format!("## connector-build: {}\n\n", r.headline());
@@ -55,6 +55,7 @@ pub fn render(r: &RunReport) -> String {
                 .unwrap_or_default(),
         ));
     }
+    md.push_str(&published(r));
     if let Some(i) = &r.interrupted {
         md.push_str(&format!(
             "\nThe run was interrupted by {}: connectors in progress were stopped, {} build container(s) removed, and nothing was tagged from an unfinished build.\n",
@@ -81,6 +82,28 @@ pub fn render(r: &RunReport) -> String {
     md
 }
 
+/// What `publish` pushed: each image's digest-pinned address (empty when nothing was
+/// published).
+fn published(r: &RunReport) -> String {
+    let published = r.published();
+    if published.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n### Published\n\n| connector | image | outcome | reproducible |\n|---|---|---|---|\n",
+    );
+    for (c, p) in published {
+        md.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            cell(&c.connector),
+            cell(&p.image),
+            outcome_label(p),
+            cell(&reproducible_label(p)),
+        ));
+    }
+    md
+}
+
 /// Text safe inside a Markdown table cell.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
@@ -96,5 +119,16 @@ mod tests {
     #[test]
     fn markdown_report() {
         insta::assert_snapshot!(super::render(&crate::report::record::tests::sample()));
+    }
+
+    #[test]
+    fn published_images_are_listed_with_their_pinned_address() {
+        let r = crate::report::record::tests::published_sample();
+        let section = super::published(&r);
+        insta::assert_snapshot!(section);
+        assert!(super::render(&r).contains(&section));
+        // A build without `publish` has no such section.
+        let plain = crate::report::record::tests::sample();
+        assert!(!super::render(&plain).contains("### Published"));
     }
 }

@@ -380,6 +380,14 @@ impl RunReport {
     }
 
     /// The failed connectors with their errors, in report order.
+    /// The connectors `publish` pushed or found already published, with what it pushed.
+    pub fn published(&self) -> Vec<(&ConnectorReport, &crate::publish::Published)> {
+        self.connectors
+            .iter()
+            .filter_map(|c| c.published.as_ref().map(|p| (c, p)))
+            .collect()
+    }
+
     pub fn failures(&self) -> Vec<(&ConnectorReport, &str)> {
         self.connectors
             .iter()
@@ -440,6 +448,23 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// A publication's outcome, for the HTML and Markdown reports.
+pub fn outcome_label(p: &crate::publish::Published) -> &'static str {
+    match p.outcome {
+        crate::publish::PublishOutcome::Pushed => "pushed",
+        crate::publish::PublishOutcome::AlreadyPublished => "already published",
+    }
+}
+
+/// `yes`, or `no: ` and why not.
+pub fn reproducible_label(p: &crate::publish::Published) -> String {
+    if p.reproducible {
+        "yes".into()
+    } else {
+        format!("no: {}", p.reproducibility.join("; "))
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -452,6 +477,49 @@ pub(crate) mod tests {
             seconds,
             failed: false,
         }
+    }
+
+    /// [`sample`] after a `publish`: the first connector pushed (reproducible), the second
+    /// already published (not reproducible, with why).
+    pub fn published_sample() -> RunReport {
+        let mut r = sample();
+        let published = |name: &str, digest: char, outcome, reasons: &[&str]| {
+            let digest = format!("sha256:{}", digest.to_string().repeat(64));
+            crate::publish::Published {
+                image: format!("127.0.0.1:5000/airbyte/{name}:1.2.3@{digest}"),
+                name: format!("127.0.0.1:5000/airbyte/{name}"),
+                tag: "1.2.3".into(),
+                digest: digest.clone(),
+                config_digest: format!("sha256:{}", "c".repeat(64)),
+                tags: vec!["1.2.3".into()],
+                outcome,
+                reproducible: reasons.is_empty(),
+                reproducibility: reasons.iter().map(|r| r.to_string()).collect(),
+                epoch: 1_700_000_000,
+                epoch_source: "git".into(),
+                revision: Some("0123456789abcdef0123456789abcdef01234567".into()),
+                blobs_uploaded: 3,
+                blobs_mounted: 2,
+                blobs_present: 0,
+                bytes_uploaded: 1234,
+                sbom_tag: format!("{}.sbom", digest.replace(':', "-")),
+                sbom_file: None,
+                sbom: vec![],
+            }
+        };
+        r.connectors[0].published = Some(published(
+            &r.connectors[0].connector.clone(),
+            'a',
+            crate::publish::PublishOutcome::Pushed,
+            &[],
+        ));
+        r.connectors[1].published = Some(published(
+            &r.connectors[1].connector.clone(),
+            'b',
+            crate::publish::PublishOutcome::AlreadyPublished,
+            &["requirements without `==` pins: a|b <c>"],
+        ));
+        r
     }
 
     /// A run over two engines: a fresh build, a cached one, one retried after its engine

@@ -523,3 +523,170 @@ pub fn validate_sbom(bom: &[u8]) {
         text(&out.stderr)
     );
 }
+
+/// A value unique to this run (process id and clock), for names no earlier run has used.
+pub fn nonce() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// `sha256:<hex>` of `bytes`, as registries and image configs spell digests.
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// `docker run --rm --entrypoint ENTRYPOINT IMAGE ARGS...`: its stdout (it must succeed).
+pub fn in_image(image: &str, entrypoint: &str, args: &[&str]) -> String {
+    let mut full = vec!["run", "--rm", "--entrypoint", entrypoint, image];
+    full.extend_from_slice(args);
+    docker_ok(&full)
+}
+
+/// `docker save` of `image`, as bytes (every layer, config and manifest).
+pub fn saved_bytes(image: &str) -> Vec<u8> {
+    let out = docker(&["save", image]);
+    assert!(
+        out.status.success(),
+        "docker save {image}: {}",
+        text(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The image's history, the commands that made it, one a line.
+pub fn image_history(image: &str) -> String {
+    docker_ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image])
+}
+
+/// A TCP port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server that answers every request with HTTP 500, for "the registry answers an error".
+pub fn failing_registry() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\nstorage down",
+            );
+        }
+    });
+    addr
+}
+
+/// A registry of the test's own (Debian's `docker-registry`, as the set-up runs) on a free
+/// port, with its storage in a temporary folder; killed when dropped. Never the shared one
+/// on port 5000.
+pub struct TestRegistry {
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    config: PathBuf,
+    child: Option<std::process::Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    pub fn start() -> Self {
+        Self::start_with("", None)
+    }
+
+    /// With `storage` settings added to its configuration (YAML, indented for `storage:`)
+    /// and, with `htpasswd`, that one user required.
+    pub fn start_with(storage: &str, htpasswd: Option<(&str, &str)>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let auth = match htpasswd {
+            Some((user, password)) => {
+                let file = dir.path().join("htpasswd");
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .expect("htpasswd (apache2-utils, installed by scripts/setup.sh)");
+                assert!(out.status.success());
+                std::fs::write(&file, &out.stdout).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    file.display()
+                )
+            }
+            None => String::new(),
+        };
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{storage}http:\n  addr: {addr}\n{auth}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut registry = TestRegistry {
+            addr,
+            config,
+            child: None,
+            _dir: dir,
+        };
+        registry.resume();
+        registry
+    }
+
+    /// (Re)starts the process on the same storage and waits until it answers.
+    pub fn resume(&mut self) {
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&self.config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry; the set-up installs it)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(&self.addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "registry on {} did not start",
+                self.addr
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An image config's `Env`, one `NAME=value` an entry.
+pub fn image_env(config: &serde_json::Value) -> Vec<String> {
+    serde_json::from_value(config["Env"].clone()).unwrap_or_else(|e| panic!("Env: {e}: {config}"))
+}
+
+/// The labels Airbyte reads off a connector image: `io.airbyte.name` and `.version`.
+pub fn assert_airbyte_labels(config: &serde_json::Value, name: &str, version: &str) {
+    assert_eq!(config["Labels"]["io.airbyte.version"], version, "{config}");
+    assert_eq!(config["Labels"]["io.airbyte.name"], name, "{config}");
+}
