@@ -106,7 +106,7 @@ pub struct ConnectorReport {
     pub lost_attempts: Vec<LostAttempt>,
     /// What `publish` pushed (or found already published).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub published: Option<crate::publish::Published>,
+    pub published: Option<super::published::Published>,
     /// With `--platform`: the image built for each platform other than the engine's (the
     /// fields above are the engine's platform's, or the first one's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
