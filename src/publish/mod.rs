@@ -212,9 +212,9 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
             (&tag, &version, &repository),
             &dir,
         )
-        .await;
-        let _ = std::fs::remove_dir_all(&dir);
-        prepared.push(one?);
+        .await?;
+        // The rewritten layers stay until pushed; the caller removes the folder.
+        prepared.push(one);
     }
 
     let top = match prepared.as_slice() {
