@@ -6,10 +6,12 @@
 //! image's layers are referenced as the base's own blobs (by its manifest in its registry), and
 //! only the layers connector-build added are rewritten deterministically
 //! ([`layer::rewrite`]), under a config and manifest whose bytes depend on the content alone
-//! ([`image::assemble`]). The digest is known before anything is sent, so the version tag's
-//! state decides what happens: absent → push every blob, the config and the manifest by
-//! digest, then the tags last; present with this digest → nothing to do; present with another
-//! → refused, nothing pushed.
+//! ([`image::assemble`]). Each platform's image is done so on that platform's base image;
+//! several platforms become one OCI index over their manifests ([`index::index`]), one stays
+//! a plain manifest. The digest is known before anything is sent, so the version tag's state
+//! decides what happens: absent → push every platform's blobs, config, manifest (by digest)
+//! and SBOM, then the index by digest, then the tags last; present with this digest → nothing
+//! to do; present with another → refused, nothing pushed. [`run`] does this for a build run.
 
 pub mod archive;
 pub mod image;
