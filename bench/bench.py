@@ -393,7 +393,9 @@ def publish_case(runs, roots, names, work):
             try:
                 start = time.monotonic()
                 if tool == "cb":
-                    run([str(BIN), "publish", "--json", "--installer", "uv", "--registry", address]
+                    # One platform, as the `docker build` + `docker push` it is compared with.
+                    run([str(BIN), "publish", "--json", "--installer", "uv", "--registry", address,
+                         "--platform", "linux/amd64"]
                         + [str(roots["cb"] / n) for n in names],
                         env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"})
                 else:

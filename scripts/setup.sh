@@ -382,6 +382,10 @@ build_arm64() {
         die "arm64: connector-build base-images root build failed"
     log "arm64: python base image"
     ensure_family python "$ARM64_REF_FILE" --platform linux/arm64 8>&-
+    # The declarative base (manifest-only connectors): the CDK installed for arm64 with uv
+    # natively, on the arm64 python base; checked under emulation.
+    log "arm64: declarative base image"
+    ensure_family source-declarative-manifest "$STATE_DIR/arm64-declarative-base-image.ref" --platform linux/arm64 8>&-
     log "arm64: done in $((SECONDS - t0))s"
 }
 

@@ -49,11 +49,28 @@ pub struct Config {
     pub base_images: Option<PathBuf>,
     /// The platforms `publish` builds and pushes as one index (`build` builds the engine's
     /// unless `--platform` says otherwise).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "platforms")]
     pub platforms: Vec<crate::platform::Platform>,
     /// The folder the file was found in; relative paths are taken from there.
     #[serde(skip)]
     pub root: PathBuf,
+}
+
+/// `platforms = [...]`, each parsed as `--platform` is, so a wrong one gets the same hint.
+fn platforms<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<crate::platform::Platform>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    names
+        .iter()
+        .map(|n| {
+            n.parse().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`platforms`: unknown platform `{n}`\nhint: use linux/amd64 or linux/arm64, e.g. platforms = [\"linux/amd64\", \"linux/arm64\"]"
+                ))
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +162,25 @@ mod tests {
         assert_eq!(
             Config::load(&p).unwrap().engines,
             ["unix:///a.sock", "tcp://10.0.0.5:2375"]
+        );
+    }
+
+    #[test]
+    fn platforms_as_the_flag_takes_them() {
+        use crate::platform::Platform;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        std::fs::write(&p, "platforms = [\"linux/arm64\", \"amd64\"]\n").unwrap();
+        assert_eq!(
+            Config::load(&p).unwrap().platforms,
+            [Platform::LinuxArm64, Platform::LinuxAmd64]
+        );
+        std::fs::write(&p, "platforms = [\"linux/s390x\"]\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("connector-build.toml:1:13: `platforms`: unknown platform `linux/s390x`")
+                && e.contains("hint:"),
+            "{e}"
         );
     }
 

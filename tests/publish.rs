@@ -26,12 +26,20 @@ fn fixture(fixture: &str) -> (Workspace, PathBuf, String) {
     (ws, dir, repository)
 }
 
+/// `publish` of one platform (linux/amd64, a plain manifest) unless `args` name platforms:
+/// only the index tests pay for the arm64 build (its `spec` runs under QEMU).
 fn publish(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let one_platform: &[&str] = if args.contains(&"--platform") {
+        &[]
+    } else {
+        &["--platform", "linux/amd64"]
+    };
     Command::new(env!("CARGO_BIN_EXE_connector-build"))
         .arg("--connectors-dir")
         .arg(ws.path())
         .arg("publish")
         .args(args)
+        .args(one_platform)
         .env("NO_COLOR", "1")
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .envs(env.iter().copied())
@@ -116,6 +124,13 @@ fn publish_pushes_once_then_skips_and_refuses_another_image_under_the_version() 
     assert_eq!(p["image"], format!("{name}:0.1.0@{digest}"));
     assert_eq!(p["outcome"], "pushed");
     assert_eq!(p["reproducible"], true, "{p:#}");
+    // One platform: a plain manifest, as `docker push` of one image gives.
+    assert_eq!(
+        p["media_type"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(p["platforms"][0]["platform"], "linux/amd64", "{p:#}");
+    assert_eq!(p["platforms"][0]["digest"], digest.as_str());
 
     // The manifest as skopeo reads it: its digest, OCI type, annotations; the tags.
     let raw = raw_manifest(&format!("{name}:0.1.0")).expect("the version tag");
@@ -282,6 +297,8 @@ fn a_registry_stopped_mid_push_leaves_no_tag_and_a_rerun_completes() {
             "source-fixture-uv",
             "--registry",
             &registry.addr,
+            "--platform",
+            "linux/amd64",
         ])
         .env("NO_COLOR", "1")
         .env("SOURCE_DATE_EPOCH", EPOCH)
@@ -450,7 +467,13 @@ fn two_engines_from_empty_caches_publish_the_same_digest() {
     let second = Command::new(env!("CARGO_BIN_EXE_connector-build"))
         .args(["--engine", &engine.host, "--connectors-dir"])
         .arg(ws.path())
-        .args(["publish", "source-fixture-requirements", "--json"])
+        .args([
+            "publish",
+            "source-fixture-requirements",
+            "--json",
+            "--platform",
+            "linux/amd64",
+        ])
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .output()
         .unwrap();
@@ -510,7 +533,7 @@ fn a_pre_release_from_git_is_tagged_with_the_commit_and_dated_by_it() {
         // By path: the folder is found as given.
         .arg("publish")
         .arg(&dir)
-        .args(["--pre-release", "--json"])
+        .args(["--pre-release", "--json", "--platform", "linux/amd64"])
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .unwrap();
@@ -535,4 +558,248 @@ fn a_pre_release_from_git_is_tagged_with_the_commit_and_dated_by_it() {
         !tags("127.0.0.1:5000", &repository).contains(&"0.1.0".to_string()),
         "a pre-release does not take the version tag"
     );
+}
+
+/// `skopeo inspect --config --raw` of `reference`.
+fn raw_config(reference: &str) -> serde_json::Value {
+    let out = skopeo(&[
+        "inspect",
+        "--config",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The paths in a gzip layer blob, read from the registry's HTTP API with curl and tar.
+fn layer_paths(registry: &str, repository: &str, digest: &str) -> Vec<String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "curl -fsS http://{registry}/v2/{repository}/blobs/{digest} | tar -tz"
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// The default publish: both platforms in one OCI index, each platform's manifest (by
+/// digest) with its own architecture, base and SBOM, the same code layer on both, the index
+/// pulled by digest answering the same `spec` on each platform, and a re-run a no-op.
+#[test]
+fn publish_pushes_one_index_with_both_platforms() {
+    arm64_ready();
+    let (ws, _dir, repository) = fixture("source-fixture-uv");
+    let registry = TestRegistry::start();
+    let reports = ws.path().join("reports");
+    let metadata = ws.path().join("metadata.json");
+    // No --platform and no `platforms` in a connector-build.toml: both.
+    let out = Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .arg("--connectors-dir")
+        .arg(ws.path())
+        .args(["publish", "source-fixture-uv", "--json", "--latest"])
+        .args(["--registry", &registry.addr, "--report-dir"])
+        .arg(&reports)
+        .arg("--metadata-file")
+        .arg(&metadata)
+        .env("NO_COLOR", "1")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let c = published(&out);
+    let p = &c["published"];
+    assert_eq!(
+        p["media_type"], "application/vnd.oci.image.index.v1+json",
+        "{p:#}"
+    );
+    let digest = p["digest"].as_str().unwrap().to_string();
+    let name = format!("{}/{repository}", registry.addr);
+    assert_eq!(p["image"], format!("{name}:0.1.0@{digest}"));
+    assert!(p.get("config_digest").is_none(), "{p:#}");
+
+    // The index as skopeo reads it: under the version tag (and latest), its digest, both
+    // platforms, the manifests the report names.
+    let raw = raw_manifest(&format!("{name}:0.1.0")).expect("the version tag");
+    assert_eq!(sha256(&raw), digest);
+    assert_eq!(
+        sha256(&raw_manifest(&format!("{name}:latest")).unwrap()),
+        digest
+    );
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.version"],
+        "0.1.0"
+    );
+    let manifests = index["manifests"].as_array().unwrap();
+    let platforms: Vec<String> = manifests
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap(),
+                m["platform"]["architecture"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+
+    let mut code_layers = Vec::new();
+    let mut sbom_tags = Vec::new();
+    for (m, (reported, arch)) in manifests.iter().zip(
+        p["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(["amd64", "arm64"]),
+    ) {
+        let d = m["digest"].as_str().unwrap();
+        assert_eq!(reported["digest"], d, "{p:#}");
+        let raw = raw_manifest(&format!("{name}@{d}")).expect("the platform manifest");
+        assert_eq!(sha256(&raw), d);
+        assert_eq!(m["size"], raw.len());
+        let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        let config = raw_config(&format!("{name}@{d}"));
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(config["os"], "linux");
+        // Each on its own platform's base image.
+        let base = reported["base_image"].as_str().unwrap();
+        assert_eq!(
+            manifest["annotations"]["org.opencontainers.image.base.digest"],
+            base.split('@').nth(1).unwrap()
+        );
+        if arch == "arm64" {
+            assert!(base.contains("-linux-arm64@"), "{base}");
+        }
+        // The SBOM of this platform's image: attached to its manifest, written, valid.
+        let sbom_tag = format!("{}.sbom", d.replace(':', "-"));
+        assert_eq!(reported["sbom_tag"], sbom_tag.as_str());
+        let sbom_manifest: serde_json::Value =
+            serde_json::from_slice(&raw_manifest(&format!("{name}:{sbom_tag}")).unwrap()).unwrap();
+        assert_eq!(sbom_manifest["subject"]["digest"], d);
+        let sbom =
+            std::fs::read(reports.join(format!("sbom/source-fixture-uv-linux-{arch}.cdx.json")))
+                .unwrap();
+        assert_eq!(
+            sha256(&sbom),
+            sbom_manifest["layers"][0]["digest"].as_str().unwrap()
+        );
+        validate_sbom(&sbom);
+        sbom_tags.push(sbom_tag);
+        let layers = manifest["layers"].as_array().unwrap();
+        code_layers.push(
+            layers.last().unwrap()["digest"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // The code layer: the same blob on both platforms, and it is the connector's code.
+    assert_eq!(code_layers[0], code_layers[1]);
+    let paths = layer_paths(&registry.addr, &repository, &code_layers[0]);
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.ends_with("integration_code/main.py")),
+        "{paths:?}"
+    );
+    let mut expected = vec!["0.1.0".to_string(), "latest".into()];
+    expected.extend(sbom_tags);
+    expected.sort();
+    assert_eq!(tags(&registry.addr, &repository), expected);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+    assert_eq!(
+        meta["source-fixture-uv"]["containerimage.digest"],
+        digest.as_str()
+    );
+
+    // The index by digest: each platform pulled and run answers the same SPEC.
+    let pinned = format!("{name}@{digest}");
+    docker_ok(&["pull", "-q", "--platform", "linux/amd64", &pinned]);
+    let amd64 = run_spec(&pinned);
+    // The engine's image store keeps one image per digest reference: the other one next.
+    docker_ok(&["image", "rm", &pinned]);
+    docker_ok(&["pull", "-q", "--platform", "linux/arm64", &pinned]);
+    assert_eq!(
+        docker_ok(&["image", "inspect", &pinned, "--format", "{{.Architecture}}"]).trim(),
+        "arm64"
+    );
+    let arm64 = run_spec_for("linux/arm64", &pinned);
+    assert_eq!(amd64["type"], "SPEC");
+    assert_eq!(arm64, amd64);
+    let _ = docker(&["image", "rm", &pinned]);
+
+    // Again: the same index, already published, nothing pushed.
+    let again = Command::new(env!("CARGO_BIN_EXE_connector-build"))
+        .arg("--connectors-dir")
+        .arg(ws.path())
+        .args(["publish", "source-fixture-uv", "--registry", &registry.addr])
+        .env("NO_COLOR", "1")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("already published"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(text(&again.stdout).trim(), format!("{name}:0.1.0@{digest}"));
+}
+
+/// A connector whose arm64 image fails `spec` fails as a whole: nothing is pushed for
+/// either platform, no tag.
+#[test]
+fn a_platform_that_fails_spec_fails_the_connector_and_pushes_nothing() {
+    arm64_ready();
+    let (ws, dir, repository) = fixture("source-fixture-uv");
+    let main = dir.join("main.py");
+    let code = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        code.replace(
+            "if __name__ == \"__main__\":",
+            "import platform, sys\nif platform.machine() == \"aarch64\":\n    sys.exit(\"no arm64 here\")\nif __name__ == \"__main__\":",
+        ),
+    )
+    .unwrap();
+    let registry = TestRegistry::start();
+    let out = publish(
+        &ws,
+        &[
+            "source-fixture-uv",
+            "--registry",
+            &registry.addr,
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let c = published(&out);
+    assert_eq!(c["status"], "failed", "{c:#}");
+    assert!(c.get("published").is_none(), "{c:#}");
+    assert!(
+        tags(&registry.addr, &repository).is_empty(),
+        "something was tagged"
+    );
+    // Not even a blob: the registry has no such repository.
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!(
+            "http://{}/v2/{repository}/tags/list",
+            registry.addr
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "404");
 }

@@ -20,14 +20,15 @@ pub fn render(report: &RunReport) -> Value {
         }
         // A published image has a manifest: its digest and its address in the registry.
         if let Some(p) = &c.published {
-            targets.insert(
-                c.connector.clone(),
-                json!({
-                    "containerimage.config.digest": p.config_digest,
-                    "containerimage.digest": p.digest,
-                    "image.name": format!("{}:{}", p.name, p.tag),
-                }),
-            );
+            // An index has no config of its own: buildx leaves the key out there too.
+            let mut entry = json!({
+                "containerimage.digest": p.digest,
+                "image.name": format!("{}:{}", p.name, p.tag),
+            });
+            if let Some(config) = &p.config_digest {
+                entry["containerimage.config.digest"] = json!(config);
+            }
+            targets.insert(c.connector.clone(), entry);
             continue;
         }
         let (Some(id), Some(tag)) = (&c.image_id, &c.tag) else {

@@ -6,28 +6,32 @@
 //! image's layers are referenced as the base's own blobs (by its manifest in its registry), and
 //! only the layers connector-build added are rewritten deterministically
 //! ([`layer::rewrite`]), under a config and manifest whose bytes depend on the content alone
-//! ([`image::assemble`]). The digest is known before anything is sent, so the version tag's
-//! state decides what happens: absent → push every blob, the config and the manifest by
-//! digest, then the tags last; present with this digest → nothing to do; present with another
-//! → refused, nothing pushed.
+//! ([`image::assemble`]). Each platform's image is done so on that platform's base image;
+//! several platforms become one OCI index over their manifests ([`index::index`]), one stays
+//! a plain manifest. The digest is known before anything is sent, so the version tag's state
+//! decides what happens: absent → push every platform's blobs, config, manifest (by digest)
+//! and SBOM, then the index by digest, then the tags last; present with this digest → nothing
+//! to do; present with another → refused, nothing pushed. [`run`] does this for a build run.
 
 pub mod image;
+pub mod index;
 pub mod layer;
+pub mod run;
 pub mod source;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::engine::{Engine, EngineError};
 use crate::fault::FaultClass;
 use crate::model::image_ref::{Digest, ImageRef};
 use crate::model::Connector;
+use crate::platform::Platform;
 use crate::registry::{
     BlobSource, Registry, RegistryError, Upload, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
     OCI_MANIFEST,
 };
+pub use crate::report::{PublishOutcome, Published, PublishedPlatform};
 
 use self::image::{Assembled, Base, Descriptor};
 
@@ -56,8 +60,22 @@ pub enum PublishError {
     BaseNotPinned { connector: String, base: String },
     #[error("the base image {base} is not in its registry (manifest {digest})")]
     BaseMissing { base: String, digest: String },
-    #[error("the base image {base} is an index with no {platform} image")]
+    #[error("the base image {base} is an index with no {platform} image\nhint: publish the base image for {platform}, or leave {platform} out (--platform, or `platforms` in connector-build.toml)")]
     NoPlatform { base: String, platform: String },
+    #[error("the base image {base} is a {found} image, and no `-linux-<arch>` tag beside it gives a {platform} one\nhint: publish the base image for {platform} (`connector-build base-images --platform {platform} publish`), or leave {platform} out (--platform, or `platforms` in connector-build.toml)")]
+    BaseWrongPlatform {
+        base: String,
+        platform: Platform,
+        found: String,
+    },
+    #[error("the image {image} built for {platform} has the architecture `{architecture}` in its config")]
+    WrongArchitecture {
+        image: String,
+        platform: Platform,
+        architecture: String,
+    },
+    #[error("{connector}: no image was built to publish")]
+    NoImage { connector: String },
     #[error("{reference} is already published with another image ({existing}; this build is {built}): a version is never overwritten\nhint: bump the version (`connector-build bump-version {connector}`), or publish a pre-release with --pre-release")]
     VersionExists {
         connector: String,
@@ -75,56 +93,13 @@ impl PublishError {
             PublishError::Registry(e) => e.class(),
             PublishError::Engine(e) => e.class(),
             PublishError::Io { .. } => FaultClass::Infrastructure,
-            PublishError::Archive(_) | PublishError::Image(_) => FaultClass::Build,
+            PublishError::Archive(_)
+            | PublishError::Image(_)
+            | PublishError::WrongArchitecture { .. }
+            | PublishError::NoImage { .. } => FaultClass::Build,
             _ => FaultClass::Input,
         }
     }
-}
-
-/// What became of a connector's image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PublishOutcome {
-    Pushed,
-    AlreadyPublished,
-}
-
-/// A published image, for stdout, `--json`, the run report and the metadata file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Published {
-    /// `registry/repository:tag@sha256:...`.
-    pub image: String,
-    /// `registry/repository`.
-    pub name: String,
-    pub tag: String,
-    pub digest: String,
-    pub config_digest: String,
-    /// Every tag it has now (the version, and `latest` with `--latest`).
-    pub tags: Vec<String>,
-    pub outcome: PublishOutcome,
-    /// Whether a rebuild from the same commit gives the same digest, as far as can be told.
-    pub reproducible: bool,
-    /// Why not, when not.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reproducibility: Vec<String>,
-    /// The time every file and the config carry (seconds since the epoch), and where it
-    /// came from.
-    pub epoch: u64,
-    pub epoch_source: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<String>,
-    pub blobs_uploaded: usize,
-    pub blobs_mounted: usize,
-    pub blobs_present: usize,
-    pub bytes_uploaded: u64,
-    /// The tag the SBOM is attached under (cosign's scheme: `sha256-<hex>.sbom`).
-    pub sbom_tag: String,
-    /// Where the SBOM was written (set by the caller that writes it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sbom_file: Option<PathBuf>,
-    /// The SBOM itself (CycloneDX 1.5 JSON).
-    #[serde(skip)]
-    pub sbom: Vec<u8>,
 }
 
 /// The media type of the SBOM layer and artifact.
@@ -134,8 +109,9 @@ const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 /// One connector's publication.
 pub struct Request<'a> {
     pub engine: &'a Engine,
-    /// The built image (its ID or local tag).
-    pub image: &'a str,
+    /// The built images (IDs or local tags), one per platform: several make an OCI index,
+    /// one is published as a plain manifest.
+    pub images: &'a [(Platform, String)],
     pub connector: &'a Connector,
     /// Where it goes.
     pub registry: &'a Registry,
@@ -143,7 +119,7 @@ pub struct Request<'a> {
     pub insecure: &'a [String],
     pub pre_release: bool,
     pub latest: bool,
-    /// A scratch folder for the saved image and the rewritten layers.
+    /// A scratch folder for the saved images and the rewritten layers.
     pub work_dir: &'a Path,
 }
 
@@ -152,7 +128,32 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PublishError {
     move |source| PublishError::Io { what, source }
 }
 
-/// Builds the image to push from the engine's image and publishes it.
+/// One platform's image, assembled and ready to push.
+struct Prepared {
+    platform: Platform,
+    /// This platform's base image (digest-pinned) and a client for its registry.
+    base_ref: ImageRef,
+    base_registry: Registry,
+    assembled: Assembled,
+    new_layers: Vec<layer::Layer>,
+    sbom: Vec<u8>,
+}
+
+impl Prepared {
+    fn sbom_tag(&self) -> String {
+        format!("{}.sbom", self.assembled.digest.as_str().replace(':', "-"))
+    }
+}
+
+/// What the version tag points at: the one manifest, or the index of several.
+struct Top {
+    bytes: Vec<u8>,
+    digest: Digest,
+    media_type: &'static str,
+}
+
+/// Builds the images to push from the engine's images and publishes them: one manifest, or
+/// (for several platforms) each platform's manifest by digest and an OCI index over them.
 pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
     let connector = &req.connector.name;
     let metadata = &req.connector.metadata;
@@ -186,65 +187,53 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
         version.clone()
     };
 
-    // The base image as its registry serves it (same registry: one client).
-    let base_registry = if base_ref.registry == req.registry.name() {
-        req.registry.clone()
-    } else {
-        Registry::connect(&base_ref.registry, req.insecure)?
-    };
-    let base = fetch_base(&base_registry, &base_ref, &base_digest).await?;
-
-    // The image the engine built, read back and normalised.
-    let saved = req.engine.save_image(req.image, req.work_dir).await?;
-    let base_count = base.layers.len();
-    if saved.layers.len() < base_count {
-        return Err(image::ImageError::NotOnBase {
-            base: base_ref.to_string(),
-            detail: format!(
-                "{} layers, fewer than the base's {base_count}",
-                saved.layers.len()
-            ),
-        }
-        .into());
+    // The index lists platforms in a fixed order, whichever the engine's is.
+    let mut images: Vec<&(Platform, String)> = req.images.iter().collect();
+    images.sort_by_key(|(p, _)| *p);
+    images.dedup_by_key(|(p, _)| *p);
+    if images.is_empty() {
+        return Err(PublishError::NoImage {
+            connector: connector.clone(),
+        });
     }
-    let mut new_layers = Vec::new();
-    for (i, member) in saved.layers[base_count..].iter().enumerate() {
-        let out = req.work_dir.join(format!("layer-{i}.tar.gz"));
-        let (path, member, epoch) = (saved.path.clone(), member.data, src.epoch);
-        let layer = tokio::task::spawn_blocking(move || layer::rewrite(&path, member, epoch, &out))
-            .await
-            .map_err(|e| PublishError::Io {
-                what: "rewriting a layer".into(),
-                source: std::io::Error::other(e.to_string()),
-            })?
-            .map_err(io(format!("rewriting layer {} of {}", i + 1, req.image)))?;
-        new_layers.push(layer);
+    let mut prepared = Vec::new();
+    for (platform, image) in images {
+        let dir = req.work_dir.join(platform.tag_suffix());
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let one = prepare(
+            &req,
+            *platform,
+            image,
+            &base_ref,
+            &base_digest,
+            &src,
+            (&tag, &version, &repository),
+            &dir,
+        )
+        .await?;
+        // The rewritten layers stay until pushed; the caller removes the folder.
+        prepared.push(one);
     }
-    let sbom = make_sbom(
-        req.connector,
-        &saved,
-        &tag,
-        registry_name(req.registry, &repository),
-        &base_ref,
-        src.epoch,
-    )?;
-    // The saved image is the largest file here; the rewritten layers are all that is needed.
-    let engine_config = saved.config_json()?;
-    drop(saved);
 
-    let annotations = annotations(&base_ref, &base_digest, &src, &version);
-    let base_name = base_name(&base_ref);
-    let assembled = image::assemble(
-        &engine_config,
-        &Base {
-            name: &base_name,
-            config: &base.config,
-            layers: &base.layers,
+    let top = match prepared.as_slice() {
+        [one] => Top {
+            bytes: one.assembled.manifest.clone(),
+            digest: one.assembled.digest.clone(),
+            media_type: OCI_MANIFEST,
         },
-        &new_layers,
-        src.epoch,
-        &annotations,
-    )?;
+        several => {
+            let i = index::index(
+                &several.iter().map(|p| &p.assembled).collect::<Vec<_>>(),
+                // The index says what the connector declares; each manifest its own base.
+                &annotations(&base_ref, &base_digest, &src, &version),
+            );
+            Top {
+                bytes: i.bytes,
+                digest: i.digest,
+                media_type: OCI_INDEX,
+            }
+        }
+    };
 
     let registry = req.registry;
     let name = format!("{}/{repository}", registry.name());
@@ -261,12 +250,26 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
                 .into(),
         );
     }
+    let platforms: Vec<PublishedPlatform> = prepared
+        .iter()
+        .map(|p| PublishedPlatform {
+            platform: p.platform.to_string(),
+            digest: p.assembled.digest.to_string(),
+            config_digest: p.assembled.config_digest.to_string(),
+            base_image: p.base_ref.to_string(),
+            sbom_tag: p.sbom_tag(),
+            sbom_file: None,
+            sbom: p.sbom.clone(),
+        })
+        .collect();
+    let single = (platforms.len() == 1).then(|| &platforms[0]);
     let mut published = Published {
-        image: format!("{name}:{tag}@{}", assembled.digest),
+        image: format!("{name}:{tag}@{}", top.digest),
         name: name.clone(),
         tag: tag.clone(),
-        digest: assembled.digest.to_string(),
-        config_digest: assembled.config_digest.to_string(),
+        digest: top.digest.to_string(),
+        media_type: top.media_type.to_string(),
+        config_digest: single.map(|p| p.config_digest.clone()),
         tags: vec![tag.clone()],
         outcome: PublishOutcome::Pushed,
         reproducible: reproducibility.is_empty(),
@@ -278,13 +281,13 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
         blobs_mounted: 0,
         blobs_present: 0,
         bytes_uploaded: 0,
-        sbom_tag: format!("{}.sbom", assembled.digest.as_str().replace(':', "-")),
+        sbom_tag: single.map(|p| p.sbom_tag.clone()),
         sbom_file: None,
-        sbom,
+        platforms,
     };
 
     match registry.manifest_digest(&repository, &tag).await? {
-        Some(existing) if existing == assembled.digest => {
+        Some(existing) if existing == top.digest => {
             published.outcome = PublishOutcome::AlreadyPublished;
         }
         Some(existing) => {
@@ -292,38 +295,173 @@ pub async fn publish(req: Request<'_>) -> Result<Published, PublishError> {
                 connector: connector.clone(),
                 reference: format!("{name}:{tag}"),
                 existing: existing.to_string(),
-                built: assembled.digest.to_string(),
+                built: top.digest.to_string(),
             })
         }
         None => {
-            push_image(
-                registry,
-                &base_registry,
-                &base_ref.repository,
-                &repository,
-                &assembled,
-                &new_layers,
-                &mut published,
-            )
-            .await?;
-            push_sbom(registry, &repository, &assembled, &published).await?;
+            // Every platform's image and SBOM first, then the index, by digest.
+            for p in &prepared {
+                push_image(
+                    registry,
+                    &p.base_registry,
+                    &p.base_ref.repository,
+                    &repository,
+                    &p.assembled,
+                    &p.new_layers,
+                    &mut published,
+                )
+                .await?;
+                push_sbom(
+                    registry,
+                    &repository,
+                    &p.assembled,
+                    &p.sbom,
+                    &p.sbom_tag(),
+                    src.epoch,
+                )
+                .await?;
+            }
+            if top.media_type == OCI_INDEX {
+                registry
+                    .put_manifest(&repository, top.digest.as_str(), &top.bytes, OCI_INDEX)
+                    .await?;
+            }
             // The version tag last: until here no tag points at a partial image.
             registry
-                .put_manifest(&repository, &tag, &assembled.manifest, OCI_MANIFEST)
+                .put_manifest(&repository, &tag, &top.bytes, top.media_type)
                 .await?;
         }
     }
     if req.latest
-        && registry.manifest_digest(&repository, "latest").await? != Some(assembled.digest.clone())
+        && registry.manifest_digest(&repository, "latest").await? != Some(top.digest.clone())
     {
         registry
-            .put_manifest(&repository, "latest", &assembled.manifest, OCI_MANIFEST)
+            .put_manifest(&repository, "latest", &top.bytes, top.media_type)
             .await?;
     }
     if req.latest {
         published.tags.push("latest".into());
     }
     Ok(published)
+}
+
+/// One platform's image: the base's manifest for that platform, the engine's image read back
+/// and its own layers rewritten, its SBOM, config and manifest.
+#[allow(clippy::too_many_arguments)]
+async fn prepare(
+    req: &Request<'_>,
+    platform: Platform,
+    image: &str,
+    declared: &ImageRef,
+    declared_digest: &Digest,
+    src: &source::Source,
+    (tag, version, repository): (&str, &str, &str),
+    work_dir: &Path,
+) -> Result<Prepared, PublishError> {
+    let base_ref = platform_base(req.engine, declared, declared_digest, platform).await?;
+    let base_digest = base_ref.digest.clone().unwrap_or(declared_digest.clone());
+    // The base image as its registry serves it (same registry: one client).
+    let base_registry = if base_ref.registry == req.registry.name() {
+        req.registry.clone()
+    } else {
+        Registry::connect(&base_ref.registry, req.insecure)?
+    };
+    let base = fetch_base(&base_registry, &base_ref, &base_digest, platform).await?;
+
+    // The image the engine built, read back and normalised.
+    let saved = req.engine.save_image(image, work_dir).await?;
+    let engine_config = saved.config_json()?;
+    let built_arch = engine_config["architecture"].as_str().unwrap_or_default();
+    if built_arch != platform.arch() {
+        return Err(PublishError::WrongArchitecture {
+            image: image.to_string(),
+            platform,
+            architecture: built_arch.to_string(),
+        });
+    }
+    let base_count = base.layers.len();
+    if saved.layers.len() < base_count {
+        return Err(image::ImageError::NotOnBase {
+            base: base_ref.to_string(),
+            detail: format!(
+                "{} layers, fewer than the base's {base_count}",
+                saved.layers.len()
+            ),
+        }
+        .into());
+    }
+    let mut new_layers = Vec::new();
+    for (i, member) in saved.layers[base_count..].iter().enumerate() {
+        let out = work_dir.join(format!("layer-{i}.tar.gz"));
+        let (path, member, epoch) = (saved.path.clone(), member.data, src.epoch);
+        let layer = tokio::task::spawn_blocking(move || layer::rewrite(&path, member, epoch, &out))
+            .await
+            .map_err(|e| PublishError::Io {
+                what: "rewriting a layer".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+            .map_err(io(format!("rewriting layer {} of {image}", i + 1)))?;
+        new_layers.push(layer);
+    }
+    let sbom = make_sbom(
+        req.connector,
+        &saved,
+        tag,
+        registry_name(req.registry, repository),
+        &base_ref,
+        src.epoch,
+    )?;
+    // The saved image is the largest file here; the rewritten layers are all that is needed.
+    drop(saved);
+
+    let annotations = annotations(&base_ref, &base_digest, src, version);
+    let base_name = base_name(&base_ref);
+    let assembled = image::assemble(
+        &engine_config,
+        &Base {
+            name: &base_name,
+            config: &base.config,
+            layers: &base.layers,
+        },
+        &new_layers,
+        src.epoch,
+        &annotations,
+    )?;
+    Ok(Prepared {
+        platform,
+        base_ref,
+        base_registry,
+        assembled,
+        new_layers,
+        sbom,
+    })
+}
+
+/// The base `platform`'s image was built on: for a platform other than linux/amd64 and a
+/// single-platform base, the registry's `<tag>-linux-<arch>` beside it, pinned to its digest
+/// (the rule the build follows, [`crate::execute::cross::platform_base`]); else the declared
+/// base (an index is resolved by [`fetch_base`]).
+async fn platform_base(
+    engine: &Engine,
+    declared: &ImageRef,
+    digest: &Digest,
+    platform: Platform,
+) -> Result<ImageRef, PublishError> {
+    let reference = declared.to_string();
+    let base = crate::plan::Base::Image {
+        reference: reference.clone(),
+        pull: reference,
+        digest: Some(digest.to_string()),
+    };
+    match crate::execute::cross::platform_base(engine, &base, platform).await? {
+        Some(crate::plan::Base::Image { reference, .. }) => {
+            ImageRef::parse(&reference).map_err(|e| PublishError::Io {
+                what: format!("the base image {reference}"),
+                source: std::io::Error::other(e.to_string()),
+            })
+        }
+        _ => Ok(declared.clone()),
+    }
 }
 
 /// Every blob, the config and the manifest by digest; no tag.
@@ -433,33 +571,30 @@ async fn push_sbom(
     registry: &Registry,
     repository: &str,
     assembled: &Assembled,
-    published: &Published,
+    sbom: &[u8],
+    sbom_tag: &str,
+    epoch: u64,
 ) -> Result<(), PublishError> {
-    let sbom_digest = crate::registry::sha256_digest(&published.sbom);
+    let sbom_digest = crate::registry::sha256_digest(sbom);
     let empty = b"{}";
     let empty_digest = crate::registry::sha256_digest(empty);
     registry
         .upload_blob(repository, &empty_digest, BlobSource::Bytes(empty), None)
         .await?;
     registry
-        .upload_blob(
-            repository,
-            &sbom_digest,
-            BlobSource::Bytes(&published.sbom),
-            None,
-        )
+        .upload_blob(repository, &sbom_digest, BlobSource::Bytes(sbom), None)
         .await?;
     let manifest = image::canonical(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": CYCLONEDX_JSON,
         "config": {"mediaType": OCI_EMPTY, "digest": empty_digest.as_str(), "size": empty.len()},
-        "layers": [{"mediaType": CYCLONEDX_JSON, "digest": sbom_digest.as_str(), "size": published.sbom.len()}],
+        "layers": [{"mediaType": CYCLONEDX_JSON, "digest": sbom_digest.as_str(), "size": sbom.len()}],
         "subject": {"mediaType": OCI_MANIFEST, "digest": assembled.digest.as_str(), "size": assembled.manifest.len()},
-        "annotations": {"org.opencontainers.image.created": image::rfc3339(published.epoch)},
+        "annotations": {"org.opencontainers.image.created": image::rfc3339(epoch)},
     }));
     registry
-        .put_manifest(repository, &published.sbom_tag, &manifest, OCI_MANIFEST)
+        .put_manifest(repository, sbom_tag, &manifest, OCI_MANIFEST)
         .await?;
     Ok(())
 }
@@ -500,6 +635,7 @@ async fn fetch_base(
     registry: &Registry,
     base: &ImageRef,
     digest: &Digest,
+    platform: Platform,
 ) -> Result<BaseImage, PublishError> {
     let missing = || PublishError::BaseMissing {
         base: base.to_string(),
@@ -512,16 +648,20 @@ async fn fetch_base(
     if manifest.media_type == OCI_INDEX || manifest.media_type == DOCKER_LIST {
         let index: serde_json::Value = serde_json::from_slice(&manifest.bytes)
             .map_err(|e| image_error(base, &format!("its index is not JSON: {e}")))?;
-        let platform = "linux/amd64";
         let chosen = index["manifests"]
             .as_array()
             .into_iter()
             .flatten()
-            .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == "amd64")
+            .find(|m| {
+                Platform::from_os_arch(
+                    m["platform"]["os"].as_str().unwrap_or_default(),
+                    m["platform"]["architecture"].as_str().unwrap_or_default(),
+                ) == Some(platform)
+            })
             .and_then(|m| m["digest"].as_str())
             .ok_or_else(|| PublishError::NoPlatform {
                 base: base.to_string(),
-                platform: platform.into(),
+                platform: platform.to_string(),
             })?
             .to_string();
         manifest = registry
@@ -554,8 +694,25 @@ async fn fetch_base(
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| image_error(base, "a layer descriptor is incomplete"))?;
     let config = registry.blob(&base.repository, &config_d.digest).await?;
-    let config = serde_json::from_slice(&config)
+    let config: serde_json::Value = serde_json::from_slice(&config)
         .map_err(|e| image_error(base, &format!("its config is not JSON: {e}")))?;
+    // A single-platform base must be the platform's own (an image for another one would give
+    // a manifest whose config says one architecture over binaries of another).
+    let found = Platform::from_os_arch(
+        config["os"].as_str().unwrap_or_default(),
+        config["architecture"].as_str().unwrap_or_default(),
+    );
+    if found != Some(platform) {
+        return Err(PublishError::BaseWrongPlatform {
+            base: base.to_string(),
+            platform,
+            found: format!(
+                "{}/{}",
+                config["os"].as_str().unwrap_or("?"),
+                config["architecture"].as_str().unwrap_or("?")
+            ),
+        });
+    }
     Ok(BaseImage { config, layers })
 }
 

@@ -8,11 +8,13 @@
 pub mod html;
 pub mod markdown;
 pub mod merge;
+pub mod published;
 pub mod record;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use self::published::{PublishOutcome, Published, PublishedPlatform};
 pub use self::record::{
     duration, short_id, ConnectorReport, EngineReport, Interruption, LostAttempt, PlatformImage,
     RunReport, Status, StepTiming, Totals,

@@ -106,7 +106,7 @@ pub struct ConnectorReport {
     pub lost_attempts: Vec<LostAttempt>,
     /// What `publish` pushed (or found already published).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub published: Option<crate::publish::Published>,
+    pub published: Option<super::published::Published>,
     /// With `--platform`: the image built for each platform other than the engine's (the
     /// fields above are the engine's platform's, or the first one's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -490,7 +490,8 @@ pub(crate) mod tests {
                 name: format!("127.0.0.1:5000/airbyte/{name}"),
                 tag: "1.2.3".into(),
                 digest: digest.clone(),
-                config_digest: format!("sha256:{}", "c".repeat(64)),
+                media_type: crate::registry::OCI_MANIFEST.into(),
+                config_digest: Some(format!("sha256:{}", "c".repeat(64))),
                 tags: vec!["1.2.3".into()],
                 outcome,
                 reproducible: reasons.is_empty(),
@@ -502,9 +503,9 @@ pub(crate) mod tests {
                 blobs_mounted: 2,
                 blobs_present: 0,
                 bytes_uploaded: 1234,
-                sbom_tag: format!("{}.sbom", digest.replace(':', "-")),
+                sbom_tag: Some(format!("{}.sbom", digest.replace(':', "-"))),
                 sbom_file: None,
-                sbom: vec![],
+                platforms: Vec::new(),
             }
         };
         r.connectors[0].published = Some(published(

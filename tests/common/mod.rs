@@ -690,3 +690,27 @@ pub fn assert_airbyte_labels(config: &serde_json::Value, name: &str, version: &s
     assert_eq!(config["Labels"]["io.airbyte.version"], version, "{config}");
     assert_eq!(config["Labels"]["io.airbyte.name"], name, "{config}");
 }
+
+/// The set-up's linux/arm64 python base image (`SETUP_ARM64`).
+pub const ARM64_REF_FILE: &str = "/var/lib/connector-build/arm64-base-image.ref";
+
+pub const ARM64_LOCK: &str = "/var/lib/connector-build/setup-arm64.lock";
+
+/// The set-up builds the arm64 base in the background (on a fresh machine it takes many
+/// minutes under emulation): wait for it while that build holds its lock, then insist.
+pub fn arm64_ready() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(50 * 60);
+    while !std::path::Path::new(ARM64_REF_FILE).exists() && std::time::Instant::now() < deadline {
+        let held = std::process::Command::new("flock")
+            .args(["-n", ARM64_LOCK, "true"])
+            .status()
+            .map(|s| !s.success())
+            .unwrap_or(false);
+        if !held {
+            break;
+        }
+        eprintln!("waiting for the set-up's arm64 base image ({ARM64_REF_FILE})");
+        std::thread::sleep(std::time::Duration::from_secs(10));
+    }
+    published_ref(ARM64_REF_FILE);
+}
