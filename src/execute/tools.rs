@@ -74,7 +74,8 @@ impl Tools {
             path: path.to_path_buf(),
             source,
         };
-        let version = match remembered(path).map_err(read)? {
+        // A program that cannot be looked at is run anyway: its error says what to do.
+        let version = match remembered(path).ok().flatten() {
             Some(Seen {
                 version: Some(v), ..
             }) => v,
