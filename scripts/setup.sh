@@ -23,10 +23,15 @@
 #   5. moves the fixtures in connectors-fixtures/ onto the latest base image of their kind
 #   6. installs the SBOM validator the tests use (cyclonedx-python-lib, hash-pinned in
 #      scripts/sbom-validator.txt) into /var/lib/connector-build/sbom-validator
-#   7. linux/arm64 (the debian-python root from Debian's arm64 packages, the python base
-#      image on it, `<version>-linux-arm64`): in the background, off the critical path (it
-#      takes minutes under emulation); log $CACHE_DIR/setup-arm64.log, done when
-#      $STATE_DIR/arm64-base-image.ref exists. SETUP_ARM64=wait waits for it, =no skips it.
+#   7. linux/arm64, in the background, off the critical path (it takes minutes under
+#      emulation): the debian-python root from Debian's arm64 packages and the python base
+#      image on it (`<version>-linux-arm64`; done when $STATE_DIR/arm64-base-image.ref
+#      exists), the declarative base, then the debian-java root and the java base; each root
+#      and family version then becomes one index over linux/amd64 and linux/arm64 under its
+#      tag (the tag held the amd64 image alone, which the index lists unchanged). All done
+#      when $STATE_DIR/arm64-java-base-image.ref exists; log $CACHE_DIR/setup-arm64.log.
+#      The next set-up moves the fixtures onto the indexes. SETUP_ARM64=wait waits for it,
+#      =no skips it.
 #
 # Idempotent; a second run takes seconds. All logging goes to stderr, stdout
 # carries only the final reference (the python base image). Safe with CI=true and no stdin.
@@ -368,24 +373,47 @@ ensure_sbom_validator() {
     printf '%s\n' "$want" >"$SBOM_VENV/.installed"
 }
 
-# The linux/arm64 root and python base image, checked under emulation and published as
-# `<version>-linux-arm64`; address in $STATE_DIR/arm64-base-image.ref. Run detached by main
-# (its own lock, so two set-ups never build it twice at once).
+# The linux/arm64 roots and base images, checked under emulation and published as
+# `<version>-linux-arm64`, then each tag as the index over both platforms. Run detached by
+# main (its own lock, so two set-ups never build it twice at once).
 ARM64_REF_FILE="$STATE_DIR/arm64-base-image.ref"
+ARM64_JAVA_REF_FILE="$STATE_DIR/arm64-java-base-image.ref"
 ARM64_LOG="$CACHE_DIR/setup-arm64.log"
+BOTH=linux/amd64,linux/arm64
+
+# A root for both platforms (the amd64 one is current already) and the index over them.
+ensure_root_index() {  # root name
+    tool base-images --platform "$BOTH" root build "$1" --registry "$REGISTRY_ADDR" 8>&- >/dev/null ||
+        die "arm64: connector-build base-images root build $1 --platform $BOTH failed"
+}
+
+# A family's index over both platforms' published images (checked again on each).
+ensure_family_index() {  # family
+    tool base-images publish "$1" --with-older --platform "$BOTH" --registry "$REGISTRY_ADDR" 8>&- >/dev/null ||
+        die "arm64: publishing the $1 index over $BOTH failed"
+    log "arm64: $1 is an index over $BOTH"
+}
+
 build_arm64() {
     exec 8>"$STATE_DIR/setup-arm64.lock"
     flock -w 3600 8 || die "timed out waiting for $STATE_DIR/setup-arm64.lock"
     local t0=$SECONDS
-    log "arm64: root image"
-    tool base-images --platform linux/arm64 root build debian-python --registry "$REGISTRY_ADDR" 8>&- >/dev/null ||
-        die "arm64: connector-build base-images root build failed"
+    log "arm64: python root image"
+    ensure_root_index debian-python
     log "arm64: python base image"
     ensure_family python "$ARM64_REF_FILE" --platform linux/arm64 8>&-
     # The declarative base (manifest-only connectors): the CDK installed for arm64 with uv
     # natively, on the arm64 python base; checked under emulation.
     log "arm64: declarative base image"
     ensure_family source-declarative-manifest "$STATE_DIR/arm64-declarative-base-image.ref" --platform linux/arm64 8>&-
+    ensure_family_index python
+    ensure_family_index source-declarative-manifest
+    log "arm64: java root image"
+    ensure_root_index debian-java
+    log "arm64: java base image"
+    ensure_family java "$ARM64_JAVA_REF_FILE.tmp-ref" --platform linux/arm64 8>&-
+    ensure_family_index java
+    mv -f "$ARM64_JAVA_REF_FILE.tmp-ref" "$ARM64_JAVA_REF_FILE"
     log "arm64: done in $((SECONDS - t0))s"
 }
 

@@ -1,6 +1,7 @@
 //! Base image families end to end, on the real engine: build, sanity checks, publishing rules
 //! against a private registry started for the test, `upgrade-base-image` to the latest
-//! release, registry failures, the root image, and pulls through a mirror.
+//! release, registry failures, the root image, pulls through a mirror, and versions published
+//! for linux/amd64 and linux/arm64 as one index.
 //!
 //! The declarations are copies of the repository's with a repository name private to the
 //! test, so tags never collide with the set-up's; the builds reuse the set-up's layer cache.
@@ -131,6 +132,16 @@ impl TestState {
         );
         std::fs::create_dir_all(dir.path().join("root-images")).unwrap();
         std::fs::copy(from, dir.path().join("root-images/debian-python.json")).unwrap();
+        // The arm64 root's record too, where the set-up's arm64 part has made it.
+        let arm64 = from.with_file_name("debian-python-linux-arm64.json");
+        if arm64.is_file() {
+            std::fs::copy(
+                arm64,
+                dir.path()
+                    .join("root-images/debian-python-linux-arm64.json"),
+            )
+            .unwrap();
+        }
         TestState { dir }
     }
 
@@ -576,4 +587,120 @@ fn a_docker_io_reference_builds_through_a_mirror_and_a_wrong_digest_fails() {
         "{stderr}"
     );
     assert!(!image_exists(&wrong_tag.0));
+}
+
+/// The index under `reference`, read with skopeo: each platform's architecture (from the
+/// listed image's own config) and digest.
+fn index_images(registry: &str, repository: &str, tag: &str) -> Vec<(String, String)> {
+    let reference = format!("{registry}/{repository}:{tag}");
+    let raw = raw_manifest(&reference).unwrap_or_else(|| panic!("{reference} is not published"));
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{reference}: {index}"
+    );
+    let mut out = Vec::new();
+    for m in index["manifests"].as_array().unwrap() {
+        let digest = m["digest"].as_str().unwrap().to_string();
+        let config = raw_config(&format!("{registry}/{repository}@{digest}"));
+        assert_eq!(
+            m["platform"]["architecture"], config["architecture"],
+            "{reference}"
+        );
+        out.push((config["architecture"].as_str().unwrap().to_string(), digest));
+    }
+    out
+}
+
+/// The digest skopeo reads for `reference`.
+fn digest_of(reference: &str) -> String {
+    let raw = raw_manifest(reference).unwrap_or_else(|| panic!("{reference} is not published"));
+    sha256(&raw)
+}
+
+#[test]
+fn a_version_published_for_both_platforms_is_one_index_that_keeps_the_amd64_image() {
+    arm64_ready();
+    let decl = Decl::new("index");
+    let state = TestState::new();
+    let registry = TestRegistry::start();
+    let repo = &decl.repository;
+    // First linux/amd64 alone, as the set-up's critical path does.
+    let amd64 = ok(&base_images(
+        &decl,
+        &state,
+        &registry.addr,
+        &["publish", "python"],
+    ));
+    let amd64_digest = amd64.trim().rsplit_once('@').unwrap().1.to_string();
+    let both = ["--platform", "linux/amd64,linux/arm64", "publish", "python"];
+    let out = base_images(&decl, &state, &registry.addr, &both);
+    let index_ref = ok(&out).lines().last().unwrap().to_string();
+    assert!(
+        text(&out.stderr).contains("the tag held the linux/amd64 image alone"),
+        "{}",
+        text(&out.stderr)
+    );
+    let index_digest = index_ref.rsplit_once('@').unwrap().1;
+    assert_eq!(
+        digest_of(&format!("{}/{repo}:1.0.0", registry.addr)),
+        index_digest
+    );
+    // One entry per platform, each its config's architecture; the amd64 one is the image
+    // the tag held before, the arm64 one the image under `1.0.0-linux-arm64`.
+    let images = index_images(&registry.addr, repo, "1.0.0");
+    let arm64_digest = digest_of(&format!("{}/{repo}:1.0.0-linux-arm64", registry.addr));
+    assert_eq!(
+        images,
+        [
+            ("amd64".to_string(), amd64_digest.clone()),
+            ("arm64".to_string(), arm64_digest)
+        ]
+    );
+    // Again, and one platform alone: nothing changes, and the address is the index's.
+    let again = base_images(&decl, &state, &registry.addr, &both);
+    assert_eq!(ok(&again).lines().last().unwrap(), index_ref);
+    assert!(text(&again.stderr).contains("index already published"));
+    let alone = ok(&base_images(
+        &decl,
+        &state,
+        &registry.addr,
+        &["publish", "python"],
+    ));
+    assert_eq!(alone.trim(), index_ref);
+    // What a user pulls by the tag on each platform.
+    let tagged = format!("{}/{repo}:1.0.0", registry.addr);
+    for (platform, machine) in [("linux/arm64", "aarch64"), ("linux/amd64", "x86_64")] {
+        docker_ok(&["pull", "--quiet", "--platform", platform, &tagged]);
+        let uname = docker_ok(&[
+            "run",
+            "--rm",
+            "--platform",
+            platform,
+            &tagged,
+            "uname",
+            "-m",
+        ]);
+        assert_eq!(uname.trim(), machine);
+    }
+}
+
+#[test]
+fn the_setup_publishes_every_root_and_family_as_one_index_over_both_platforms() {
+    setup_arm64_wrote(ARM64_JAVA_REF_FILE);
+    let registry = "127.0.0.1:5000";
+    for (repository, tag) in [
+        ("connector-build/debian-python", "3.11-bookworm"),
+        ("connector-build/debian-java", "17-bookworm"),
+        ("airbyte/python-connector-base", "1.0.0"),
+        ("airbyte/java-connector-base", "1.0.0"),
+        ("airbyte/source-declarative-manifest", "7.39.1"),
+    ] {
+        let images = index_images(registry, repository, tag);
+        let arches: Vec<&str> = images.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(arches, ["amd64", "arm64"], "{repository}:{tag}");
+        // The arm64 entry is the image checked under emulation and tagged for it.
+        let arm64 = digest_of(&format!("{registry}/{repository}:{tag}-linux-arm64"));
+        assert_eq!(images[1].1, arm64, "{repository}:{tag}");
+    }
 }

@@ -47,23 +47,6 @@ fn publish(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("run connector-build")
 }
 
-fn skopeo(args: &[&str]) -> Output {
-    Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo (installed by scripts/setup.sh)")
-}
-
-fn raw_manifest(reference: &str) -> Option<Vec<u8>> {
-    let out = skopeo(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]);
-    out.status.success().then_some(out.stdout)
-}
-
 fn tags(registry: &str, repository: &str) -> Vec<String> {
     let out = skopeo(&[
         "list-tags",
@@ -558,19 +541,6 @@ fn a_pre_release_from_git_is_tagged_with_the_commit_and_dated_by_it() {
         !tags("127.0.0.1:5000", &repository).contains(&"0.1.0".to_string()),
         "a pre-release does not take the version tag"
     );
-}
-
-/// `skopeo inspect --config --raw` of `reference`.
-fn raw_config(reference: &str) -> serde_json::Value {
-    let out = skopeo(&[
-        "inspect",
-        "--config",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The paths in a gzip layer blob, read from the registry's HTTP API with curl and tar.

@@ -5,6 +5,7 @@
 //! - [`declare`]: the declaration files and their validation
 //! - [`plan`]: a declared version as a build plan, and its Dockerfile for reading
 //! - [`root`]: root images, pinned by digest or built with debootstrap
+//! - [`index`]: a version's tag as one index over its platforms' images
 //! - [`check`]: the sanity checks
 //! - [`docs`]: the generated documentation and its drift check
 //! - [`upgrade`]: moving connectors onto the latest published release
@@ -16,6 +17,7 @@
 
 pub mod check;
 pub mod docs;
+pub mod index;
 pub mod plan;
 pub mod root;
 pub mod state;
@@ -26,6 +28,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use self::check::CheckReport;
+use self::index::{IndexError, Tagged, Update};
 use self::root::RootError;
 use self::state::{PublishedRecord, State, StateError};
 use crate::engine::{Engine, EngineError};
@@ -39,6 +42,7 @@ use crate::plan::python::InstallerChoice;
 use crate::plan::Base;
 use crate::platform::Platform;
 use crate::progress::{Event, Reporter};
+use crate::registry::{Registry, RegistryError};
 
 /// Where base images are published when neither `--registry` nor `registry` in
 /// connector-build.toml says otherwise: the set-up's local registry.
@@ -58,6 +62,24 @@ pub enum BaseImageError {
     Root(#[from] RootError),
     #[error(transparent)]
     Tool(#[from] crate::execute::tools::ToolError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("{reference} is published as an index ({digest}) that has no {platform} image; a published tag is not overwritten without --force\nhint: publish every platform at once: `connector-build base-images publish {family} --platform linux/amd64,linux/arm64`")]
+    IndexLacks {
+        reference: String,
+        digest: String,
+        platform: Platform,
+        family: String,
+    },
+    #[error("{family} {version} has no {platform} image in {registry} to put in its index\nhint: publish it first (`connector-build base-images publish {family} {version} --platform {platform}`)")]
+    NotPublishedFor {
+        family: String,
+        version: String,
+        platform: Platform,
+        registry: String,
+    },
     #[error("{family} builds on {base} {version}, which is not published to {registry}\nhint: publish it first (`connector-build base-images publish {base} {version}`)")]
     BaseUnpublished {
         family: String,
@@ -125,9 +147,14 @@ pub struct Published {
     pub digest: String,
     /// False when the registry already had this very image under the tag.
     pub pushed: bool,
+    /// For an index: the platforms it lists (empty for one platform's image).
+    pub platforms: Vec<Platform>,
+    /// For an index put where the tag held one platform's image alone: that platform.
+    pub extended: Option<Platform>,
 }
 
 /// What the base image operations work with.
+#[derive(Clone, Copy)]
 pub struct BaseImages<'a> {
     pub engine: &'a Engine,
     pub network: &'a NetworkSettings,
@@ -138,6 +165,8 @@ pub struct BaseImages<'a> {
     pub registry: &'a str,
     /// Registry -> mirror, for roots pulled from a registry.
     pub mirrors: &'a BTreeMap<String, String>,
+    /// Registries spoken to over plain HTTP (`insecure_registries` in connector-build.toml).
+    pub insecure: &'a [String],
     /// The platform built, checked and published: linux/amd64 under the version's tags,
     /// another under `<version>-linux-<arch>` (see [`root::for_platform`]).
     pub platform: Platform,
@@ -155,6 +184,26 @@ impl BaseImages<'_> {
             &family.registry_tag(self.registry, &v.version),
             self.platform,
         )
+    }
+
+    /// The same operations for `platform`.
+    pub fn on(&self, platform: Platform) -> BaseImages<'_> {
+        BaseImages { platform, ..*self }
+    }
+
+    fn client(&self) -> Result<Registry, BaseImageError> {
+        Ok(Registry::connect(self.registry, self.insecure)?)
+    }
+
+    /// What the registry holds under `v`'s tag for this platform: one image, or an index.
+    async fn tagged(
+        &self,
+        client: &Registry,
+        family: &Family,
+        v: &FamilyVersion,
+    ) -> Result<Option<Tagged>, BaseImageError> {
+        let tag = root::for_platform(&v.version.to_string(), self.platform);
+        Ok(index::read(client, &family.repository, &tag).await?)
     }
 
     /// Builds `v` on its root image (reusing the layer cache) and tags it
@@ -218,7 +267,15 @@ impl BaseImages<'_> {
         let base_family = self.declarations.family(&b.family)?;
         let base_version = base_family.version(Some(&b.version))?;
         let tag = self.registry_tag(base_family, base_version);
-        let Some(digest) = self.published_digest(base_family, base_version).await? else {
+        // This platform's image, also when the tag is an index: the build's base stays the
+        // image it was before the tag gained other platforms.
+        let client = self.client()?;
+        let tagged = self.tagged(&client, base_family, base_version).await?;
+        let Some(digest) = tagged
+            .as_ref()
+            .and_then(|t| t.image_for(self.platform))
+            .map(str::to_string)
+        else {
             return Err(BaseImageError::BaseUnpublished {
                 family: family.name.clone(),
                 base: b.family.clone(),
@@ -352,7 +409,8 @@ impl BaseImages<'_> {
     ) -> Result<Published, BaseImageError> {
         let tag = self.registry_tag(family, v);
         // Registry state first: a registry that is down fails here, before any work.
-        let existing = self.engine.registry_digest(&tag).await?;
+        let client = self.client()?;
+        let existing = self.tagged(&client, family, v).await?;
         if let Some(previous) = family.previous(&v.version) {
             if self.published_digest(family, previous).await?.is_none() {
                 return Err(BaseImageError::PreviousUnpublished {
@@ -373,25 +431,49 @@ impl BaseImages<'_> {
             });
         }
         let name = format!("{}/{}", self.registry, family.repository);
-        if let Some(digest) = existing {
+        if let Some(existing) = existing {
+            let Some(mine) = existing.image_for(self.platform) else {
+                if force {
+                    return self.push_one(family, v, &built.image_id, tag).await;
+                }
+                return Err(BaseImageError::IndexLacks {
+                    reference: tag,
+                    digest: existing.digest().to_string(),
+                    platform: self.platform,
+                    family: family.name.clone(),
+                });
+            };
             // The engine remembers the digests an image was pushed or pulled as.
             let same = self
                 .engine
                 .inspect_image(&built.image_id)
                 .await?
-                .is_some_and(|i| i.repo_digests.contains(&format!("{name}@{digest}")));
+                .is_some_and(|i| i.repo_digests.contains(&format!("{name}@{mine}")));
             if same {
                 self.engine.tag(&built.image_id, &tag).await?;
-                return self.record(family, v, &tag, &digest, false);
+                // The tag's own digest: an index, once other platforms joined it.
+                let version = root::for_platform(&v.version.to_string(), self.platform);
+                return self.record(family, &version, &tag, existing.digest(), false);
             }
             if !force {
                 return Err(BaseImageError::AlreadyPublished {
                     reference: tag,
-                    digest,
+                    digest: existing.digest().to_string(),
                 });
             }
         }
-        self.engine.tag(&built.image_id, &tag).await?;
+        self.push_one(family, v, &built.image_id, tag).await
+    }
+
+    /// Tags the built image as `tag` and pushes it.
+    async fn push_one(
+        &self,
+        family: &Family,
+        v: &FamilyVersion,
+        image_id: &str,
+        tag: String,
+    ) -> Result<Published, BaseImageError> {
+        self.engine.tag(image_id, &tag).await?;
         let label = plan::short_name(family).to_string();
         let reporter = self.reporter;
         let pushed = self
@@ -417,13 +499,103 @@ impl BaseImages<'_> {
                 served,
             });
         }
-        self.record(family, v, &tag, &served, true)
+        let version = root::for_platform(&v.version.to_string(), self.platform);
+        self.record(family, &version, &tag, &served, true)
     }
 
-    fn record(
+    /// Publishes `version` (default: the newest) for each of `platforms` as [`publish`]
+    /// does, then, for more than one, each version published as one index under its tag
+    /// over the platforms' images. Results: each platform's, then the indexes.
+    ///
+    /// [`publish`]: BaseImages::publish
+    pub async fn publish_platforms(
+        &self,
+        family: &Family,
+        version: Option<&str>,
+        force: bool,
+        with_older: bool,
+        platforms: &[Platform],
+    ) -> Result<Vec<Published>, BaseImageError> {
+        let mut done = Vec::new();
+        for &p in platforms {
+            done.extend(
+                self.on(p)
+                    .publish(family, version, force, with_older)
+                    .await?,
+            );
+        }
+        if platforms.len() < 2 {
+            return Ok(done);
+        }
+        let mut versions: Vec<&FamilyVersion> = family
+            .versions
+            .iter()
+            .rev()
+            .filter(|v| done.iter().any(|p| p.version == v.version.to_string()))
+            .collect();
+        versions.dedup_by_key(|v| v.version.to_string());
+        for v in versions {
+            done.push(self.publish_index(family, v, platforms, force).await?);
+        }
+        Ok(done)
+    }
+
+    /// Puts the index over `platforms`' published images of `v` under `v`'s tag. A tag that
+    /// holds one of those images alone gains the others; any other image or index there is
+    /// kept unless `force`.
+    async fn publish_index(
         &self,
         family: &Family,
         v: &FamilyVersion,
+        platforms: &[Platform],
+        force: bool,
+    ) -> Result<Published, BaseImageError> {
+        let client = self.client()?;
+        let mut images = Vec::new();
+        for &p in platforms {
+            let tagged = self.on(p).tagged(&client, family, v).await?;
+            let digest = tagged
+                .as_ref()
+                .and_then(|t| t.image_for(p))
+                .ok_or_else(|| BaseImageError::NotPublishedFor {
+                    family: family.name.clone(),
+                    version: v.version.to_string(),
+                    platform: p,
+                    registry: self.registry.to_string(),
+                })?;
+            images.push((p, digest.to_string()));
+        }
+        let index = index::assemble(&client, &family.repository, &images).await?;
+        let version = v.version.to_string();
+        let tag = family.registry_tag(self.registry, &v.version);
+        let existing = index::read(&client, &family.repository, &version).await?;
+        let (pushed, extended) = match index::update(existing.as_ref(), &index) {
+            Update::Unchanged => (false, None),
+            Update::New => (true, None),
+            Update::Extends { platform } => (true, Some(platform)),
+            Update::Conflicts { existing } if !force => {
+                return Err(BaseImageError::AlreadyPublished {
+                    reference: tag,
+                    digest: existing,
+                })
+            }
+            Update::Conflicts { .. } => (true, None),
+        };
+        if pushed {
+            index::push(&client, &family.repository, &version, &index).await?;
+        }
+        let mut published = self.record(family, &version, &tag, index.digest.as_str(), pushed)?;
+        published.platforms = platforms.to_vec();
+        published.extended = extended;
+        Ok(published)
+    }
+
+    /// Records `tag@digest` as published `version` (the tag's version: `1.0.0-linux-arm64`,
+    /// so platforms keep a record each).
+    fn record(
+        &self,
+        family: &Family,
+        version: &str,
         tag: &str,
         digest: &str,
         pushed: bool,
@@ -431,8 +603,7 @@ impl BaseImages<'_> {
         let reference = format!("{tag}@{digest}");
         self.state.record_published(PublishedRecord {
             family: family.name.clone(),
-            // The tag's version (`1.0.0-linux-arm64`), so platforms keep a record each.
-            version: root::for_platform(&v.version.to_string(), self.platform),
+            version: version.to_string(),
             registry: self.registry.to_string(),
             repository: family.repository.clone(),
             digest: digest.to_string(),
@@ -440,10 +611,15 @@ impl BaseImages<'_> {
         })?;
         Ok(Published {
             family: family.name.clone(),
-            version: v.version.to_string(),
+            version: version
+                .strip_suffix(&format!("-{}", self.platform.tag_suffix()))
+                .unwrap_or(version)
+                .to_string(),
             reference,
             digest: digest.to_string(),
             pushed,
+            platforms: Vec::new(),
+            extended: None,
         })
     }
 }

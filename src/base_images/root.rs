@@ -9,7 +9,8 @@
 //! A debootstrap root is built per platform: linux/amd64 under the declared tag, another
 //! platform under `<tag>-linux-<arch>` from Debian's packages for that architecture
 //! (`debootstrap --foreign`, the second stage under QEMU), with the architecture in its
-//! recipe key and its own machine-state record.
+//! recipe key and its own machine-state record. [`RootBuild::index`] then puts the index
+//! over every platform's root under the declared tag.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -34,6 +35,10 @@ const RECIPE: &str = include_str!("../../base-images/roots/debootstrap.sh");
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootError {
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Index(#[from] super::index::IndexError),
     #[error("the root image `{name}` has not been built on this machine (no {path})\nhint: build it with `connector-build base-images root build {name}` (needs root and debootstrap), or pin a digest-pinned `reference` for it in roots.toml")]
     NotBuilt { name: String, path: PathBuf },
     #[error("the root image `{name}` on this machine ({reference}) was built from another recipe (key {recorded}, now {current}); rebuild it with `connector-build base-images root build {name}`")]
@@ -173,6 +178,8 @@ pub struct RootBuild<'a> {
     pub reporter: &'a dyn Reporter,
     pub state: &'a State,
     pub registry: &'a str,
+    /// Registries spoken to over plain HTTP (`insecure_registries` in connector-build.toml).
+    pub insecure: &'a [String],
     /// The platform whose root is built.
     pub platform: Platform,
 }
@@ -240,7 +247,12 @@ impl RootBuild<'_> {
             connector: label.clone(),
             step: "registry".into(),
         });
-        if let Some(digest) = self.engine.registry_digest(&tagged).await? {
+        let client = crate::registry::Registry::connect(self.registry, self.insecure)?;
+        // This platform's image, also when the tag is the index over every platform's.
+        let published = super::index::read(&client, repository, &for_platform(tag, self.platform))
+            .await?
+            .and_then(|t| t.image_for(self.platform).map(str::to_string));
+        if let Some(digest) = published {
             let pinned = format!("{name}@{digest}");
             if self.image_key(&pinned, true).await?.as_deref() == Some(key.as_str()) {
                 self.say(
@@ -333,6 +345,45 @@ impl RootBuild<'_> {
         self.step(&label, "push", t, false, ());
         let pinned = format!("{name}@{digest}");
         self.record(root, &tagged, &digest, &key, &pinned).await
+    }
+
+    /// Puts the index over `platforms`' roots (each built and recorded on this machine, by
+    /// [`RootBuild::ensure`]) under the declared tag; returns its digest-pinned address.
+    /// A root's tag follows its recipe, so an older index or image there is replaced.
+    pub async fn index(&self, root: &Root, platforms: &[Platform]) -> Result<String, RootError> {
+        let RootSource::Debootstrap {
+            repository, tag, ..
+        } = &root.source
+        else {
+            return Err(RootError::NotBuildable {
+                name: root.name.clone(),
+                reference: String::new(),
+            });
+        };
+        let mut images = Vec::new();
+        for &p in platforms {
+            let name = for_platform(&root.name, p);
+            let record = self.state.root(&name)?.ok_or_else(|| RootError::NotBuilt {
+                name: root.name.clone(),
+                path: self.state.root_path(&name),
+            })?;
+            let digest = record.reference.split_once('@').map(|(_, d)| d.to_string());
+            let digest = digest.ok_or_else(|| RootError::BadRecord {
+                path: self.state.root_path(&name),
+                reference: record.reference.clone(),
+            })?;
+            images.push((p, digest));
+        }
+        let client = crate::registry::Registry::connect(self.registry, self.insecure)?;
+        let index = super::index::assemble(&client, repository, &images).await?;
+        let existing = super::index::read(&client, repository, tag).await?;
+        if super::index::update(existing.as_ref(), &index) != super::index::Update::Unchanged {
+            super::index::push(&client, repository, tag, &index).await?;
+        }
+        Ok(format!(
+            "{}/{repository}:{tag}@{}",
+            self.registry, index.digest
+        ))
     }
 
     /// The recipe key an image of this platform carries; with `pull`, fetched from its

@@ -401,15 +401,18 @@ pub struct BaseImagesArgs {
     /// `registry` in connector-build.toml, else 127.0.0.1:5000.
     #[arg(long, global = true, value_name = "REGISTRY")]
     pub registry: Option<String>,
-    /// The platform to build, check, publish or list (linux/amd64 or linux/arm64; another
-    /// than the engine's runs under QEMU). linux/arm64 images are tagged `<version>-linux-arm64`.
+    /// Platforms to build, check or publish, comma-separated (linux/amd64,linux/arm64; one
+    /// that is not the engine's runs under QEMU). linux/arm64 images are tagged
+    /// `<version>-linux-arm64`; publishing several also puts one index over them under
+    /// `<version>` (and `root build`, under the root's tag).
     #[arg(
         long,
         global = true,
-        value_name = "PLATFORM",
+        value_name = "PLATFORMS",
+        value_delimiter = ',',
         default_value = "linux/amd64"
     )]
-    pub platform: connector_build::platform::Platform,
+    pub platform: Vec<connector_build::platform::Platform>,
     #[command(subcommand)]
     pub command: BaseImagesCommand,
 }

@@ -14,6 +14,7 @@ use connector_build::config::Config;
 use connector_build::model::families::{
     DeclarationError, Declarations, Family, FamilyVersion, RootSource,
 };
+use connector_build::platform::Platform;
 
 use super::args::{BaseImagesArgs, BaseImagesCommand, RootCommand};
 use super::context::Context;
@@ -69,9 +70,15 @@ pub async fn run(ctx: &Context, args: BaseImagesArgs) -> Outcome {
         state: &state,
         registry: &registry,
         mirrors: &mirrors,
-        platform: args.platform,
+        insecure: &config.insecure_registries,
+        // The first for what reads one tag (list, docs); each in turn for the rest.
+        platform: args
+            .platform
+            .first()
+            .copied()
+            .unwrap_or(Platform::LinuxAmd64),
     };
-    let work = command(&images, args.command, dir.as_deref());
+    let work = command(&images, &args.platform, args.command, dir.as_deref());
     tokio::select! {
         outcome = work => outcome,
         signal = shutdown_signal() => {
@@ -93,6 +100,7 @@ fn family_version<'d>(
 
 async fn command(
     images: &BaseImages<'_>,
+    platforms: &[Platform],
     command: BaseImagesCommand,
     dir: Option<&Path>,
 ) -> Outcome {
@@ -103,25 +111,23 @@ async fn command(
         } => {
             let (family, v) =
                 family_version(declarations, &family, version.as_deref()).map_err(|e| fail(&e))?;
-            match images.build(family, v).await {
-                Ok(o) => {
-                    eprintln!(
-                        "built {} {} -> {} ({:.1}s{})",
-                        family.name,
-                        v.version,
-                        o.tag,
-                        o.seconds,
-                        if o.containers_started == 0 {
-                            ", everything from cache"
-                        } else {
-                            ""
-                        }
-                    );
-                    println!("{}", o.tag);
-                    Ok(())
-                }
-                Err(e) => Err(fail(&e)),
+            for &p in platforms {
+                let o = images.on(p).build(family, v).await.map_err(|e| fail(&e))?;
+                eprintln!(
+                    "built {} {} -> {} ({:.1}s{})",
+                    family.name,
+                    v.version,
+                    o.tag,
+                    o.seconds,
+                    if o.containers_started == 0 {
+                        ", everything from cache"
+                    } else {
+                        ""
+                    }
+                );
+                println!("{}", o.tag);
             }
+            Ok(())
         }
         BaseImagesCommand::Check {
             family,
@@ -131,30 +137,31 @@ async fn command(
         } => {
             let (family, v) =
                 family_version(declarations, &family, version.as_deref()).map_err(|e| fail(&e))?;
-            match images.check(family, v, image.as_deref()).await {
-                Ok(report) => {
-                    if json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&report).unwrap_or_default()
-                        );
-                    } else {
-                        print!("{}", report.render());
-                    }
-                    if report.passed() {
-                        Ok(())
-                    } else {
-                        Err(failed(format_args!(
-                            "{} {}: {} check(s) failed; the image does not hold what {} declares",
-                            family.name,
-                            v.version,
-                            report.failed(),
-                            family.path.display()
-                        )))
-                    }
+            for &p in platforms {
+                let report = images
+                    .on(p)
+                    .check(family, v, image.as_deref())
+                    .await
+                    .map_err(|e| fail(&e))?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    );
+                } else {
+                    print!("{}", report.render());
                 }
-                Err(e) => Err(fail(&e)),
+                if !report.passed() {
+                    return Err(failed(format_args!(
+                        "{} {} ({p}): {} check(s) failed; the image does not hold what {} declares",
+                        family.name,
+                        v.version,
+                        report.failed(),
+                        family.path.display()
+                    )));
+                }
             }
+            Ok(())
         }
         BaseImagesCommand::Publish {
             family,
@@ -167,28 +174,37 @@ async fn command(
                 Ok(f) => f,
                 Err(e) => return Err(fail(&e)),
             };
-            match images
-                .publish(family, version.as_deref(), force, with_older)
+            let done = images
+                .publish_platforms(family, version.as_deref(), force, with_older, platforms)
                 .await
-            {
-                Ok(done) => {
-                    for p in &done {
-                        eprintln!(
-                            "{} {}: {}",
-                            p.family,
-                            p.version,
-                            if p.pushed {
-                                "published"
-                            } else {
-                                "already published (the registry has this very image)"
-                            }
-                        );
-                        println!("{}", p.reference);
-                    }
-                    Ok(())
+                .map_err(|e| fail(&e))?;
+            for p in &done {
+                let what = if p.platforms.is_empty() {
+                    "image"
+                } else {
+                    "index"
+                };
+                let state = match (p.pushed, p.extended) {
+                    (false, _) => format!("{what} already published (the registry has it)"),
+                    (true, None) => format!("{what} published"),
+                    (true, Some(was)) => format!(
+                        "index published; the tag held the {was} image alone, which it still lists unchanged"
+                    ),
+                };
+                let listed = p
+                    .platforms
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if listed.is_empty() {
+                    eprintln!("{} {}: {state}", p.family, p.version);
+                } else {
+                    eprintln!("{} {}: {state} ({listed})", p.family, p.version);
                 }
-                Err(e) => Err(fail(&e)),
+                println!("{}", p.reference);
             }
+            Ok(())
         }
         BaseImagesCommand::List { family, json } => {
             let families: Vec<_> = match &family {
@@ -283,12 +299,13 @@ async fn command(
             } else {
                 names
             };
-            let build = RootBuild {
+            let build = |platform| RootBuild {
                 engine: images.engine,
                 reporter: images.reporter,
                 state: images.state,
                 registry: images.registry,
-                platform: images.platform,
+                insecure: images.insecure,
+                platform,
             };
             for name in names {
                 let Some(root) = declarations.root(&name) else {
@@ -303,18 +320,24 @@ async fn command(
                             .join(", ")
                     )));
                 };
-                match build.ensure(root).await {
-                    Ok(reference) => {
-                        eprintln!(
-                            "root {name}: {reference} (recorded in {})",
-                            images
-                                .state
-                                .root_path(&root::for_platform(&name, images.platform))
-                                .display()
-                        );
-                        println!("{reference}");
-                    }
-                    Err(e) => return Err(fail(&e)),
+                for &p in platforms {
+                    let reference = build(p).ensure(root).await.map_err(|e| fail(&e))?;
+                    eprintln!(
+                        "root {name}: {reference} (recorded in {})",
+                        images
+                            .state
+                            .root_path(&root::for_platform(&name, p))
+                            .display()
+                    );
+                    println!("{reference}");
+                }
+                if platforms.len() > 1 {
+                    let reference = build(platforms[0])
+                        .index(root, platforms)
+                        .await
+                        .map_err(|e| fail(&e))?;
+                    eprintln!("root {name}: index over {} at {reference}", platforms.len());
+                    println!("{reference}");
                 }
             }
             Ok(())

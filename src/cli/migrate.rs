@@ -110,6 +110,7 @@ pub async fn run(ctx: &Context, args: MigrateArgs) -> Outcome {
         state: &state,
         registry: &registry,
         mirrors: &no_mirrors,
+        insecure: &config.insecure_registries,
         // Connectors pin the linux/amd64 tags (or, once published, the index under them).
         platform: connector_build::platform::Platform::LinuxAmd64,
     });

@@ -58,6 +58,7 @@ pub async fn run(
         state: &state,
         registry: &registry,
         mirrors: &mirrors,
+        insecure: &config.insecure_registries,
         // Connectors pin the linux/amd64 tags (or, once published, the index under them).
         platform: connector_build::platform::Platform::LinuxAmd64,
     };

@@ -18,16 +18,39 @@ pub struct Index {
     pub digest: Digest,
 }
 
+/// One manifest an index lists: its media type, digest and size, and its image's config
+/// (where the platform is read from).
+pub struct Entry<'a> {
+    pub media_type: &'a str,
+    pub digest: &'a Digest,
+    pub size: usize,
+    pub config: &'a [u8],
+}
+
 /// The index of `images` (in the order given), annotated like their manifests.
 pub fn index(images: &[&Assembled], annotations: &BTreeMap<String, String>) -> Index {
-    let manifests: Vec<Value> = images
+    let entries: Vec<Entry> = images
         .iter()
-        .map(|a| {
+        .map(|a| Entry {
+            media_type: OCI_MANIFEST,
+            digest: &a.digest,
+            size: a.manifest.len(),
+            config: &a.config,
+        })
+        .collect();
+    index_of(&entries, annotations)
+}
+
+/// The index over `entries` (in the order given).
+pub fn index_of(entries: &[Entry], annotations: &BTreeMap<String, String>) -> Index {
+    let manifests: Vec<Value> = entries
+        .iter()
+        .map(|e| {
             json!({
-                "mediaType": OCI_MANIFEST,
-                "digest": a.digest.as_str(),
-                "size": a.manifest.len(),
-                "platform": platform_of(&a.config),
+                "mediaType": e.media_type,
+                "digest": e.digest.as_str(),
+                "size": e.size,
+                "platform": platform_of(e.config),
             })
         })
         .collect();
@@ -42,7 +65,7 @@ pub fn index(images: &[&Assembled], annotations: &BTreeMap<String, String>) -> I
 }
 
 /// `{os, architecture[, variant]}` as the image's config states them.
-fn platform_of(config: &[u8]) -> Value {
+pub fn platform_of(config: &[u8]) -> Value {
     let config: Value = serde_json::from_slice(config).unwrap_or_default();
     let mut p = json!({
         "os": config["os"].as_str().unwrap_or("linux"),

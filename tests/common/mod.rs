@@ -694,13 +694,23 @@ pub fn assert_airbyte_labels(config: &serde_json::Value, name: &str, version: &s
 /// The set-up's linux/arm64 python base image (`SETUP_ARM64`).
 pub const ARM64_REF_FILE: &str = "/var/lib/connector-build/arm64-base-image.ref";
 
+/// The set-up's linux/arm64 java base image: the last thing its arm64 part does, after every
+/// root and family became an index over both platforms.
+pub const ARM64_JAVA_REF_FILE: &str = "/var/lib/connector-build/arm64-java-base-image.ref";
+
 pub const ARM64_LOCK: &str = "/var/lib/connector-build/setup-arm64.lock";
 
 /// The set-up builds the arm64 base in the background (on a fresh machine it takes many
 /// minutes under emulation): wait for it while that build holds its lock, then insist.
 pub fn arm64_ready() {
+    setup_arm64_wrote(ARM64_REF_FILE);
+}
+
+/// Waits while the set-up's arm64 part holds its lock and `file` is missing; returns its
+/// reference.
+pub fn setup_arm64_wrote(file: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(50 * 60);
-    while !std::path::Path::new(ARM64_REF_FILE).exists() && std::time::Instant::now() < deadline {
+    while !std::path::Path::new(file).exists() && std::time::Instant::now() < deadline {
         let held = std::process::Command::new("flock")
             .args(["-n", ARM64_LOCK, "true"])
             .status()
@@ -709,8 +719,39 @@ pub fn arm64_ready() {
         if !held {
             break;
         }
-        eprintln!("waiting for the set-up's arm64 base image ({ARM64_REF_FILE})");
+        eprintln!("waiting for the set-up's arm64 part ({file})");
         std::thread::sleep(std::time::Duration::from_secs(10));
     }
-    published_ref(ARM64_REF_FILE);
+    published_ref(file)
+}
+
+pub fn skopeo(args: &[&str]) -> Output {
+    Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo (installed by scripts/setup.sh)")
+}
+
+/// `skopeo inspect --raw` of `reference` (a plain-HTTP registry); `None` when absent.
+pub fn raw_manifest(reference: &str) -> Option<Vec<u8>> {
+    let out = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    out.status.success().then_some(out.stdout)
+}
+
+/// `skopeo inspect --config --raw` of `reference`.
+pub fn raw_config(reference: &str) -> serde_json::Value {
+    let out = skopeo(&[
+        "inspect",
+        "--config",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
