@@ -157,6 +157,7 @@ impl BuildError {
                 FaultClass::Infrastructure
             }
             BuildError::StepFailed(_) | BuildError::SmokeTest { .. } => FaultClass::Build,
+            BuildError::OnPlatform { source, .. } => source.class(),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! linux/arm64 builds on the real (linux/amd64) engine, with QEMU from the set-up: the
 //! image's config says arm64, it answers `spec` under emulation with the same SPEC as the
 //! amd64 image, and a wheel-only install ran without emulation while one with an sdist-only
-//! dependency ran under it, naming the package.
+//! dependency ran under it, naming the package; manifest-only and java connectors too.
 //!
-//! Need the set-up's arm64 part (`/var/lib/connector-build/arm64-base-image.ref`; the
-//! set-up builds it in the background, `SETUP_ARM64=wait bash scripts/setup.sh` waits).
+//! Need the set-up's arm64 part (`/var/lib/connector-build/arm64-base-image.ref`; for the
+//! java and manifest-only ones, `arm64-java-base-image.ref`, which it writes last). The
+//! set-up builds it in the background; `SETUP_ARM64=wait bash scripts/setup.sh` waits.
 
 mod common;
 
@@ -145,4 +146,31 @@ fn an_unknown_platform_is_refused_before_anything_runs() {
     let err = text(&out.stderr);
     assert!(err.contains("unknown platform `linux/riscv64`"), "{err}");
     assert!(err.contains("linux/amd64 or linux/arm64"), "{err}");
+}
+
+#[test]
+fn manifest_only_and_java_connectors_build_for_arm64_on_their_index_bases() {
+    // Both bases' arm64 images, and their indexes: the set-up's arm64 part ends with java.
+    setup_arm64_wrote(ARM64_JAVA_REF_FILE);
+    let ws = Workspace::new();
+    let manifest = ws.add_fixture("source-fixture-manifest");
+    let java = ws.add_fixture("source-fixture-java");
+    make_java_distribution(&java, "source-fixture-java");
+    for (dir, test) in [(manifest, "platforms-manifest"), (java, "platforms-java")] {
+        let tag = Arm64Tag::new(test);
+        let (results, out) = build_json(&[
+            dir.to_str().unwrap(),
+            "--tag",
+            &tag.0 .0,
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ]);
+        let r = built(&results, &out);
+        assert_eq!(r["platforms"][0]["tag"], tag.arm64(), "{r}");
+        assert_eq!(architecture(&tag.0 .0), "linux/amd64");
+        assert_eq!(architecture(&tag.arm64()), "linux/arm64");
+        let spec = run_spec(&tag.0 .0);
+        assert_eq!(spec["type"], "SPEC", "{spec}");
+        assert_eq!(run_spec_for("linux/arm64", &tag.arm64()), spec, "{test}");
+    }
 }

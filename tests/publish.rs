@@ -758,6 +758,12 @@ fn a_platform_that_fails_spec_fails_the_connector_and_pushes_nothing() {
     let c = published(&out);
     assert_eq!(c["status"], "failed", "{c:#}");
     assert!(c.get("published").is_none(), "{c:#}");
+    // The error says which platform failed, and why.
+    let error = c["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("the linux/arm64 image failed to build") && error.contains("no arm64 here"),
+        "{c:#}"
+    );
     assert!(
         tags(&registry.addr, &repository).is_empty(),
         "something was tagged"

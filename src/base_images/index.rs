@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::engine::{Engine, EngineError};
 use crate::model::image_ref::Digest;
 use crate::platform::Platform;
 use crate::publish::index::{index_of, platform_of, Entry, Index};
@@ -45,23 +46,44 @@ impl Tagged {
     }
 }
 
-/// What `repository:tag` holds in the registry; `None` when there is no such tag.
-pub async fn read(
-    client: &Registry,
-    repository: &str,
-    tag: &str,
-) -> Result<Option<Tagged>, RegistryError> {
-    let Some(m) = client.manifest(repository, tag).await? else {
-        return Ok(None);
-    };
-    let digest = m.digest.as_str().to_string();
-    if m.media_type != OCI_INDEX && m.media_type != DOCKER_LIST {
-        return Ok(Some(Tagged::Image { digest }));
+/// Where a tag is read from: the engine (so its registry settings and errors apply, as for
+/// every other registry lookup of base images), and for an index its listing, which the
+/// engine does not give, from the registry directly.
+pub struct Reader<'a> {
+    pub engine: &'a Engine,
+    /// `host[:port]`.
+    pub registry: &'a str,
+    pub insecure: &'a [String],
+}
+
+impl Reader<'_> {
+    /// What `repository:tag` holds in the registry; `None` when there is no such tag.
+    pub async fn read(&self, repository: &str, tag: &str) -> Result<Option<Tagged>, IndexError> {
+        let reference = format!("{}/{repository}:{tag}", self.registry);
+        let Some((digest, media_type)) = self.engine.registry_descriptor(&reference).await? else {
+            return Ok(None);
+        };
+        if !matches!(media_type.as_deref(), Some(OCI_INDEX | DOCKER_LIST)) {
+            return Ok(Some(Tagged::Image { digest }));
+        }
+        let m = self
+            .client()?
+            .manifest(repository, &digest)
+            .await?
+            .ok_or_else(|| IndexError::Missing {
+                repository: repository.to_string(),
+                digest: digest.clone(),
+                platform: None,
+            })?;
+        Ok(Some(Tagged::Index {
+            digest,
+            images: listed(&m.bytes),
+        }))
     }
-    Ok(Some(Tagged::Index {
-        digest,
-        images: listed(&m.bytes),
-    }))
+
+    pub fn client(&self) -> Result<Registry, RegistryError> {
+        Registry::connect(self.registry, self.insecure)
+    }
 }
 
 /// The platforms an index lists (entries for other platforms, or attestations, are skipped).
@@ -85,12 +107,14 @@ fn listed(bytes: &[u8]) -> BTreeMap<Platform, String> {
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error("{repository}@{digest} is missing from the registry (listed for {platform}); nothing was changed")]
+    #[error("{repository}@{digest} is missing from the registry{}; nothing was changed", .platform.map(|p| format!(" (listed for {p})")).unwrap_or_default())]
     Missing {
         repository: String,
         digest: String,
-        platform: Platform,
+        platform: Option<Platform>,
     },
     #[error("{repository}@{digest} is for {actual}, not {platform}; nothing was changed\nhint: publish that platform's image again (`--platform {platform}`)")]
     WrongPlatform {
@@ -113,7 +137,7 @@ pub async fn assemble(
         let missing = || IndexError::Missing {
             repository: repository.to_string(),
             digest: digest.clone(),
-            platform: *platform,
+            platform: Some(*platform),
         };
         let m = client
             .manifest(repository, digest)

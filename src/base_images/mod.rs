@@ -42,7 +42,7 @@ use crate::plan::python::InstallerChoice;
 use crate::plan::Base;
 use crate::platform::Platform;
 use crate::progress::{Event, Reporter};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::RegistryError;
 
 /// Where base images are published when neither `--registry` nor `registry` in
 /// connector-build.toml says otherwise: the set-up's local registry.
@@ -191,19 +191,22 @@ impl BaseImages<'_> {
         BaseImages { platform, ..*self }
     }
 
-    fn client(&self) -> Result<Registry, BaseImageError> {
-        Ok(Registry::connect(self.registry, self.insecure)?)
+    fn reader(&self) -> index::Reader<'_> {
+        index::Reader {
+            engine: self.engine,
+            registry: self.registry,
+            insecure: self.insecure,
+        }
     }
 
     /// What the registry holds under `v`'s tag for this platform: one image, or an index.
     async fn tagged(
         &self,
-        client: &Registry,
         family: &Family,
         v: &FamilyVersion,
     ) -> Result<Option<Tagged>, BaseImageError> {
         let tag = root::for_platform(&v.version.to_string(), self.platform);
-        Ok(index::read(client, &family.repository, &tag).await?)
+        Ok(self.reader().read(&family.repository, &tag).await?)
     }
 
     /// Builds `v` on its root image (reusing the layer cache) and tags it
@@ -269,8 +272,7 @@ impl BaseImages<'_> {
         let tag = self.registry_tag(base_family, base_version);
         // This platform's image, also when the tag is an index: the build's base stays the
         // image it was before the tag gained other platforms.
-        let client = self.client()?;
-        let tagged = self.tagged(&client, base_family, base_version).await?;
+        let tagged = self.tagged(base_family, base_version).await?;
         let Some(digest) = tagged
             .as_ref()
             .and_then(|t| t.image_for(self.platform))
@@ -409,8 +411,7 @@ impl BaseImages<'_> {
     ) -> Result<Published, BaseImageError> {
         let tag = self.registry_tag(family, v);
         // Registry state first: a registry that is down fails here, before any work.
-        let client = self.client()?;
-        let existing = self.tagged(&client, family, v).await?;
+        let existing = self.tagged(family, v).await?;
         if let Some(previous) = family.previous(&v.version) {
             if self.published_digest(family, previous).await?.is_none() {
                 return Err(BaseImageError::PreviousUnpublished {
@@ -550,10 +551,9 @@ impl BaseImages<'_> {
         platforms: &[Platform],
         force: bool,
     ) -> Result<Published, BaseImageError> {
-        let client = self.client()?;
         let mut images = Vec::new();
         for &p in platforms {
-            let tagged = self.on(p).tagged(&client, family, v).await?;
+            let tagged = self.on(p).tagged(family, v).await?;
             let digest = tagged
                 .as_ref()
                 .and_then(|t| t.image_for(p))
@@ -565,10 +565,11 @@ impl BaseImages<'_> {
                 })?;
             images.push((p, digest.to_string()));
         }
+        let client = self.reader().client()?;
         let index = index::assemble(&client, &family.repository, &images).await?;
         let version = v.version.to_string();
         let tag = family.registry_tag(self.registry, &v.version);
-        let existing = index::read(&client, &family.repository, &version).await?;
+        let existing = self.reader().read(&family.repository, &version).await?;
         let (pushed, extended) = match index::update(existing.as_ref(), &index) {
             Update::Unchanged => (false, None),
             Update::New => (true, None),

@@ -185,6 +185,14 @@ pub struct RootBuild<'a> {
 }
 
 impl RootBuild<'_> {
+    fn reader(&self) -> super::index::Reader<'_> {
+        super::index::Reader {
+            engine: self.engine,
+            registry: self.registry,
+            insecure: self.insecure,
+        }
+    }
+
     fn say(&self, label: &str, line: String) {
         tracing::info!("{label}: {line}");
         self.reporter.report(Event::Output {
@@ -247,9 +255,10 @@ impl RootBuild<'_> {
             connector: label.clone(),
             step: "registry".into(),
         });
-        let client = crate::registry::Registry::connect(self.registry, self.insecure)?;
         // This platform's image, also when the tag is the index over every platform's.
-        let published = super::index::read(&client, repository, &for_platform(tag, self.platform))
+        let published = self
+            .reader()
+            .read(repository, &for_platform(tag, self.platform))
             .await?
             .and_then(|t| t.image_for(self.platform).map(str::to_string));
         if let Some(digest) = published {
@@ -374,9 +383,9 @@ impl RootBuild<'_> {
             })?;
             images.push((p, digest));
         }
-        let client = crate::registry::Registry::connect(self.registry, self.insecure)?;
+        let client = self.reader().client()?;
         let index = super::index::assemble(&client, repository, &images).await?;
-        let existing = super::index::read(&client, repository, tag).await?;
+        let existing = self.reader().read(repository, tag).await?;
         if super::index::update(existing.as_ref(), &index) != super::index::Update::Unchanged {
             super::index::push(&client, repository, tag, &index).await?;
         }

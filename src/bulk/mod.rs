@@ -412,8 +412,14 @@ impl Run<'_> {
                 self.claim(engine_index, i, &p, &recorder).await;
                 let built = builder.build(&p).await;
                 self.release(engine_index, i);
-                let built = built?;
                 let emulated = p.platform != Some(own);
+                let built = built.map_err(|e| match p.platform {
+                    Some(platform) if emulated => BuildError::OnPlatform {
+                        platform,
+                        source: Box::new(e),
+                    },
+                    _ => e,
+                })?;
                 // Every platform but the engine's is listed, also when it is the only one.
                 if emulated {
                     others.push(PlatformImage {
@@ -547,8 +553,11 @@ async fn answers(engine: &Engine) -> bool {
 /// The error with its causes, and the last lines of output of a failed command.
 pub fn error_report(e: &ConnectorError) -> (String, Vec<String>) {
     let output = match e {
-        ConnectorError::Build(BuildError::StepFailed(failure)) => failure.output.clone(),
-        ConnectorError::Build(BuildError::SmokeTest { output, .. }) => output.clone(),
+        ConnectorError::Build(b) => match b.cause() {
+            BuildError::StepFailed(failure) => failure.output.clone(),
+            BuildError::SmokeTest { output, .. } => output.clone(),
+            _ => Vec::new(),
+        },
         _ => Vec::new(),
     };
     (error_chain(e), output)

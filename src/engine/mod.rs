@@ -1051,13 +1051,27 @@ impl Engine {
     /// The manifest digest `reference` has in its registry, asked through the engine (so its
     /// registry settings apply); `None` when the registry does not have it.
     pub async fn registry_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        Ok(self
+            .registry_descriptor(reference)
+            .await?
+            .map(|(digest, _)| digest))
+    }
+
+    /// [`Engine::registry_digest`] with the manifest's media type (an index's or one image's).
+    pub async fn registry_descriptor(
+        &self,
+        reference: &str,
+    ) -> Result<Option<(String, Option<String>)>, EngineError> {
         let credentials = credentials_for_reference(reference)?;
         match self
             .docker
             .inspect_registry_image(reference, credentials)
             .await
         {
-            Ok(found) => Ok(found.descriptor.digest),
+            Ok(found) => Ok(found
+                .descriptor
+                .digest
+                .map(|d| (d, found.descriptor.media_type))),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),

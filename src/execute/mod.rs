@@ -133,6 +133,23 @@ pub enum BuildError {
         reason: String,
         output: Vec<String>,
     },
+    /// A failure of one platform's image in a build for a platform that is not the engine's.
+    #[error("the {platform} image failed to build (its commands ran under QEMU)")]
+    OnPlatform {
+        platform: Platform,
+        #[source]
+        source: Box<BuildError>,
+    },
+}
+
+impl BuildError {
+    /// The failure itself, under any [`BuildError::OnPlatform`] naming where it happened.
+    pub fn cause(&self) -> &BuildError {
+        match self {
+            BuildError::OnPlatform { source, .. } => source.cause(),
+            e => e,
+        }
+    }
 }
 
 /// A command that ended with an exit code its step does not accept.
