@@ -453,8 +453,7 @@ impl BaseImages<'_> {
             if same {
                 self.engine.tag(&built.image_id, &tag).await?;
                 // The tag's own digest: an index, once other platforms joined it.
-                let version = root::for_platform(&v.version.to_string(), self.platform);
-                return self.record(family, &version, &tag, existing.digest(), false);
+                return self.record(family, v, self.platform, &tag, existing.digest(), false);
             }
             if !force {
                 return Err(BaseImageError::AlreadyPublished {
@@ -500,8 +499,7 @@ impl BaseImages<'_> {
                 served,
             });
         }
-        let version = root::for_platform(&v.version.to_string(), self.platform);
-        self.record(family, &version, &tag, &served, true)
+        self.record(family, v, self.platform, &tag, &served, true)
     }
 
     /// Publishes `version` (default: the newest) for each of `platforms` as [`publish`]
@@ -528,13 +526,12 @@ impl BaseImages<'_> {
         if platforms.len() < 2 {
             return Ok(done);
         }
-        let mut versions: Vec<&FamilyVersion> = family
+        let versions: Vec<&FamilyVersion> = family
             .versions
             .iter()
             .rev()
             .filter(|v| done.iter().any(|p| p.version == v.version.to_string()))
             .collect();
-        versions.dedup_by_key(|v| v.version.to_string());
         for v in versions {
             done.push(self.publish_index(family, v, platforms, force).await?);
         }
@@ -585,18 +582,21 @@ impl BaseImages<'_> {
         if pushed {
             index::push(&client, &family.repository, &version, &index).await?;
         }
-        let mut published = self.record(family, &version, &tag, index.digest.as_str(), pushed)?;
+        // Recorded as the version itself, as linux/amd64's image was under the same tag.
+        let digest = index.digest.as_str();
+        let mut published = self.record(family, v, Platform::LinuxAmd64, &tag, digest, pushed)?;
         published.platforms = platforms.to_vec();
         published.extended = extended;
         Ok(published)
     }
 
-    /// Records `tag@digest` as published `version` (the tag's version: `1.0.0-linux-arm64`,
-    /// so platforms keep a record each).
+    /// Records `tag@digest` as `v` published for `platform`, under the tag's version
+    /// (`1.0.0-linux-arm64`), so platforms keep a record each.
     fn record(
         &self,
         family: &Family,
-        version: &str,
+        v: &FamilyVersion,
+        platform: Platform,
         tag: &str,
         digest: &str,
         pushed: bool,
@@ -604,7 +604,7 @@ impl BaseImages<'_> {
         let reference = format!("{tag}@{digest}");
         self.state.record_published(PublishedRecord {
             family: family.name.clone(),
-            version: version.to_string(),
+            version: root::for_platform(&v.version.to_string(), platform),
             registry: self.registry.to_string(),
             repository: family.repository.clone(),
             digest: digest.to_string(),
@@ -612,10 +612,7 @@ impl BaseImages<'_> {
         })?;
         Ok(Published {
             family: family.name.clone(),
-            version: version
-                .strip_suffix(&format!("-{}", self.platform.tag_suffix()))
-                .unwrap_or(version)
-                .to_string(),
+            version: v.version.to_string(),
             reference,
             digest: digest.to_string(),
             pushed,
