@@ -216,23 +216,29 @@ impl Engine {
             // an error only says one is installed already.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
+        // A client speaking `version`, for the schemes connected here; `None` for any other,
+        // which bollard connects (and negotiates for) by itself.
         let client = |version: &bollard::ClientVersion| match &endpoint.tls {
-            Some(tls) => {
-                Docker::connect_with_ssl(&host, &tls.key, &tls.cert, &tls.ca, 120, version)
-            }
+            Some(tls) => Some(Docker::connect_with_ssl(
+                &host, &tls.key, &tls.cert, &tls.ca, 120, version,
+            )),
             // Plain TCP by choice: bollard would switch to TLS on an empty DOCKER_TLS_VERIFY.
             None if host.starts_with("tcp://") || host.starts_with("http://") => {
-                Docker::connect_with_http(&host, 120, version)
+                Some(Docker::connect_with_http(&host, 120, version))
             }
-            None if host.starts_with("unix://") => Docker::connect_with_unix(&host, 120, version),
-            None => Docker::connect_with_host(&host),
+            None if host.starts_with("unix://") => {
+                Some(Docker::connect_with_unix(&host, 120, version))
+            }
+            None => None,
         };
         let unreachable = |source| EngineError::Unreachable {
             host: host.clone(),
             action: "connect".into(),
             source,
         };
-        let docker = client(bollard::API_DEFAULT_VERSION).map_err(unreachable)?;
+        let docker = client(bollard::API_DEFAULT_VERSION)
+            .unwrap_or_else(|| Docker::connect_with_host(&host))
+            .map_err(unreachable)?;
         // The first request is bounded: a server that accepts connections and never answers
         // (a wrong port, a hung engine) is as unreachable as a closed port. One `/version`
         // answers both the API version and the engine's platform: dockerd runs `runc` and
@@ -260,18 +266,16 @@ impl Engine {
                 action: format!("{action}: the engine gave no API version"),
                 source: bollard::errors::Error::APIVersionParseError {},
             })?;
-        let ours = endpoint.tls.is_some()
-            || ["tcp://", "http://", "unix://"]
-                .iter()
-                .any(|s| host.starts_with(s));
-        let docker = match server < docker.client_version() {
-            true if ours => client(&server).map_err(unreachable)?,
-            // Another scheme bollard connects by itself: its own negotiation.
-            true => docker
-                .negotiate_version()
-                .await
-                .map_err(|e| classify(&host, action, e))?,
-            false => docker,
+        let docker = if server < docker.client_version() {
+            match client(&server) {
+                Some(older) => older.map_err(unreachable)?,
+                None => docker
+                    .negotiate_version()
+                    .await
+                    .map_err(|e| classify(&host, action, e))?,
+            }
+        } else {
+            docker
         };
         // Image builds and installs can be slow; the default 2 minutes would cut them off.
         let docker = docker.with_timeout(Duration::from_secs(3600));
