@@ -137,31 +137,41 @@ async fn command(
         } => {
             let (family, v) =
                 family_version(declarations, &family, version.as_deref()).map_err(|e| fail(&e))?;
+            let mut reports = Vec::new();
             for &p in platforms {
                 let report = images
                     .on(p)
                     .check(family, v, image.as_deref())
                     .await
                     .map_err(|e| fail(&e))?;
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report).unwrap_or_default()
-                    );
-                } else {
+                if !json {
                     print!("{}", report.render());
                 }
-                if !report.passed() {
-                    return Err(failed(format_args!(
-                        "{} {} ({p}): {} check(s) failed; the image does not hold what {} declares",
-                        family.name,
-                        v.version,
-                        report.failed(),
-                        family.path.display()
-                    )));
-                }
+                reports.push((p, report));
             }
-            Ok(())
+            if json {
+                // One document: the report, or for several platforms the list of them.
+                let value = match reports.as_slice() {
+                    [(_, one)] => serde_json::to_value(one),
+                    all => serde_json::to_value(all.iter().map(|(_, r)| r).collect::<Vec<_>>()),
+                };
+                println!(
+                    "{}",
+                    value
+                        .and_then(|v| serde_json::to_string_pretty(&v))
+                        .unwrap_or_default()
+                );
+            }
+            match reports.iter().find(|(_, r)| !r.passed()) {
+                Some((p, report)) => Err(failed(format_args!(
+                    "{} {} ({p}): {} check(s) failed; the image does not hold what {} declares",
+                    family.name,
+                    v.version,
+                    report.failed(),
+                    family.path.display()
+                ))),
+                None => Ok(()),
+            }
         }
         BaseImagesCommand::Publish {
             family,
