@@ -387,11 +387,18 @@ ensure_root_index() {  # root name
         die "arm64: connector-build base-images root build $1 --platform $BOTH failed"
 }
 
-# A family's index over both platforms' published images (checked again on each).
-ensure_family_index() {  # family
-    tool base-images publish "$1" --with-older --platform "$BOTH" --registry "$REGISTRY_ADDR" 8>&- >/dev/null ||
-        die "arm64: publishing the $1 index over $BOTH failed"
-    log "arm64: $1 is an index over $BOTH"
+# A family for both platforms in one publish: the arm64 image built and checked under
+# emulation (amd64's is built and published already, so it comes from cache), pushed as
+# `<version>-linux-arm64`, then the index over both under `<version>`. The arm64 image's
+# address goes to the given file.
+ensure_family_both() {  # family, ref file for the arm64 image
+    local out ref
+    out="$(tool base-images publish "$1" --with-older --platform "$BOTH" --registry "$REGISTRY_ADDR" 8>&-)" ||
+        die "arm64: publishing $1 for $BOTH failed"
+    ref="$(grep -e '-linux-arm64@' <<<"$out" | tail -n 1)"
+    [ -n "$ref" ] || die "arm64: publishing $1 printed no linux/arm64 address"
+    write_ref "$2" "$ref"
+    log "arm64: $1: $ref, and one index over $BOTH under its version"
 }
 
 build_arm64() {
@@ -401,19 +408,15 @@ build_arm64() {
     log "arm64: python root image"
     ensure_root_index debian-python
     log "arm64: python base image"
-    ensure_family python "$ARM64_REF_FILE" --platform linux/arm64 8>&-
+    ensure_family_both python "$ARM64_REF_FILE"
     # The declarative base (manifest-only connectors): the CDK installed for arm64 with uv
     # natively, on the arm64 python base; checked under emulation.
     log "arm64: declarative base image"
-    ensure_family source-declarative-manifest "$STATE_DIR/arm64-declarative-base-image.ref" --platform linux/arm64 8>&-
-    ensure_family_index python
-    ensure_family_index source-declarative-manifest
+    ensure_family_both source-declarative-manifest "$STATE_DIR/arm64-declarative-base-image.ref"
     log "arm64: java root image"
     ensure_root_index debian-java
     log "arm64: java base image"
-    ensure_family java "$ARM64_JAVA_REF_FILE.tmp-ref" --platform linux/arm64 8>&-
-    ensure_family_index java
-    mv -f "$ARM64_JAVA_REF_FILE.tmp-ref" "$ARM64_JAVA_REF_FILE"
+    ensure_family_both java "$ARM64_JAVA_REF_FILE"
     log "arm64: done in $((SECONDS - t0))s"
 }
 
