@@ -67,6 +67,14 @@ fn tags(registry: &str, repository: &str) -> Vec<String> {
     t
 }
 
+/// A rerun that succeeded, said "already published" and printed `reference` alone.
+fn assert_already_published(out: &Output, reference: &str) {
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("already published"), "{stderr}");
+    assert_eq!(text(&out.stdout).trim(), reference);
+}
+
 fn published(out: &Output) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
         panic!(
@@ -200,13 +208,7 @@ fn publish_pushes_once_then_skips_and_refuses_another_image_under_the_version() 
 
     // Again: nothing to do.
     let again = publish(&ws, &["source-fixture-uv"], &[]);
-    assert!(again.status.success(), "{}", text(&again.stderr));
-    assert!(
-        text(&again.stderr).contains("already published"),
-        "{}",
-        text(&again.stderr)
-    );
-    assert_eq!(text(&again.stdout).trim(), format!("{name}:0.1.0@{digest}"));
+    assert_already_published(&again, &format!("{name}:0.1.0@{digest}"));
 
     // Another image under the same version: refused, nothing pushed, the tag unmoved.
     let main = dir.join("main.py");
@@ -716,13 +718,7 @@ fn publish_pushes_one_index_with_both_platforms() {
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .output()
         .unwrap();
-    assert!(again.status.success(), "{}", text(&again.stderr));
-    assert!(
-        text(&again.stderr).contains("already published"),
-        "{}",
-        text(&again.stderr)
-    );
-    assert_eq!(text(&again.stdout).trim(), format!("{name}:0.1.0@{digest}"));
+    assert_already_published(&again, &format!("{name}:0.1.0@{digest}"));
 }
 
 /// A connector whose arm64 image fails `spec` fails as a whole: nothing is pushed for

@@ -360,14 +360,17 @@ impl RootBuild<'_> {
     /// [`RootBuild::ensure`]) under the declared tag; returns its digest-pinned address.
     /// A root's tag follows its recipe, so an older index or image there is replaced.
     pub async fn index(&self, root: &Root, platforms: &[Platform]) -> Result<String, RootError> {
-        let RootSource::Debootstrap {
-            repository, tag, ..
-        } = &root.source
-        else {
-            return Err(RootError::NotBuildable {
-                name: root.name.clone(),
-                reference: String::new(),
-            });
+        let (repository, tag) = match &root.source {
+            RootSource::Debootstrap {
+                repository, tag, ..
+            } => (repository, tag),
+            // A pinned registry image is the same on every machine: its own index, if any.
+            RootSource::Reference(image) => {
+                return Err(RootError::NotBuildable {
+                    name: root.name.clone(),
+                    reference: image.to_string(),
+                })
+            }
         };
         let mut images = Vec::new();
         for &p in platforms {
